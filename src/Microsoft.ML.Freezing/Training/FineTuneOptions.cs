@@ -1,0 +1,60 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>Where tensors live. CUDA needs a CUDA build of libtorch (see README); CPU is what is tested.</summary>
+    public enum ComputeDevice
+    {
+        /// <summary>The CPU.</summary>
+        Cpu,
+        /// <summary>The first CUDA GPU.</summary>
+        Cuda,
+    }
+
+    /// <summary>The engine-level settings of a fine-tuning run (no ML.NET involved).</summary>
+    public sealed class FineTuneOptions
+    {
+        /// <summary>Number of epochs. Default 5.</summary>
+        public int Epochs { get; set; } = 5;
+        /// <summary>Images per optimizer step. Default 32.</summary>
+        public int BatchSize { get; set; } = 32;
+        /// <summary>The head's base learning rate. Default 0.01.</summary>
+        public double LearningRate { get; set; } = 0.01;
+        /// <summary>SGD or AdamW. Default SGD.</summary>
+        public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
+        /// <summary>SGD momentum. Default 0.9.</summary>
+        public double Momentum { get; set; } = 0.9;
+        /// <summary>Nesterov momentum for SGD. Default false.</summary>
+        public bool Nesterov { get; set; }
+        /// <summary>Weight decay on conv and fc weights (never on BatchNorm, biases or frozen parameters). Default 1e-4.</summary>
+        public double WeightDecay { get; set; } = 1e-4;
+        /// <summary>What is frozen at epoch 0. Default <see cref="FreezeMask.None"/>.</summary>
+        public FreezeMask Freeze { get; set; } = FreezeMask.None;
+        /// <summary>How BatchNorm layers whose parameters are frozen behave. Default <see cref="BatchNormPolicy.Frozen"/>.</summary>
+        public BatchNormPolicy BatchNorm { get; set; } = BatchNormPolicy.Frozen;
+        /// <summary>When frozen parameters thaw. Default <see cref="UnfreezeSchedule.None"/>.</summary>
+        public UnfreezeSchedule Unfreezing { get; set; } = UnfreezeSchedule.None;
+        /// <summary>Stage k (Head = 0 ... Stem = 5) trains at lr / decay^k. Default 1 (off); ULMFiT uses 2.6.</summary>
+        public double LayerLearningRateDecay { get; set; } = 1;
+        /// <summary>Per-stage multipliers of the learning rate; they replace the decay for the stages they name. Default none.</summary>
+        public IReadOnlyDictionary<ResNetStage, double> StageLearningRateMultipliers { get; set; }
+        /// <summary>The rate's shape over the run, per group. Default <see cref="Freezing.LearningRateSchedule.Constant"/>.</summary>
+        public LearningRateSchedule LearningRateSchedule { get; set; } = LearningRateSchedule.Constant;
+        /// <summary>Fraction of an epoch over which a stage that just thawed warms up from 0 to its rate. Default 0.1.</summary>
+        public double ThawWarmupFraction { get; set; } = 0.1;
+        /// <summary>Seed of the shuffling generator. Default 0.</summary>
+        public int Seed { get; set; }
+        /// <summary>Device to train on. Default CPU.</summary>
+        public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
+        /// <summary>Called after every epoch.</summary>
+        public Action<EpochRecord> EpochCallback { get; set; }
+        /// <summary>Called after every training batch.</summary>
+        public Action<BatchProgress> BatchCallback { get; set; }
+        /// <summary>Receives one-line messages (thaws, schedule notes).</summary>
+        public Action<string> Log { get; set; }
+        /// <summary>Stops training between batches.</summary>
+        public CancellationToken CancellationToken { get; set; }
+    }
+}

@@ -1,0 +1,238 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// The fine-tuning loop: applies the freeze mask and BatchNorm policy of each epoch, keeps one optimizer parameter
+    /// group per stage (and decay class), sets per-group rates every step, warms up stages that thaw, and runs the
+    /// frozen prefix under <c>no_grad</c>.
+    /// </summary>
+    public sealed class FineTuner : IDisposable
+    {
+        private readonly FineTuneOptions _options;
+        private readonly IReadOnlyList<string> _parameterNames;
+        private readonly Device _device;
+        private readonly List<EpochRecord> _history = new List<EpochRecord>();
+        private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
+
+        /// <summary>Prepares training of <paramref name="model"/> (moved to the options' device).</summary>
+        public FineTuner(ResNet model, FineTuneOptions options)
+        {
+            Model = model ?? throw new ArgumentNullException(nameof(model));
+            _options = options ?? throw new ArgumentNullException(nameof(options));
+            if (options.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(options), $"Epochs must be at least 1; got {options.Epochs}.");
+            if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), $"BatchSize must be at least 1; got {options.BatchSize}.");
+            if (options.ThawWarmupFraction < 0 || options.ThawWarmupFraction > 1)
+                throw new ArgumentOutOfRangeException(nameof(options), "ThawWarmupFraction must lie in [0, 1].");
+            _parameterNames = model.named_parameters().Select(p => p.name).ToList();
+            (options.Freeze ?? FreezeMask.None).Validate(_parameterNames);
+
+            _device = options.Device == ComputeDevice.Cuda ? CUDA : CPU;
+            if (options.Device == ComputeDevice.Cuda && !cuda.is_available())
+                throw new InvalidOperationException("Device is Cuda, but no CUDA device is available to TorchSharp (a CUDA build of libtorch is needed; see README).");
+            Model.to(_device);
+
+            var rates = StageLearningRates.Compute(options.LearningRate, options.LayerLearningRateDecay, options.StageLearningRateMultipliers);
+            (Optimizer, Groups) = ParameterGroups.CreateOptimizer(model, options.Optimizer, rates, options.Momentum, options.Nesterov, options.WeightDecay);
+            Plan = (options.Unfreezing ?? UnfreezeSchedule.None).Plan(options.Freeze ?? FreezeMask.None, _parameterNames, options.Epochs, options.Log);
+            ApplyMask(Plan[0]);
+        }
+
+        /// <summary>The network being trained.</summary>
+        public ResNet Model { get; }
+        /// <summary>The optimizer (one group per entry of <see cref="Groups"/>, same order).</summary>
+        public optim.Optimizer Optimizer { get; }
+        /// <summary>The parameter groups.</summary>
+        public IReadOnlyList<ParameterGroup> Groups { get; }
+        /// <summary>The freeze mask in force at each epoch.</summary>
+        public IReadOnlyList<FreezeMask> Plan { get; }
+        /// <summary>The mask in force now.</summary>
+        public FreezeMask CurrentMask { get; private set; }
+        /// <summary>One record per finished epoch.</summary>
+        public IReadOnlyList<EpochRecord> History => _history;
+
+        /// <summary>Trains for the configured epochs; returns the history.</summary>
+        public IReadOnlyList<EpochRecord> Fit(IImageBatchSource train, IImageBatchSource validation = null)
+        {
+            if (train == null) throw new ArgumentNullException(nameof(train));
+            if (train.Count == 0) throw new ArgumentException("The training set is empty.", nameof(train));
+            var shuffle = new Random(_options.Seed);
+            int batchesPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
+            long totalSteps = (long)batchesPerEpoch * _options.Epochs;
+            long step = 0;
+
+            for (int epoch = 0; epoch < _options.Epochs; epoch++)
+            {
+                var before = TrainableNames();
+                ApplyMask(Plan[epoch]);
+                // Parameters that just thawed start from clean optimizer state and warm up.
+                var thawed = epoch == 0 ? new HashSet<string>() : new HashSet<string>(TrainableNames().Except(before));
+                if (thawed.Count > 0)
+                    ParameterGroups.ResetState(Optimizer, Groups, thawed);
+                var warming = new HashSet<ResNetStage>(thawed.Select(ResNetStages.OfParameter));
+                int warmupSteps = (int)Math.Ceiling(batchesPerEpoch * _options.ThawWarmupFraction);
+
+                double startFactor = _options.LearningRateSchedule.Factor(step, totalSteps);
+                var stageRates = Groups.GroupBy(g => g.Stage).ToDictionary(g => g.Key, g => g.First().BaseLearningRate * startFactor);
+                var frozenStages = CurrentMask.FrozenStages(_parameterNames);
+                long trainable = Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+
+                var clock = Stopwatch.StartNew();
+                double lossSum = 0;
+                long correct = 0, seen = 0;
+                int batchIndex = 0;
+                foreach (var batch in train.GetBatches(_options.BatchSize, shuffle))
+                {
+                    using (batch)
+                    {
+                        _options.CancellationToken.ThrowIfCancellationRequested();
+                        double schedule = _options.LearningRateSchedule.Factor(step, totalSteps);
+                        int i = batchIndex;
+                        ParameterGroups.SetLearningRates(Optimizer, Groups, g =>
+                            schedule * (warming.Contains(g.Stage) && i < warmupSteps ? (i + 1.0) / (warmupSteps + 1.0) : 1.0));
+                        var (loss, hits) = TrainStep(batch);
+                        lossSum += loss * batch.Count;
+                        correct += hits;
+                        seen += batch.Count;
+                        step++;
+                        batchIndex++;
+                        _options.BatchCallback?.Invoke(new BatchProgress(epoch, batchIndex, batchesPerEpoch, loss, seen / clock.Elapsed.TotalSeconds));
+                    }
+                }
+                double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
+
+                EvaluationResult? val = validation != null && validation.Count > 0 ? Evaluate(validation) : null;
+                var record = new EpochRecord
+                {
+                    Epoch = epoch,
+                    FrozenStages = frozenStages,
+                    TrainableParameters = trainable,
+                    StageLearningRates = stageRates,
+                    TrainLoss = lossSum / seen,
+                    TrainAccuracy = (double)correct / seen,
+                    ValidationLoss = val?.Loss,
+                    ValidationAccuracy = val?.Accuracy,
+                    ImagesPerSecond = imagesPerSecond,
+                    Duration = clock.Elapsed,
+                };
+                _history.Add(record);
+                _options.Log?.Invoke(record.ToString());
+                _options.EpochCallback?.Invoke(record);
+            }
+            return _history;
+        }
+
+        /// <summary>Mean cross-entropy loss and accuracy of the model in eval mode.</summary>
+        public EvaluationResult Evaluate(IImageBatchSource data)
+        {
+            bool wasTraining = Model.training;
+            Model.eval();
+            try
+            {
+                using var noGrad = no_grad();
+                double lossSum = 0;
+                long correct = 0, seen = 0;
+                foreach (var batch in data.GetBatches(_options.BatchSize, null))
+                {
+                    using (batch)
+                    using (var scope = NewDisposeScope())
+                    {
+                        var labels = batch.Labels.to(_device);
+                        var logits = Model.call(batch.Images.to(_device));
+                        lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * batch.Count;
+                        correct += logits.argmax(1).eq(labels).sum().item<long>();
+                        seen += batch.Count;
+                    }
+                }
+                return new EvaluationResult(seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : (double)correct / seen, seen);
+            }
+            finally
+            {
+                Model.train(wasTraining);
+                if (wasTraining) ApplyBatchNormModes();
+            }
+        }
+
+        /// <summary>
+        /// Puts a mask in force: frozen parameters stop requiring gradients (and lose any stale gradient), and the
+        /// BatchNorm policy applies to every BatchNorm layer whose affine parameters the mask freezes.
+        /// </summary>
+        public void ApplyMask(FreezeMask mask)
+        {
+            CurrentMask = mask ?? throw new ArgumentNullException(nameof(mask));
+            foreach (var (name, parameter) in Model.named_parameters())
+                parameter.requires_grad = !mask.IsFrozen(name);
+
+            _evalBatchNorms.Clear();
+            foreach (var (name, bn, _) in Model.BatchNorms())
+            {
+                if (!mask.IsFrozen(name + ".weight") && !mask.IsFrozen(name + ".bias"))
+                    continue;
+                if (_options.BatchNorm != BatchNormPolicy.Frozen)
+                {
+                    bn.weight.requires_grad = true;
+                    bn.bias.requires_grad = true;
+                }
+                if (_options.BatchNorm != BatchNormPolicy.Train)
+                    _evalBatchNorms.Add(bn);
+            }
+
+            foreach (var parameter in Model.parameters().Where(p => !p.requires_grad))
+                parameter.grad = null; // a stale gradient would let the optimizer move a frozen parameter
+
+            if (!Model.parameters().Any(p => p.requires_grad))
+                throw new InvalidOperationException($"Freeze mask '{mask}' freezes every parameter: nothing would train.");
+            Model.train();
+            ApplyBatchNormModes();
+        }
+
+        /// <summary>Writes the optimizer state (TorchSharp's format) for continued training.</summary>
+        public void SaveOptimizerState(BinaryWriter writer) => ((OptimizerHelper)Optimizer).save_state_dict(writer);
+
+        /// <summary>Restores optimizer state written by <see cref="SaveOptimizerState"/> for the same groups.</summary>
+        public void LoadOptimizerState(BinaryReader reader) => ((OptimizerHelper)Optimizer).load_state_dict(reader);
+
+        /// <inheritdoc/>
+        public void Dispose() => Optimizer.Dispose();
+
+        private (double Loss, long Correct) TrainStep(ImageBatch batch)
+        {
+            using var scope = NewDisposeScope();
+            var images = batch.Images.to(_device);
+            var labels = batch.Labels.to(_device);
+            var first = FirstTrainableStage();
+            var hidden = images;
+            if (first > ResNetStage.Stem)
+            {
+                // Nothing below the lowest trainable parameter needs a gradient.
+                using var noGrad = no_grad();
+                hidden = Model.Forward(images, ResNetStage.Stem, first - 1);
+            }
+            var logits = Model.Forward(hidden, first, ResNetStage.Head);
+            var loss = nn.functional.cross_entropy(logits, labels);
+            Optimizer.zero_grad();
+            loss.backward();
+            Optimizer.step();
+            return (loss.item<float>(), logits.argmax(1).eq(labels).sum().item<long>());
+        }
+
+        private ResNetStage FirstTrainableStage()
+            => Model.StagedParameters().Where(p => p.Parameter.requires_grad).Min(p => p.Stage);
+
+        private HashSet<string> TrainableNames()
+            => new HashSet<string>(Model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name));
+
+        private void ApplyBatchNormModes()
+        {
+            foreach (var bn in _evalBatchNorms)
+                bn.eval();
+        }
+    }
+}

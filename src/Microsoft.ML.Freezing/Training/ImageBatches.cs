@@ -1,0 +1,88 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>A batch of preprocessed images [N, 3, H, W] (float32) and class indices [N] (int64). Owns both tensors.</summary>
+    public sealed class ImageBatch : IDisposable
+    {
+        /// <summary>Takes ownership of the tensors.</summary>
+        public ImageBatch(Tensor images, Tensor labels)
+        {
+            Images = images ?? throw new ArgumentNullException(nameof(images));
+            Labels = labels;
+        }
+
+        /// <summary>Images, [N, 3, H, W] float32, already normalised by the model's preprocessing.</summary>
+        public Tensor Images { get; }
+        /// <summary>Class indices [N] int64; null for unlabelled data.</summary>
+        public Tensor Labels { get; }
+        /// <summary>Number of images.</summary>
+        public long Count => Images.shape[0];
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            Images.Dispose();
+            Labels?.Dispose();
+        }
+    }
+
+    /// <summary>Where the fine-tuner reads its examples from.</summary>
+    public interface IImageBatchSource
+    {
+        /// <summary>Number of examples.</summary>
+        int Count { get; }
+
+        /// <summary>
+        /// The examples in batches of at most <paramref name="batchSize"/>, shuffled with <paramref name="shuffle"/> when it
+        /// is not null. The caller disposes each batch.
+        /// </summary>
+        IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle);
+    }
+
+    /// <summary>An in-memory source over an image tensor [N, 3, H, W] and a label tensor [N].</summary>
+    public sealed class TensorImageSource : IImageBatchSource, IDisposable
+    {
+        private readonly Tensor _images;
+        private readonly Tensor _labels;
+
+        /// <summary>Keeps its own references to the tensors; dispose this source to release them.</summary>
+        public TensorImageSource(Tensor images, Tensor labels)
+        {
+            if (images is null) throw new ArgumentNullException(nameof(images));
+            if (images.dim() != 4 || images.shape[1] != 3)
+                throw new ArgumentException($"Images must be [N, 3, H, W]; got [{string.Join(", ", images.shape)}].", nameof(images));
+            if (labels is not null && (labels.dim() != 1 || labels.shape[0] != images.shape[0]))
+                throw new ArgumentException($"Labels must be [{images.shape[0]}]; got [{string.Join(", ", labels.shape)}].", nameof(labels));
+            _images = images.alias().DetachFromDisposeScope();
+            _labels = labels?.to_type(ScalarType.Int64).DetachFromDisposeScope();
+        }
+
+        /// <inheritdoc/>
+        public int Count => (int)_images.shape[0];
+
+        /// <inheritdoc/>
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+        {
+            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
+            var order = Enumerable.Range(0, Count).ToArray();
+            shuffle?.Shuffle(order);
+            for (int start = 0; start < order.Length; start += batchSize)
+            {
+                var slice = order.Skip(start).Take(batchSize).Select(i => (long)i).ToArray();
+                using var index = tensor(slice);
+                yield return new ImageBatch(_images.index_select(0, index), _labels?.index_select(0, index));
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            _images.Dispose();
+            _labels?.Dispose();
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>What happened in one epoch (epochs count from 0).</summary>
+    public sealed class EpochRecord
+    {
+        /// <summary>The epoch, from 0.</summary>
+        public int Epoch { get; init; }
+        /// <summary>Stages with at least one frozen parameter during the epoch.</summary>
+        public IReadOnlyList<ResNetStage> FrozenStages { get; init; }
+        /// <summary>Number of scalar parameters that trained.</summary>
+        public long TrainableParameters { get; init; }
+        /// <summary>Each stage's rate at the epoch's start: base rate × schedule factor (before any thaw warm-up).</summary>
+        public IReadOnlyDictionary<ResNetStage, double> StageLearningRates { get; init; }
+        /// <summary>Mean training loss over the epoch's batches (weighted by batch size).</summary>
+        public double TrainLoss { get; init; }
+        /// <summary>Training accuracy over the epoch (measured in training mode, as the batches went by).</summary>
+        public double TrainAccuracy { get; init; }
+        /// <summary>Validation loss, when a validation set was given.</summary>
+        public double? ValidationLoss { get; init; }
+        /// <summary>Validation accuracy, when a validation set was given.</summary>
+        public double? ValidationAccuracy { get; init; }
+        /// <summary>Training throughput.</summary>
+        public double ImagesPerSecond { get; init; }
+        /// <summary>Wall time of the epoch, validation included.</summary>
+        public TimeSpan Duration { get; init; }
+
+        /// <inheritdoc/>
+        public override string ToString()
+        {
+            string frozen = FrozenStages.Count == 0 ? "none" : string.Join(",", FrozenStages.Select(s => s.Name()));
+            string rates = string.Join(" ", StageLearningRates.Where(kv => !FrozenStages.Contains(kv.Key)).Select(kv => $"{kv.Key.Name()}={kv.Value:g3}"));
+            string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}" : "";
+            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s";
+        }
+    }
+
+    /// <summary>Progress after one training batch.</summary>
+    public readonly record struct BatchProgress(int Epoch, int Batch, int BatchesPerEpoch, double Loss, double ImagesPerSecond);
+
+    /// <summary>Loss and accuracy over a data set.</summary>
+    public readonly record struct EvaluationResult(double Loss, double Accuracy, long Count);
+}
