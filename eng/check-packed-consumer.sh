@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Proves that the libstdc++ workaround (eng/LibTorchSharpGlibcxxFix.targets) reaches package consumers:
+# packs Microsoft.ML.Freezing into a temporary feed, then builds, runs, publishes and runs a throwaway
+# console app outside the repo that only references the package and makes a TorchSharp call.
+# Exits non-zero unless both the bin/ and the publish/ copies of the app print the right result.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=$(mktemp -d)
+feed=$work/feed
+app=$work/app
+# A unique prerelease version per run, so a stale Microsoft.ML.Freezing in the packages cache can't hide changes.
+suffix=check$(date +%s)$$
+packages=$(dotnet nuget locals global-packages --list | sed 's/^global-packages: *//')
+version=
+
+cleanup() {
+    rm -rf "$work"
+    if [ -n "$version" ]; then
+        rm -rf "$packages/microsoft.ml.freezing/$version"
+        rmdir "$packages/microsoft.ml.freezing" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT
+
+echo "== pack Microsoft.ML.Freezing (suffix $suffix)"
+dotnet pack "$repo/src/Microsoft.ML.Freezing/Microsoft.ML.Freezing.csproj" -c Release -o "$feed" \
+    --version-suffix "$suffix" -nologo -v quiet
+nupkg=$(ls "$feed"/Microsoft.ML.Freezing.*-"$suffix".nupkg)
+version=${nupkg##*/Microsoft.ML.Freezing.}
+version=${version%.nupkg}
+
+echo "== check the package contents ($version)"
+nuspec=$(unzip -p "$nupkg" Microsoft.ML.Freezing.nuspec)
+for dep in TorchSharp libtorch-cpu-linux-x64; do
+    grep -q "<dependency id=\"$dep\"" <<<"$nuspec" || { echo "FAIL: nuspec does not declare $dep" >&2; exit 1; }
+done
+listing=$(unzip -Z1 "$nupkg")
+for f in buildTransitive/Microsoft.ML.Freezing.targets buildTransitive/MarkGlibcxxWeak.cs \
+         build/Microsoft.ML.Freezing.targets build/MarkGlibcxxWeak.cs; do
+    grep -qx "$f" <<<"$listing" || { echo "FAIL: package lacks $f" >&2; exit 1; }
+done
+
+echo "== throwaway consumer in $app"
+mkdir -p "$app"
+# The temporary feed is added next to the machine's configured sources (no <clear/>).
+cat >"$app/NuGet.config" <<EOF
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="freezing-check" value="$feed" />
+  </packageSources>
+</configuration>
+EOF
+cat >"$app/Consumer.csproj" <<EOF
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <NoWarn>\$(NoWarn);NU1603</NoWarn>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="Microsoft.ML.Freezing" Version="$version" />
+  </ItemGroup>
+</Project>
+EOF
+cat >"$app/Program.cs" <<'EOF'
+using TorchSharp;
+System.Console.WriteLine("sum=" + torch.ones(2, 2).sum().item<float>());
+EOF
+
+expect() { # expect <label> <command...>: runs the app, requires "sum=4"
+    local label=$1 out
+    shift
+    if ! out=$("$@" 2>&1); then
+        echo "$out" >&2
+        echo "FAIL: $label exited non-zero" >&2
+        exit 1
+    fi
+    echo "$label: $out"
+    [ "$out" = "sum=4" ] || { echo "FAIL: $label printed the wrong result" >&2; exit 1; }
+}
+
+dotnet build "$app" -c Release -nologo -v minimal
+expect "bin" dotnet "$app/bin/Release/net10.0/Consumer.dll"
+
+dotnet publish "$app" -c Release -o "$app/publish" -nologo -v minimal
+expect "publish" dotnet "$app/publish/Consumer.dll"
+
+echo "OK: a package consumer loads TorchSharp from bin/ and from publish/"
