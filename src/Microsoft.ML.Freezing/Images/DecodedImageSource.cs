@@ -1,0 +1,119 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// Training examples held as decoded, resized RGB bytes (H x W x 3 at the preprocessing's size: a quarter of the
+    /// memory of float tensors). Each batch is stacked, augmented when asked, and normalised on the way out.
+    /// </summary>
+    /// <remarks>
+    /// Fill it with <see cref="Add(byte[], int)"/> (labelled) or <see cref="Add(byte[])"/> (unlabelled), for example
+    /// from <see cref="ImagePreprocessing.DecodeAndResize"/>; a source holds one kind or the other. The augmentation
+    /// generator is seeded once and continues across calls to <see cref="GetBatches"/>, so every epoch sees new crops
+    /// while the same seed and the same sequence of calls give the same batches.
+    /// </remarks>
+    public sealed class DecodedImageSource : IImageBatchSource
+    {
+        private readonly List<byte[]> _images = new List<byte[]>();
+        private readonly List<int> _labels = new List<int>();
+        private readonly Random _augmentationRandom;
+        private readonly int _imageBytes;
+
+        /// <summary>Creates an empty source.</summary>
+        /// <param name="preprocessing">The model's preprocessing; gives the image size and the normalisation.</param>
+        /// <param name="augmentation">What to do to the images of each batch. Default none.</param>
+        /// <param name="augmentationSeed">Seed of the augmentation's own generator.</param>
+        public DecodedImageSource(ImagePreprocessing preprocessing, ImageAugmentation augmentation = ImageAugmentation.None, int augmentationSeed = 0)
+        {
+            Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
+            if (!Enum.IsDefined(augmentation))
+                throw new ArgumentOutOfRangeException(nameof(augmentation), augmentation, "Unknown augmentation.");
+            Augmentation = augmentation;
+            AugmentationSeed = augmentationSeed;
+            _augmentationRandom = new Random(augmentationSeed);
+            _imageBytes = preprocessing.ImageSize * preprocessing.ImageSize * 3;
+        }
+
+        /// <summary>The preprocessing the images were made with and are normalised by.</summary>
+        public ImagePreprocessing Preprocessing { get; }
+        /// <summary>The augmentation applied to every batch.</summary>
+        public ImageAugmentation Augmentation { get; }
+        /// <summary>Seed of the augmentation generator.</summary>
+        public int AugmentationSeed { get; }
+        /// <summary>Whether the examples carry labels (false while empty or unlabelled).</summary>
+        public bool HasLabels => _images.Count > 0 && _labels.Count == _images.Count;
+
+        /// <inheritdoc/>
+        public int Count => _images.Count;
+
+        /// <summary>Adds a labelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't change it.</summary>
+        public void Add(byte[] rgb, int label)
+        {
+            if (label < 0)
+                throw new ArgumentOutOfRangeException(nameof(label), label, "A class index cannot be negative.");
+            if (_images.Count > 0 && !HasLabels)
+                throw new InvalidOperationException("This source holds unlabelled images; it cannot take labelled ones.");
+            Check(rgb);
+            _images.Add(rgb);
+            _labels.Add(label);
+        }
+
+        /// <summary>Adds an unlabelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't change it.</summary>
+        public void Add(byte[] rgb)
+        {
+            if (HasLabels)
+                throw new InvalidOperationException("This source holds labelled images; add this one with its label.");
+            Check(rgb);
+            _images.Add(rgb);
+        }
+
+        /// <inheritdoc/>
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+        {
+            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+            return Batches(batchSize, shuffle);
+        }
+
+        private IEnumerable<ImageBatch> Batches(int batchSize, Random shuffle)
+        {
+            var order = Enumerable.Range(0, Count).ToArray();
+            shuffle?.Shuffle(order);
+            for (int start = 0; start < order.Length; start += batchSize)
+                yield return MakeBatch(order.AsSpan(start, Math.Min(batchSize, order.Length - start)));
+        }
+
+        // Builds a batch inside its own dispose scope (never open across a yield).
+        private ImageBatch MakeBatch(ReadOnlySpan<int> indices)
+        {
+            int side = Preprocessing.ImageSize;
+            var bytes = new byte[indices.Length * _imageBytes];
+            for (int i = 0; i < indices.Length; i++)
+                _images[indices[i]].CopyTo(bytes, i * _imageBytes);
+            Tensor labels = null;
+            if (HasLabels)
+            {
+                var values = new long[indices.Length];
+                for (int i = 0; i < indices.Length; i++)
+                    values[i] = _labels[indices[i]];
+                labels = tensor(values, int64);
+            }
+            using var scope = NewDisposeScope();
+            var pixels = tensor(bytes, new long[] { indices.Length, side, side, 3 }, ScalarType.Byte);
+            if (Augmentation != ImageAugmentation.None)
+                pixels = ImageAugmenter.Apply(pixels, Augmentation, _augmentationRandom);
+            var images = Preprocessing.Normalize(pixels).MoveToOuterDisposeScope();
+            return new ImageBatch(images, labels);
+        }
+
+        private void Check(byte[] rgb)
+        {
+            if (rgb is null) throw new ArgumentNullException(nameof(rgb));
+            if (rgb.Length != _imageBytes)
+                throw new ArgumentException(
+                    $"An image must be {Preprocessing.ImageSize}x{Preprocessing.ImageSize}x3 = {_imageBytes} RGB bytes; got {rgb.Length}.", nameof(rgb));
+        }
+    }
+}

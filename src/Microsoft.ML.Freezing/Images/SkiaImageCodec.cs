@@ -1,0 +1,160 @@
+using System;
+using System.IO;
+using SkiaSharp;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// SkiaSharp (2.88) decoding and resizing behind <see cref="ImagePreprocessing"/>. Every native object is disposed
+    /// here; results are plain RGB byte arrays, height x width x 3.
+    /// </summary>
+    internal static class SkiaImageCodec
+    {
+        // Skia allocates one buffer per image; stay below what a 32-bit row index and an int-sized array can address.
+        private const long MaxDecodedBytes = int.MaxValue;
+
+        /// <summary>Decodes, orients (EXIF), squares and resizes an encoded image to RGB HWC bytes.</summary>
+        public static byte[] DecodeAndResize(ReadOnlySpan<byte> encoded, ImagePreprocessing preprocessing)
+        {
+            if (encoded.IsEmpty)
+                throw new InvalidDataException("The image is empty (0 bytes).");
+            using var data = SKData.CreateCopy(encoded);
+            using var codec = SKCodec.Create(data);
+            if (codec is null)
+                throw new InvalidDataException(
+                    $"The bytes are not a decodable image ({Describe(encoded)}); PNG, JPEG, GIF, BMP, WEBP and ICO can be read.");
+            var encodedInfo = codec.Info;
+            if (encodedInfo.Width < 1 || encodedInfo.Height < 1 || (long)encodedInfo.Width * encodedInfo.Height * 4 > MaxDecodedBytes)
+                throw new InvalidDataException($"The {codec.EncodedFormat} image has unusable dimensions {encodedInfo.Width}x{encodedInfo.Height}.");
+
+            // Unpremultiplied in and out makes Skia's ScalePixels resample the colour channels without premultiplying,
+            // so transparent pixels keep their colour and dropping alpha afterwards matches PIL's convert("RGB").
+            // No colour space: the stored values are used as they are, as torchvision does.
+            var alpha = encodedInfo.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
+            var info = new SKImageInfo(encodedInfo.Width, encodedInfo.Height, SKColorType.Rgba8888, alpha);
+            using var bitmap = new SKBitmap(info);
+            if (bitmap.GetPixels() == IntPtr.Zero)
+                throw new InvalidDataException($"Could not allocate {info.Width}x{info.Height} pixels to decode the image.");
+            var result = codec.GetPixels(info, bitmap.GetPixels());
+            if (result != SKCodecResult.Success)
+                throw new InvalidDataException(result == SKCodecResult.IncompleteInput
+                    ? $"The {codec.EncodedFormat} image ({info.Width}x{info.Height}) is incomplete; the file looks truncated."
+                    : $"The {codec.EncodedFormat} image ({info.Width}x{info.Height}) could not be decoded: {result}.");
+
+            var origin = preprocessing.ApplyExifOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
+            using var pixmap = bitmap.PeekPixels();
+            return Resize(pixmap, preprocessing, origin);
+        }
+
+        /// <summary>Resizes 32-bit BGRA or RGBA pixels (row-major, no padding) to RGB HWC bytes.</summary>
+        public static byte[] ResizePixels(ReadOnlySpan<byte> pixels, int width, int height, bool bgra, ImagePreprocessing preprocessing)
+        {
+            if (width < 1 || height < 1 || (long)width * height * 4 > MaxDecodedBytes)
+                throw new ArgumentOutOfRangeException(nameof(width), $"Unusable image dimensions {width}x{height}.");
+            if (pixels.Length != width * height * 4)
+                throw new ArgumentException(
+                    $"A {width}x{height} image of 32-bit pixels has {width * height * 4} bytes; got {pixels.Length}.", nameof(pixels));
+            // Opaque: alpha is ignored, as the colour values are all the network sees.
+            var info = new SKImageInfo(width, height, bgra ? SKColorType.Bgra8888 : SKColorType.Rgba8888, SKAlphaType.Opaque);
+            using var bitmap = new SKBitmap(info);
+            using var pixmap = bitmap.PeekPixels();
+            CopyRows(pixels, width * 4, pixmap.GetPixelSpan<byte>(), pixmap.RowBytes, height);
+            return Resize(pixmap, preprocessing, SKEncodedOrigin.TopLeft);
+        }
+
+        /// <summary>The Skia filter quality of an interpolation (SkiaSharp 2.88 has no SKSamplingOptions).</summary>
+        internal static SKFilterQuality FilterQuality(ImageInterpolation interpolation) => interpolation switch
+        {
+            ImageInterpolation.Nearest => SKFilterQuality.None,
+            // Medium = bilinear plus mipmaps when shrinking; Low would alias badly on large downscales.
+            ImageInterpolation.Bilinear => SKFilterQuality.Medium,
+            ImageInterpolation.Bicubic => SKFilterQuality.High,
+            _ => throw new ArgumentOutOfRangeException(nameof(interpolation)),
+        };
+
+        /// <summary>The part of a width x height image that is resized: all of it, or its centred square.</summary>
+        internal static SKRectI SourceRect(int width, int height, ImageResizeMode mode)
+        {
+            if (mode == ImageResizeMode.Stretch)
+                return new SKRectI(0, 0, width, height);
+            // Scaling the shorter side to the output and cropping the centre equals cropping the centred square of
+            // side min(width, height) first, and scaling it then touches fewer pixels.
+            int side = Math.Min(width, height);
+            int left = (width - side) / 2, top = (height - side) / 2;
+            return new SKRectI(left, top, left + side, top + side);
+        }
+
+        /// <summary>
+        /// Where the pixel shown at (x, y) of an upright side x side image is stored, for an EXIF origin (TIFF
+        /// orientation 1-8). Square images only: orientation is applied after resizing, which commutes with it.
+        /// </summary>
+        internal static (int X, int Y) StoredPixel(SKEncodedOrigin origin, int x, int y, int side)
+        {
+            int last = side - 1;
+            return origin switch
+            {
+                SKEncodedOrigin.TopRight => (last - x, y),        // 2: mirrored horizontally
+                SKEncodedOrigin.BottomRight => (last - x, last - y), // 3: rotated 180
+                SKEncodedOrigin.BottomLeft => (x, last - y),      // 4: mirrored vertically
+                SKEncodedOrigin.LeftTop => (y, x),                // 5: transposed
+                SKEncodedOrigin.RightTop => (y, last - x),        // 6: shown rotated 90 clockwise
+                SKEncodedOrigin.RightBottom => (last - y, last - x), // 7: transverse
+                SKEncodedOrigin.LeftBottom => (last - y, x),      // 8: shown rotated 90 counter-clockwise
+                _ => (x, y),                                      // 1: upright
+            };
+        }
+
+        private static byte[] Resize(SKPixmap source, ImagePreprocessing preprocessing, SKEncodedOrigin origin)
+        {
+            int side = preprocessing.ImageSize;
+            var rect = SourceRect(source.Width, source.Height, preprocessing.Resize);
+            using var crop = rect.Width == source.Width && rect.Height == source.Height ? null : source.ExtractSubset(rect);
+            var from = crop ?? source;
+            // Same alpha type as the source: Unpremul to Unpremul is Skia's "resample without premultiplying" path.
+            var info = new SKImageInfo(side, side, SKColorType.Rgba8888, source.AlphaType);
+            using var resized = new SKBitmap(info);
+            using (var target = resized.PeekPixels())
+            {
+                if (!from.ScalePixels(target, FilterQuality(preprocessing.Interpolation)))
+                    throw new InvalidDataException($"Skia could not resize a {from.Width}x{from.Height} image to {side}x{side}.");
+            }
+            return ToRgb(resized.GetPixelSpan(), resized.RowBytes, side, origin);
+        }
+
+        // RGBA rows -> RGB HWC, reading each output pixel from where the EXIF origin stored it.
+        private static byte[] ToRgb(ReadOnlySpan<byte> rgba, int rowBytes, int side, SKEncodedOrigin origin)
+        {
+            var rgb = new byte[side * side * 3];
+            int o = 0;
+            for (int y = 0; y < side; y++)
+            {
+                for (int x = 0; x < side; x++, o += 3)
+                {
+                    var (sx, sy) = StoredPixel(origin, x, y, side);
+                    int i = sy * rowBytes + sx * 4;
+                    rgb[o] = rgba[i];
+                    rgb[o + 1] = rgba[i + 1];
+                    rgb[o + 2] = rgba[i + 2];
+                }
+            }
+            return rgb;
+        }
+
+        private static void CopyRows(ReadOnlySpan<byte> source, int sourceRowBytes, Span<byte> target, int targetRowBytes, int rows)
+        {
+            if (sourceRowBytes == targetRowBytes)
+            {
+                source.CopyTo(target);
+                return;
+            }
+            for (int r = 0; r < rows; r++)
+                source.Slice(r * sourceRowBytes, sourceRowBytes).CopyTo(target.Slice(r * targetRowBytes, sourceRowBytes));
+        }
+
+        private static string Describe(ReadOnlySpan<byte> bytes)
+        {
+            var head = bytes.Slice(0, Math.Min(8, bytes.Length));
+            return $"{bytes.Length} bytes starting {Convert.ToHexString(head)}";
+        }
+    }
+}
