@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The repository's test command (README; CI runs it through .ci/run). Runnable from any directory.
+#   1. builds Freezing.sln in Release, once;
+#   2. runs the test project on that build, with a TRX log under artifacts/test-results/;
+#   3. runs eng/check-packed-consumer.sh (packs the library; a consumer app outside the repo must load TorchSharp).
+# Ends with one line "N passed, N failed": the TRX counters of step 2, plus one for the consumer check of step 3
+# (a failed build counts as one failure). Exits non-zero when anything failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+export DOTNET_NOLOGO=${DOTNET_NOLOGO:-1}
+export DOTNET_CLI_TELEMETRY_OPTOUT=${DOTNET_CLI_TELEMETRY_OPTOUT:-1}
+
+results=$repo/artifacts/test-results
+passed=0
+failed=0
+timings=()
+
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+# step <label> <command...>: runs a command, prints and records its elapsed seconds; returns its exit status.
+step() {
+    local label=$1 start rc us outcome
+    shift
+    echo "== $label"
+    start=$(now_us)
+    "$@"
+    rc=$?
+    us=$(($(now_us) - start))
+    outcome=ok
+    [ $rc -eq 0 ] || outcome="FAILED (exit $rc)"
+    timings+=("$(printf '%-15s %5d.%d s  %s' "$label" $((us / 1000000)) $((us / 100000 % 10)) "$outcome")")
+    echo "== $label: $((us / 1000000)).$((us / 100000 % 10)) s, $outcome"
+    return $rc
+}
+
+finish() {
+    echo
+    echo "== timings"
+    printf '%s\n' "${timings[@]}"
+    echo
+    echo "$passed passed, $failed failed"
+    exit $((failed == 0 ? 0 : 1))
+}
+
+# 1. Build.
+if ! step build dotnet build Freezing.sln -c Release -nologo; then
+    failed=$((failed + 1))
+    echo "Build failed: tests and the consumer check were not run." >&2
+    finish
+fi
+
+# 2. Tests, counted from the TRX file (not from console wording).
+rm -rf "$results"
+step tests dotnet test test/Microsoft.ML.Freezing.Tests -c Release --no-build -nologo \
+    --logger "trx;LogFileName=tests.trx" --logger "console;verbosity=normal" --results-directory "$results"
+test_rc=$?
+trx=$results/tests.trx
+counters=$( [ -f "$trx" ] && grep -o '<Counters [^>]*>' "$trx" | head -n 1 )
+counter() { # counter <name>: the attribute's value in the TRX <Counters> element, 0 when absent
+    local v
+    v=$(grep -o " $1=\"[0-9]*\"" <<<"$counters" | grep -o '[0-9]\+')
+    echo "${v:-0}"
+}
+if [ -z "$counters" ]; then
+    echo "No TRX counters in $trx: counting the test run as one failure." >&2
+    failed=$((failed + 1))
+else
+    t_total=$(counter total)
+    t_passed=$(counter passed)
+    # Errors, timeouts and aborts are failures too.
+    t_failed=$(($(counter failed) + $(counter error) + $(counter timeout) + $(counter aborted)))
+    echo "TRX $trx: total=$t_total executed=$(counter executed) passed=$t_passed failed=$t_failed"
+    passed=$((passed + t_passed))
+    failed=$((failed + t_failed))
+    if [ "$t_total" -eq 0 ]; then
+        echo "The test run found no tests: counting that as one failure." >&2
+        failed=$((failed + 1))
+    elif [ "$test_rc" -ne 0 ] && [ "$t_failed" -eq 0 ]; then
+        echo "dotnet test exited $test_rc without a failed test in the TRX: counting that as one failure." >&2
+        failed=$((failed + 1))
+    fi
+fi
+
+# 3. The packed-library consumer check.
+if step consumer-check bash eng/check-packed-consumer.sh; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
+finish
