@@ -46,6 +46,8 @@ namespace Microsoft.ML.Freezing
         public double ThawWarmupFraction { get; set; } = 0.1;
         /// <summary>Seed of the shuffling generator. Default 0.</summary>
         public int Seed { get; set; }
+        /// <summary>Stop when validation stops improving and keep the best epoch's weights. Default null (off).</summary>
+        public EarlyStopping EarlyStopping { get; set; }
         /// <summary>Device to train on. Default CPU.</summary>
         public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
         /// <summary>Called after every epoch.</summary>

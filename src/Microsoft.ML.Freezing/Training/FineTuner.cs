@@ -67,6 +67,10 @@ namespace Microsoft.ML.Freezing
             int batchesPerEpoch = (train.Count + _options.BatchSize - 1) / _options.BatchSize;
             long totalSteps = (long)batchesPerEpoch * _options.Epochs;
             long step = 0;
+            var early = _options.EarlyStopping;
+            if (early != null && (validation == null || validation.Count == 0))
+                throw new ArgumentException("Early stopping needs a validation set.", nameof(validation));
+            using var best = new BestEpoch();
 
             for (int epoch = 0; epoch < _options.Epochs; epoch++)
             {
@@ -125,6 +129,22 @@ namespace Microsoft.ML.Freezing
                 _history.Add(record);
                 _options.Log?.Invoke(record.ToString());
                 _options.EpochCallback?.Invoke(record);
+
+                if (early != null)
+                {
+                    if (best.Epoch < 0 || early.Score(record) > best.Score + early.MinDelta)
+                        best.Remember(epoch, early.Score(record), Model);
+                    else if (epoch - best.Epoch >= early.Patience)
+                    {
+                        _options.Log?.Invoke($"Early stopping after epoch {epoch}: no {early.Metric} improvement since epoch {best.Epoch}.");
+                        break;
+                    }
+                }
+            }
+            if (early != null && best.Epoch >= 0 && best.Epoch != _history.Count - 1)
+            {
+                _options.Log?.Invoke($"Restoring the weights of epoch {best.Epoch}, the best by {early.Metric}.");
+                best.Restore(Model);
             }
             return _history;
         }
@@ -221,6 +241,37 @@ namespace Microsoft.ML.Freezing
             loss.backward();
             Optimizer.step();
             return (loss.item<float>(), logits.argmax(1).eq(labels).sum().item<long>());
+        }
+
+        /// <summary>A copy of the weights of the best epoch so far.</summary>
+        private sealed class BestEpoch : IDisposable
+        {
+            private Dictionary<string, Tensor> _weights;
+
+            public int Epoch { get; private set; } = -1;
+            public double Score { get; private set; }
+
+            public void Remember(int epoch, double score, ResNet model)
+            {
+                Dispose();
+                Epoch = epoch;
+                Score = score;
+                _weights = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+            }
+
+            public void Restore(ResNet model)
+            {
+                using var noGrad = no_grad();
+                foreach (var (name, tensor) in model.state_dict())
+                    tensor.copy_(_weights[name]);
+            }
+
+            public void Dispose()
+            {
+                if (_weights != null)
+                    foreach (var t in _weights.Values) t.Dispose();
+                _weights = null;
+            }
         }
 
         private ResNetStage FirstTrainableStage()

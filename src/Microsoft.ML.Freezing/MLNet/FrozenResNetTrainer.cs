@@ -1,0 +1,217 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// Fine-tunes a ResNet on an image column and a key-typed label: freeze masks, BatchNorm policy, per-stage learning
+    /// rates and gradual unfreezing (see <see cref="Options"/>). Produces a <see cref="FrozenResNetTransformer"/>.
+    /// A custom estimator rather than a <c>TrainerEstimatorBase</c>, whose single feature type does not fit images.
+    /// </summary>
+    public sealed partial class FrozenResNetTrainer : IEstimator<FrozenResNetTransformer>
+    {
+        private readonly IHost _host;
+        private readonly Options _options;
+
+        internal FrozenResNetTrainer(IHostEnvironment env, Options options)
+        {
+            Contracts.CheckValue(env, nameof(env));
+            _host = env.Register(nameof(FrozenResNetTrainer));
+            _options = options ?? throw new ArgumentNullException(nameof(options));
+            _host.CheckNonEmpty(options.LabelColumnName, nameof(options.LabelColumnName));
+            _host.CheckNonEmpty(options.FeatureColumnName, nameof(options.FeatureColumnName));
+            _host.CheckNonEmpty(options.ScoreColumnName, nameof(options.ScoreColumnName));
+            _host.CheckNonEmpty(options.PredictedLabelColumnName, nameof(options.PredictedLabelColumnName));
+            _host.CheckUserArg(options.ImageSize >= 32, nameof(options.ImageSize), "must be at least 32 pixels");
+            _host.CheckUserArg(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), "must lie in [0, 1)");
+            _host.CheckUserArg(options.NumberOfThreads is null || options.NumberOfThreads > 0, nameof(options.NumberOfThreads), "must be positive");
+        }
+
+        /// <summary>Trains from scratch or from <see cref="Options.PretrainedWeights"/>.</summary>
+        public FrozenResNetTransformer Fit(IDataView input) => Fit(input, null);
+
+        /// <summary>
+        /// Continues training <paramref name="previousModel"/> (its weights and optimizer state) on
+        /// <paramref name="trainData"/>, ML.NET's idiom for continued training. The previous model is left unchanged.
+        /// </summary>
+        public FrozenResNetTransformer Fit(IDataView trainData, FrozenResNetTransformer previousModel)
+        {
+            _host.CheckValue(trainData, nameof(trainData));
+            using var ch = _host.Start("Training FrozenResNet");
+            var labels = LabelColumn.Check(trainData.Schema, _options.LabelColumnName, "training data");
+            CheckFeatureColumn(trainData.Schema);
+            if (previousModel != null && !previousModel.Model.ClassNames.SequenceEqual(labels.ClassNames))
+                throw _host.Except($"The previous model's classes ({string.Join(", ", previousModel.Model.ClassNames)}) differ from the label column's keys ({string.Join(", ", labels.ClassNames)}).");
+
+            int seed = _options.Seed ?? (_host as IHostEnvironmentInternal)?.Seed ?? 0;
+            if (_options.NumberOfThreads.HasValue)
+                TorchSharp.torch.set_num_threads(_options.NumberOfThreads.Value);
+
+            var weights = _options.PretrainedWeights;
+            CheckArchitecture(weights);
+            var preprocessing = previousModel?.Model.Preprocessing
+                ?? (weights?.Preprocessing ?? ImagePreprocessing.ImageNet()).WithImageSize(_options.ImageSize);
+
+            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data");
+            if (train.Source.Count == 0)
+                throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
+            if (train.Skipped > 0)
+                ch.Warning($"Skipped {train.Skipped} training rows with a missing label.");
+            var distinct = train.Labels.Distinct().Count();
+            if (distinct < 2)
+                throw _host.Except($"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in label column '{_options.LabelColumnName}'; at least two are needed.");
+
+            var validation = ReadValidation(labels, preprocessing, seed, ref train);
+
+            ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
+                : weights != null ? weights.CreateNetwork(labels.ClassNames.Length, seed)
+                : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
+            var tuneOptions = TuneOptions(ch, weights != null, seed);
+            try
+            {
+                using var tuner = new FineTuner(network, tuneOptions);
+                if (previousModel?.State != null)
+                {
+                    if (previousModel.State.Optimizer == _options.Optimizer)
+                    {
+                        using var reader = new BinaryReader(new MemoryStream(previousModel.State.OptimizerState));
+                        tuner.LoadOptimizerState(reader);
+                        ch.Info("Continuing from the previous model's weights and optimizer state.");
+                    }
+                    else
+                        ch.Warning($"The previous model was trained with {previousModel.State.Optimizer}, this run uses {_options.Optimizer}: its optimizer state is not reused.");
+                }
+                ch.Info($"FrozenResNet: {network.Definition}, {train.Source.Count} training images{(validation != null ? $", {validation.Count} validation images" : "")}, {preprocessing}.");
+                var history = tuner.Fit(train.Source, validation);
+
+                var stream = new MemoryStream();
+                using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                    tuner.SaveOptimizerState(writer);
+                var state = new FrozenResNetTransformer.TrainingState(_options.Optimizer, stream.ToArray());
+                var model = new FrozenResNetModel(network, labels.ClassNames, preprocessing, _options.Device);
+                var all = (previousModel?.History ?? Array.Empty<EpochRecord>()).Concat(history).ToList();
+                return new FrozenResNetTransformer(_host, model, _options.FeatureColumnName, _options.ScoreColumnName,
+                    _options.PredictedLabelColumnName, all, state);
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
+            finally
+            {
+                (train.Source as IDisposable)?.Dispose();
+                (validation as IDisposable)?.Dispose();
+            }
+        }
+
+        /// <summary>Adds Score (float vector of the key count) and PredictedLabel (the label's key type).</summary>
+        public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        {
+            _host.CheckValue(inputSchema, nameof(inputSchema));
+            if (!inputSchema.TryFindColumn(_options.LabelColumnName, out var label))
+                throw _host.ExceptSchemaMismatch(nameof(inputSchema), "label", _options.LabelColumnName);
+            if (!label.IsKey)
+                throw _host.Except(LabelColumn.NotAKey(_options.LabelColumnName, label.ItemType));
+            if (!inputSchema.TryFindColumn(_options.FeatureColumnName, out var feature))
+                throw _host.ExceptSchemaMismatch(nameof(inputSchema), "feature", _options.FeatureColumnName);
+            bool bytes = feature.Kind == SchemaShape.Column.VectorKind.VariableVector && feature.ItemType == NumberDataViewType.Byte;
+            if (!bytes && !(feature.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType))
+                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, feature.ItemType));
+
+            var columns = inputSchema.ToDictionary(c => c.Name);
+            var scorer = new List<SchemaShape.Column>
+            {
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnSetId, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true),
+            };
+            var slotNames = new SchemaShape.Column(AnnotationUtils.Kinds.SlotNames, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
+            columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector,
+                NumberDataViewType.Single, false, new SchemaShape(scorer.Append(slotNames)));
+            var keyValues = label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var kv) ? new[] { kv } : Array.Empty<SchemaShape.Column>();
+            columns[_options.PredictedLabelColumnName] = new SchemaShape.Column(_options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
+                NumberDataViewType.UInt32, true, new SchemaShape(scorer.Concat(keyValues)));
+            return new SchemaShape(columns.Values);
+        }
+
+        private void CheckFeatureColumn(DataViewSchema schema)
+        {
+            var column = schema.GetColumnOrNull(_options.FeatureColumnName)
+                ?? throw _host.ExceptSchemaMismatch(nameof(schema), "feature", _options.FeatureColumnName);
+            if (!ImageColumn.IsSupported(column.Type))
+                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, column.Type));
+        }
+
+        private void CheckArchitecture(PretrainedWeights weights)
+        {
+            if (weights?.Architecture != null && _options.ArchitectureWasSet && weights.Architecture != _options.Architecture)
+                throw _host.Except($"Architecture is {_options.Architecture}, but the pretrained weights ({weights.Description}) are a {weights.Architecture}; the weights define the network, so leave Architecture unset or make them agree.");
+        }
+
+        private IImageBatchSource ReadValidation(LabelColumn labels, ImagePreprocessing preprocessing, int seed, ref TrainingRows train)
+        {
+            if (_options.ValidationSet != null)
+            {
+                var schema = _options.ValidationSet.Schema;
+                var validationLabels = LabelColumn.Check(schema, _options.LabelColumnName, "validation set");
+                CheckFeatureColumn(schema);
+                if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
+                    throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
+                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, "validation set");
+                if (rows.Skipped > 0)
+                    throw _host.Except($"The validation set has {rows.Skipped} rows whose label is missing or not a key of the training data (first: row {rows.FirstSkippedRow}); MapValueToKey maps labels it did not see in training to the missing key.");
+                var trained = new HashSet<int>(train.Labels);
+                int unseen = rows.Labels.FirstOrDefault(l => !trained.Contains(l), -1);
+                if (unseen >= 0)
+                    throw _host.Except($"The validation set has label '{labels.ClassNames[unseen]}', which the training data lacks.");
+                return rows.Source;
+            }
+            if (_options.ValidationFraction > 0)
+            {
+                var (kept, heldOut) = train.Split(_options.ValidationFraction, seed);
+                train = kept;
+                return heldOut;
+            }
+            return null;
+        }
+
+        private FineTuneOptions TuneOptions(IChannel ch, bool pretrained, int seed) => new FineTuneOptions
+        {
+            Epochs = _options.Epochs,
+            BatchSize = _options.BatchSize,
+            LearningRate = _options.LearningRate,
+            Optimizer = _options.Optimizer,
+            Momentum = _options.Momentum,
+            Nesterov = _options.Nesterov,
+            WeightDecay = _options.WeightDecay,
+            Freeze = _options.Freeze ?? (pretrained ? FreezeMask.AllButHead : FreezeMask.None),
+            BatchNorm = _options.BatchNorm,
+            Unfreezing = _options.Unfreezing ?? (pretrained && _options.Epochs > 1 ? UnfreezeSchedule.Gradual(1, 1) : UnfreezeSchedule.None),
+            LayerLearningRateDecay = _options.LayerLearningRateDecay,
+            StageLearningRateMultipliers = _options.StageLearningRateMultipliers,
+            LearningRateSchedule = _options.LearningRateSchedule,
+            ThawWarmupFraction = _options.ThawWarmupFraction,
+            EarlyStopping = _options.EarlyStopping,
+            Seed = seed,
+            Device = _options.Device,
+            EpochCallback = _options.MetricsCallback,
+            BatchCallback = _options.BatchCallback,
+            Log = ch.Info,
+        };
+
+        private static ResNet Copy(ResNet source)
+        {
+            var copy = new ResNet(source.Definition, seed: 0);
+            using var noGrad = TorchSharp.torch.no_grad();
+            var weights = source.state_dict();
+            foreach (var (name, tensor) in copy.state_dict())
+                tensor.copy_(weights[name]);
+            return copy;
+        }
+    }
+}

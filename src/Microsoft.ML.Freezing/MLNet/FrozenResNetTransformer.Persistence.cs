@@ -1,0 +1,137 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+
+namespace Microsoft.ML.Freezing
+{
+    public sealed partial class FrozenResNetTransformer
+    {
+        // This file and MLNet/Internal are the only places that use ML.NET's internal save/load plumbing
+        // (compiled against publicized references; see eng/Publicizer.targets).
+
+        private static VersionInfo GetVersionInfo()
+            => new VersionInfo(
+                modelSignature: "FRZRESNT",
+                verWrittenCur: 0x00010001, // initial
+                verReadableCur: 0x00010001,
+                verWeCanReadBack: 0x00010001,
+                loaderSignature: LoaderSignature,
+                // The simple name, so that a model saved by a newer version of the library loads in an older one.
+                loaderAssemblyName: typeof(FrozenResNetTransformer).Assembly.GetName().Name);
+
+        private const string PreprocessingStream = "Preprocessing";
+        private const string WeightsStream = "Weights";
+        private const string OptimizerStream = "OptimizerState";
+        private const string HistoryStream = "History";
+
+        public override void SaveModel(ModelSaveContext ctx)
+        {
+            Host.CheckValue(ctx, nameof(ctx));
+            ctx.CheckAtModel();
+            ctx.SetVersionInfo(GetVersionInfo());
+
+            // *** Binary format *** (mirrored in Create)
+            // string: feature column name
+            // string: score column name
+            // string: predicted label column name
+            // int: number of classes K; K strings: class names in key order
+            // int: block type; 4 ints: stage depths; int: variant; double: BatchNorm epsilon; bool: conv bias
+            // int: device
+            // int: optimizer of the stored optimizer state, or -1 when none is stored
+            // stream "Preprocessing": ImagePreprocessing.Save
+            // stream "Weights": TorchSharp module.save of the network
+            // stream "OptimizerState" (when stored): TorchSharp save_state_dict
+            // stream "History": int count; per epoch: see ModelFormat.WriteRecord
+            var w = ctx.Writer;
+            w.Write(FeatureColumnName);
+            w.Write(ScoreColumnName);
+            w.Write(PredictedLabelColumnName);
+            w.Write(Model.ClassNames.Count);
+            foreach (var name in Model.ClassNames)
+                w.Write(name);
+            ModelFormat.WriteDefinition(w, Model.Definition);
+            w.Write((int)Model.Device);
+            w.Write(State == null ? -1 : (int)State.Optimizer);
+
+            ctx.SaveBinaryStream(PreprocessingStream, s => Model.Preprocessing.Save(s));
+            ctx.SaveBinaryStream(WeightsStream, s => Model.Network.save(s));
+            if (State != null)
+                ctx.SaveBinaryStream(OptimizerStream, s => s.Write(State.OptimizerState));
+            ctx.SaveBinaryStream(HistoryStream, s =>
+            {
+                s.Write(History.Count);
+                foreach (var record in History)
+                    ModelFormat.WriteRecord(s, record);
+            });
+        }
+
+        // Called by ML.NET (SignatureLoadModel) through the LoadableClass attribute.
+        private static FrozenResNetTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+        {
+            Contracts.CheckValue(env, nameof(env));
+            env.CheckValue(ctx, nameof(ctx));
+            ctx.CheckAtModel(GetVersionInfo());
+
+            // *** Binary format *** (mirrors SaveModel)
+            var r = ctx.Reader;
+            string feature = ModelFormat.Read(() => r.ReadString(), "the feature column name");
+            string score = ModelFormat.Read(() => r.ReadString(), "the score column name");
+            string predicted = ModelFormat.Read(() => r.ReadString(), "the predicted label column name");
+            int k = ModelFormat.Read(() => r.ReadInt32(), "the class count");
+            if (k < 2 || k > 1_000_000)
+                throw Contracts.ExceptDecode($"FrozenResNet model: the class count {k} is out of range.");
+            var classNames = new string[k];
+            for (int i = 0; i < k; i++)
+                classNames[i] = ModelFormat.Read(() => r.ReadString(), $"class name {i}");
+            var definition = ModelFormat.ReadDefinition(r, k);
+            var device = (ComputeDevice)ModelFormat.Read(() => r.ReadInt32(), "the device");
+            int optimizer = ModelFormat.Read(() => r.ReadInt32(), "the optimizer kind");
+            if (!Enum.IsDefined(device) || (optimizer != -1 && !Enum.IsDefined((OptimizerKind)optimizer)))
+                throw Contracts.ExceptDecode("FrozenResNet model: the device or optimizer kind is not one this version knows.");
+
+            ImagePreprocessing preprocessing = null;
+            ModelFormat.LoadStream(ctx, PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
+
+            var network = new ResNet(definition, seed: 0);
+            try
+            {
+                ModelFormat.LoadStream(ctx, WeightsStream, "network weights", s => network.load(s, strict: true));
+                if (device == ComputeDevice.Cuda && !TorchSharp.torch.cuda.is_available())
+                {
+                    env.Register(nameof(FrozenResNetTransformer)).Start("Load").Warning("The model was saved for CUDA, which is not available here; scoring on the CPU.");
+                    device = ComputeDevice.Cpu;
+                }
+                if (device == ComputeDevice.Cuda)
+                    network.to(TorchSharp.torch.CUDA);
+
+                TrainingState state = null;
+                if (optimizer != -1)
+                {
+                    byte[] bytes = null;
+                    ModelFormat.LoadStream(ctx, OptimizerStream, "optimizer state", s => bytes = s.ReadBytes(checked((int)(s.BaseStream.Length - s.BaseStream.Position))));
+                    state = new TrainingState((OptimizerKind)optimizer, bytes);
+                }
+
+                var history = new List<EpochRecord>();
+                ModelFormat.LoadStream(ctx, HistoryStream, "training history", s =>
+                {
+                    int count = s.ReadInt32();
+                    if (count < 0 || count > 1_000_000) throw new InvalidDataException($"{count} epochs");
+                    for (int i = 0; i < count; i++)
+                        history.Add(ModelFormat.ReadRecord(s));
+                });
+
+                var model = new FrozenResNetModel(network, classNames, preprocessing, device);
+                return new FrozenResNetTransformer(env, model, feature, score, predicted, history, state);
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System;
+using System.IO;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// Pretrained weights: the network they fit (<see cref="Definition"/>, which the weights define), the preprocessing
+    /// the network was trained with, and a way to load them into a <see cref="ResNet"/>. The importers of the weights
+    /// work (ONNX, TF.js, PyTorch) produce instances; the TorchSharp-format factory here reads what
+    /// <c>module.save</c> wrote.
+    /// </summary>
+    public sealed class PretrainedWeights
+    {
+        private readonly Action<ResNet> _load;
+
+        private PretrainedWeights(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
+        {
+            Description = description;
+            Definition = definition ?? throw new ArgumentNullException(nameof(definition));
+            Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
+            _load = load;
+        }
+
+        /// <summary>Where the weights come from, for logs.</summary>
+        public string Description { get; }
+        /// <summary>The network the weights fit, with their own head (class count) when they have one.</summary>
+        public ResNetDefinition Definition { get; }
+        /// <summary>The preprocessing the weights expect.</summary>
+        public ImagePreprocessing Preprocessing { get; }
+        /// <summary>The preset family the weights belong to, when they match one (by block type and depths).</summary>
+        public ResNetArchitecture? Architecture => Enum.GetValues<ResNetArchitecture>()
+            .Cast<ResNetArchitecture?>()
+            .FirstOrDefault(a => ResNetDefinition.For(a.Value, 0) is var preset && preset.BlockType == Definition.BlockType && preset.Depths.SequenceEqual(Definition.Depths));
+
+        /// <summary>
+        /// Weights in TorchSharp's format (<c>module.save</c>) for a network of <paramref name="definition"/>.
+        /// </summary>
+        public static PretrainedWeights FromTorchSharpFile(string path, ResNetDefinition definition, ImagePreprocessing preprocessing)
+        {
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"Pretrained weights file '{path}' does not exist.", path);
+            return new PretrainedWeights($"TorchSharp weights '{Path.GetFileName(path)}'", definition, preprocessing, model =>
+            {
+                try
+                {
+                    model.load(path, strict: true);
+                }
+                catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException || ex is EndOfStreamException || ex is IOException)
+                {
+                    throw new InvalidDataException($"Pretrained weights file '{path}' does not fit {definition}: {ex.Message}", ex);
+                }
+            });
+        }
+
+        /// <summary>
+        /// Builds the network for <paramref name="numClasses"/> classes with these weights. The backbone comes from the
+        /// weights; the head is replaced (freshly initialised from <paramref name="seed"/>) unless the class count equals
+        /// the weights' own head and <paramref name="keepHead"/> is set.
+        /// </summary>
+        public ResNet CreateNetwork(int numClasses, long seed, bool keepHead = false)
+        {
+            var full = new ResNet(Definition, seed);
+            if (keepHead && Definition.NumClasses == numClasses)
+            {
+                _load(full);
+                return full;
+            }
+            try
+            {
+                _load(full);
+                var target = new ResNet(Definition.WithClasses(numClasses), seed);
+                var source = full.state_dict();
+                using (TorchSharp.torch.no_grad())
+                {
+                    foreach (var (name, tensor) in target.state_dict())
+                    {
+                        if (!name.StartsWith("fc.", StringComparison.Ordinal))
+                            tensor.copy_(source[name]);
+                    }
+                }
+                return target;
+            }
+            finally
+            {
+                full.Dispose();
+            }
+        }
+
+        /// <inheritdoc/>
+        public override string ToString() => $"{Description} ({Definition})";
+    }
+}
