@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Linq;
 
 namespace Microsoft.ML.Freezing
@@ -94,6 +95,46 @@ namespace Microsoft.ML.Freezing
             ResNetArchitecture.ResNet152 => ResNet152(numClasses),
             _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown ResNet architecture."),
         };
+
+        /// <summary>
+        /// Writes the definition. Binary format (mirrored in <see cref="Load"/>): int block type; 4 ints stage depths;
+        /// int variant; double BatchNorm epsilon; bool conv bias; int class count.
+        /// </summary>
+        public void Save(BinaryWriter writer)
+        {
+            writer.Write((int)BlockType);
+            foreach (int depth in Depths)
+                writer.Write(depth);
+            writer.Write((int)Variant);
+            writer.Write(BatchNormEpsilon);
+            writer.Write(ConvBias);
+            writer.Write(NumClasses);
+        }
+
+        /// <summary>Reads what <see cref="Save"/> wrote; throws <see cref="InvalidDataException"/> on anything else.</summary>
+        public static ResNetDefinition Load(BinaryReader reader)
+        {
+            try
+            {
+                var blockType = (ResNetBlockType)reader.ReadInt32();
+                var depths = new[] { reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32() };
+                var variant = (ResNetVariant)reader.ReadInt32();
+                double eps = reader.ReadDouble();
+                bool bias = reader.ReadBoolean();
+                int classes = reader.ReadInt32();
+                if (!Enum.IsDefined(blockType) || !Enum.IsDefined(variant) || depths.Any(d => d < 1 || d > 1000) || classes < 0 || classes > 1_000_000)
+                    throw new InvalidDataException($"Invalid ResNet definition ({blockType}, [{string.Join(",", depths)}], {variant}, {classes} classes).");
+                return new ResNetDefinition(blockType, depths, classes, variant, eps, bias);
+            }
+            catch (EndOfStreamException ex)
+            {
+                throw new InvalidDataException("The ResNet definition is truncated.", ex);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidDataException("Invalid ResNet definition: " + ex.Message, ex);
+            }
+        }
 
         /// <inheritdoc/>
         public bool Equals(ResNetDefinition other)

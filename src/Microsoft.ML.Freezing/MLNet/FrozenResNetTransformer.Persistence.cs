@@ -38,7 +38,7 @@ namespace Microsoft.ML.Freezing
             // string: score column name
             // string: predicted label column name
             // int: number of classes K; K strings: class names in key order
-            // int: block type; 4 ints: stage depths; int: variant; double: BatchNorm epsilon; bool: conv bias
+            // ResNetDefinition.Save: int block type; 4 ints stage depths; int variant; double BatchNorm epsilon; bool conv bias; int K
             // int: device
             // int: optimizer of the stored optimizer state, or -1 when none is stored
             // stream "Preprocessing": ImagePreprocessing.Save
@@ -52,7 +52,7 @@ namespace Microsoft.ML.Freezing
             w.Write(Model.ClassNames.Count);
             foreach (var name in Model.ClassNames)
                 w.Write(name);
-            ModelFormat.WriteDefinition(w, Model.Definition);
+            Model.Definition.Save(w);
             w.Write((int)Model.Device);
             w.Write(State == null ? -1 : (int)State.Optimizer);
 
@@ -86,7 +86,17 @@ namespace Microsoft.ML.Freezing
             var classNames = new string[k];
             for (int i = 0; i < k; i++)
                 classNames[i] = ModelFormat.Read(() => r.ReadString(), $"class name {i}");
-            var definition = ModelFormat.ReadDefinition(r, k);
+            ResNetDefinition definition;
+            try
+            {
+                definition = ResNetDefinition.Load(r);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw Contracts.ExceptDecode($"FrozenResNet model: {ex.Message}");
+            }
+            if (definition.NumClasses != k)
+                throw Contracts.ExceptDecode($"FrozenResNet model: the network has {definition.NumClasses} outputs for {k} classes.");
             var device = (ComputeDevice)ModelFormat.Read(() => r.ReadInt32(), "the device");
             int optimizer = ModelFormat.Read(() => r.ReadInt32(), "the optimizer kind");
             if (!Enum.IsDefined(device) || (optimizer != -1 && !Enum.IsDefined((OptimizerKind)optimizer)))

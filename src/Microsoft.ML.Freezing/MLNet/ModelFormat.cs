@@ -9,35 +9,6 @@ namespace Microsoft.ML.Freezing
     /// <summary>Strict readers and writers of the parts of a saved FrozenResNet model.</summary>
     internal static class ModelFormat
     {
-        public static void WriteDefinition(BinaryWriter w, ResNetDefinition definition)
-        {
-            w.Write((int)definition.BlockType);
-            foreach (int depth in definition.Depths)
-                w.Write(depth);
-            w.Write((int)definition.Variant);
-            w.Write(definition.BatchNormEpsilon);
-            w.Write(definition.ConvBias);
-        }
-
-        public static ResNetDefinition ReadDefinition(BinaryReader r, int numClasses)
-        {
-            var blockType = (ResNetBlockType)Read(() => r.ReadInt32(), "the block type");
-            var depths = Enumerable.Range(0, 4).Select(i => Read(() => r.ReadInt32(), $"stage depth {i}")).ToArray();
-            var variant = (ResNetVariant)Read(() => r.ReadInt32(), "the block variant");
-            double eps = Read(() => r.ReadDouble(), "the BatchNorm epsilon");
-            bool bias = Read(() => r.ReadBoolean(), "the conv bias flag");
-            if (!Enum.IsDefined(blockType) || !Enum.IsDefined(variant) || depths.Any(d => d < 1 || d > 1000))
-                throw Contracts.ExceptDecode($"FrozenResNet model: the network definition is invalid ({blockType}, [{string.Join(",", depths)}], {variant}).");
-            try
-            {
-                return new ResNetDefinition(blockType, depths, numClasses, variant, eps, bias);
-            }
-            catch (ArgumentException ex)
-            {
-                throw Contracts.ExceptDecode($"FrozenResNet model: the network definition is invalid: {ex.Message}");
-            }
-        }
-
         public static void WriteRecord(BinaryWriter w, EpochRecord record)
         {
             w.Write(record.Epoch);

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Freezing
     /// work (ONNX, TF.js, PyTorch) produce instances; the TorchSharp-format factory here reads what
     /// <c>module.save</c> wrote.
     /// </summary>
-    public sealed class PretrainedWeights
+    public sealed partial class PretrainedWeights
     {
         private readonly Action<ResNet> _load;
 
@@ -20,6 +20,18 @@ namespace Microsoft.ML.Freezing
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             _load = load;
+        }
+
+        /// <summary>For importers: weights that <paramref name="load"/> copies into a network of <paramref name="definition"/>.</summary>
+        internal static PretrainedWeights Create(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
+            => new PretrainedWeights(description, definition, preprocessing, load);
+
+        /// <summary>A weights file written by this library (the weight cache's format), which records its network and preprocessing.</summary>
+        public static PretrainedWeights FromFile(string path)
+        {
+            if (!File.Exists(path))
+                throw new FileNotFoundException($"Pretrained weights file '{path}' does not exist.", path);
+            return WeightsFile.Read(path, $"weights file '{Path.GetFileName(path)}'");
         }
 
         /// <summary>Where the weights come from, for logs.</summary>
