@@ -9,29 +9,10 @@ namespace Microsoft.ML.Freezing
     /// conversion runs once per source file. Safe when two processes convert at once: each writes a temporary file in
     /// the cache folder and renames it into place.
     /// </summary>
-    /// <remarks>
-    /// Folder: <c>$FREEZING_WEIGHTS_CACHE</c>, else <c>$XDG_CACHE_HOME/Microsoft.ML.Freezing/weights</c>, else
-    /// <c>~/.cache/Microsoft.ML.Freezing/weights</c>.
-    /// </remarks>
     public static class WeightCache
     {
-        /// <summary>The cache folder (created on first use).</summary>
-        public static string Folder
-        {
-            get
-            {
-                string folder = Environment.GetEnvironmentVariable("FREEZING_WEIGHTS_CACHE");
-                if (string.IsNullOrEmpty(folder))
-                {
-                    string xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-                    string root = string.IsNullOrEmpty(xdg)
-                        ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
-                        : xdg;
-                    folder = Path.Combine(root, "Microsoft.ML.Freezing", "weights");
-                }
-                return folder;
-            }
-        }
+        /// <summary>The cache folder (created on first use): <see cref="FreezingPaths.Weights"/>.</summary>
+        public static string Folder => FreezingPaths.Weights;
 
         /// <summary>
         /// The cached conversion of <paramref name="sourcePath"/> by <paramref name="converter"/> (a short name that
