@@ -71,37 +71,28 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <inheritdoc/>
-        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
-        {
-            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
-            return Batches(batchSize, shuffle);
-        }
+        public bool IsDeterministic => Augmentation == ImageAugmentation.None;
 
-        private IEnumerable<ImageBatch> Batches(int batchSize, Random shuffle)
-        {
-            var order = Enumerable.Range(0, Count).ToArray();
-            shuffle?.Shuffle(order);
-            for (int start = 0; start < order.Length; start += batchSize)
-                yield return MakeBatch(order.AsSpan(start, Math.Min(batchSize, order.Length - start)));
-        }
+        /// <inheritdoc/>
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle) => ImageBatchSources.Batches(this, batchSize, shuffle);
 
-        // Builds a batch inside its own dispose scope (never open across a yield).
-        private ImageBatch MakeBatch(ReadOnlySpan<int> indices)
+        /// <inheritdoc/>
+        public ImageBatch GetBatch(IReadOnlyList<int> indices)
         {
             int side = Preprocessing.ImageSize;
-            var bytes = new byte[indices.Length * _imageBytes];
-            for (int i = 0; i < indices.Length; i++)
+            var bytes = new byte[indices.Count * _imageBytes];
+            for (int i = 0; i < indices.Count; i++)
                 _images[indices[i]].CopyTo(bytes, i * _imageBytes);
             Tensor labels = null;
             if (HasLabels)
             {
-                var values = new long[indices.Length];
-                for (int i = 0; i < indices.Length; i++)
+                var values = new long[indices.Count];
+                for (int i = 0; i < indices.Count; i++)
                     values[i] = _labels[indices[i]];
                 labels = tensor(values, int64);
             }
             using var scope = NewDisposeScope();
-            var pixels = tensor(bytes, new long[] { indices.Length, side, side, 3 }, ScalarType.Byte);
+            var pixels = tensor(bytes, new long[] { indices.Count, side, side, 3 }, ScalarType.Byte);
             if (Augmentation != ImageAugmentation.None)
                 pixels = ImageAugmenter.Apply(pixels, Augmentation, _augmentationRandom);
             var images = Preprocessing.Normalize(pixels).MoveToOuterDisposeScope();

@@ -48,6 +48,15 @@ namespace Microsoft.ML.Freezing
         public int Seed { get; set; }
         /// <summary>Stop when validation stops improving and keep the best epoch's weights. Default null (off).</summary>
         public EarlyStopping EarlyStopping { get; set; }
+        /// <summary>
+        /// Cache the outputs of the frozen prefix so later epochs start from the freeze boundary (only with
+        /// <see cref="BatchNormPolicy.Frozen"/> and images that do not change between epochs). Default true.
+        /// </summary>
+        public bool UseActivationCache { get; set; } = true;
+        /// <summary>Bytes of cached activations kept in memory; beyond it they spill to a memory-mapped file. Default 2 GiB.</summary>
+        public long ActivationCacheMemoryLimit { get; set; } = 2L << 30;
+        /// <summary>Folder for spilled activations. Default: the system's temp folder.</summary>
+        public string ActivationCacheFolder { get; set; }
         /// <summary>Device to train on. Default CPU.</summary>
         public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
         /// <summary>Called after every epoch.</summary>

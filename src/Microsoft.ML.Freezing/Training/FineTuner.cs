@@ -21,6 +21,7 @@ namespace Microsoft.ML.Freezing
         private readonly Device _device;
         private readonly List<EpochRecord> _history = new List<EpochRecord>();
         private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
+        private readonly Dictionary<ResNetStage, long> _stageForwards = ResNetStages.All.ToDictionary(s => s, _ => 0L);
 
         /// <summary>Prepares training of <paramref name="model"/> (moved to the options' device).</summary>
         public FineTuner(ResNet model, FineTuneOptions options)
@@ -57,6 +58,10 @@ namespace Microsoft.ML.Freezing
         public FreezeMask CurrentMask { get; private set; }
         /// <summary>One record per finished epoch.</summary>
         public IReadOnlyList<EpochRecord> History => _history;
+        /// <summary>Images that went forward through each stage during training (validation not counted).</summary>
+        public IReadOnlyDictionary<ResNetStage, long> StageForwardCounts => _stageForwards;
+        /// <summary>Largest number of bytes the activation cache held in memory during <see cref="Fit"/>.</summary>
+        public long PeakActivationCacheBytes { get; private set; }
 
         /// <summary>Trains for the configured epochs; returns the history.</summary>
         public IReadOnlyList<EpochRecord> Fit(IImageBatchSource train, IImageBatchSource validation = null)
@@ -71,6 +76,7 @@ namespace Microsoft.ML.Freezing
             if (early != null && (validation == null || validation.Count == 0))
                 throw new ArgumentException("Early stopping needs a validation set.", nameof(validation));
             using var best = new BestEpoch();
+            using var cache = CreateCache(train);
 
             for (int epoch = 0; epoch < _options.Epochs; epoch++)
             {
@@ -88,27 +94,41 @@ namespace Microsoft.ML.Freezing
                 var frozenStages = CurrentMask.FrozenStages(_parameterNames);
                 long trainable = Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
 
+                // The cache: what this and later epochs will start from, what this epoch reads or fills.
+                var first = FirstTrainableStage();
+                ResNetStage? cachedBoundary = null;
+                var fill = new HashSet<ResNetStage>();
+                if (cache != null)
+                {
+                    var needed = CacheOutputsNeeded(epoch);
+                    cache.Retain(needed);
+                    if (first > ResNetStage.Stem && needed.Contains(first - 1) && cache.IsComplete(first - 1))
+                        cachedBoundary = first - 1;
+                    else
+                        fill.UnionWith(needed.Where(s => s < first && !cache.IsComplete(s)));
+                }
+
                 var clock = Stopwatch.StartNew();
                 double lossSum = 0;
                 long correct = 0, seen = 0;
                 int batchIndex = 0;
-                foreach (var batch in train.GetBatches(_options.BatchSize, shuffle))
+                foreach (var indices in ImageBatchSources.BatchIndices(train.Count, _options.BatchSize, shuffle))
                 {
-                    using (batch)
-                    {
-                        _options.CancellationToken.ThrowIfCancellationRequested();
-                        double schedule = _options.LearningRateSchedule.Factor(step, totalSteps);
-                        int i = batchIndex;
-                        ParameterGroups.SetLearningRates(Optimizer, Groups, g =>
-                            schedule * (warming.Contains(g.Stage) && i < warmupSteps ? (i + 1.0) / (warmupSteps + 1.0) : 1.0));
-                        var (loss, hits) = TrainStep(batch);
-                        lossSum += loss * batch.Count;
-                        correct += hits;
-                        seen += batch.Count;
-                        step++;
-                        batchIndex++;
-                        _options.BatchCallback?.Invoke(new BatchProgress(epoch, batchIndex, batchesPerEpoch, loss, seen / clock.Elapsed.TotalSeconds));
-                    }
+                    _options.CancellationToken.ThrowIfCancellationRequested();
+                    double schedule = _options.LearningRateSchedule.Factor(step, totalSteps);
+                    int i = batchIndex;
+                    ParameterGroups.SetLearningRates(Optimizer, Groups, g =>
+                        schedule * (warming.Contains(g.Stage) && i < warmupSteps ? (i + 1.0) / (warmupSteps + 1.0) : 1.0));
+                    var (loss, hits) = cachedBoundary.HasValue
+                        ? TrainFromCache(cache, cachedBoundary.Value, indices)
+                        : TrainStep(train, indices, cache, fill);
+                    lossSum += loss * indices.Length;
+                    correct += hits;
+                    seen += indices.Length;
+                    step++;
+                    batchIndex++;
+                    if (cache != null) PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, cache.MemoryBytes);
+                    _options.BatchCallback?.Invoke(new BatchProgress(epoch, batchIndex, batchesPerEpoch, loss, seen / clock.Elapsed.TotalSeconds));
                 }
                 double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
 
@@ -124,6 +144,7 @@ namespace Microsoft.ML.Freezing
                     ValidationLoss = val?.Loss,
                     ValidationAccuracy = val?.Accuracy,
                     ImagesPerSecond = imagesPerSecond,
+                    CachedBoundary = cachedBoundary,
                     Duration = clock.Elapsed,
                 };
                 _history.Add(record);
@@ -222,26 +243,89 @@ namespace Microsoft.ML.Freezing
         /// <inheritdoc/>
         public void Dispose() => Optimizer.Dispose();
 
-        private (double Loss, long Correct) TrainStep(ImageBatch batch)
+        private (double Loss, long Correct) TrainStep(IImageBatchSource train, int[] indices, ActivationCache cache, ISet<ResNetStage> fill)
         {
+            using var batch = train.GetBatch(indices);
             using var scope = NewDisposeScope();
-            var images = batch.Images.to(_device);
             var labels = batch.Labels.to(_device);
             var first = FirstTrainableStage();
-            var hidden = images;
+            var hidden = batch.Images.to(_device);
             if (first > ResNetStage.Stem)
             {
-                // Nothing below the lowest trainable parameter needs a gradient.
+                // Nothing below the lowest trainable parameter needs a gradient; its outputs may feed the cache.
                 using var noGrad = no_grad();
-                hidden = Model.Forward(images, ResNetStage.Stem, first - 1);
+                for (var stage = ResNetStage.Stem; stage < first; stage++)
+                {
+                    hidden = Model.ForwardStage(stage, hidden);
+                    _stageForwards[stage] += indices.Length;
+                    if (fill.Contains(stage) && !cache.Put(stage, indices, hidden, batch.Labels))
+                        fill.Remove(stage);
+                }
             }
-            var logits = Model.Forward(hidden, first, ResNetStage.Head);
-            var loss = nn.functional.cross_entropy(logits, labels);
+            return Optimize(hidden, labels, first, indices.Length);
+        }
+
+        private (double Loss, long Correct) TrainFromCache(ActivationCache cache, ResNetStage boundary, int[] indices)
+        {
+            using var scope = NewDisposeScope();
+            var hidden = cache.Get(boundary, indices).to(_device);
+            var labels = cache.Labels(indices).to(_device);
+            return Optimize(hidden, labels, boundary + 1, indices.Length);
+        }
+
+        // Forward from `first` to the head, backward, one optimizer step (inside the caller's dispose scope).
+        private (double Loss, long Correct) Optimize(Tensor hidden, Tensor labels, ResNetStage first, int count)
+        {
+            for (var stage = first; stage <= ResNetStage.Head; stage++)
+            {
+                hidden = Model.ForwardStage(stage, hidden);
+                _stageForwards[stage] += count;
+            }
+            var loss = nn.functional.cross_entropy(hidden, labels);
             Optimizer.zero_grad();
             loss.backward();
             Optimizer.step();
-            return (loss.item<float>(), logits.argmax(1).eq(labels).sum().item<long>());
+            return (loss.item<float>(), hidden.argmax(1).eq(labels).sum().item<long>());
         }
+
+        /// <summary>The cache, or null (with the reason logged) when the run cannot use one.</summary>
+        private ActivationCache CreateCache(IImageBatchSource train)
+        {
+            string off = !_options.UseActivationCache ? "disabled by the options"
+                : _options.BatchNorm != BatchNormPolicy.Frozen ? $"BatchNorm policy {_options.BatchNorm} lets gradients or statistics reach frozen stages"
+                : !train.IsDeterministic ? "augmentation changes the images every epoch"
+                : !Plan.Any(m => FirstTrainableStage(m) > ResNetStage.Stem) ? "no epoch has a frozen prefix"
+                : null;
+            if (off != null)
+            {
+                _options.Log?.Invoke($"Activation cache off: {off}.");
+                return null;
+            }
+            return new ActivationCache(train.Count, _options.ActivationCacheMemoryLimit, _options.ActivationCacheFolder ?? System.IO.Path.GetTempPath(), _options.Log);
+        }
+
+        /// <summary>
+        /// Stage outputs worth keeping at <paramref name="epoch"/>: the input of a later (or this) epoch's first
+        /// trainable stage, provided nothing at or below that output trains in between (else it would go stale).
+        /// </summary>
+        private HashSet<ResNetStage> CacheOutputsNeeded(int epoch)
+        {
+            var needed = new HashSet<ResNetStage>();
+            var lowestSoFar = ResNetStage.Head;
+            for (int e = epoch; e < Plan.Count; e++)
+            {
+                var first = FirstTrainableStage(Plan[e]);
+                if (first < lowestSoFar) lowestSoFar = first;
+                // Valid only if every epoch from `epoch` to `e` keeps stages up to first-1 frozen.
+                if (first > ResNetStage.Stem && first - 1 < lowestSoFar)
+                    needed.Add(first - 1);
+            }
+            return needed;
+        }
+
+        // With the Frozen BatchNorm policy, the lowest stage that has a parameter the mask leaves trainable.
+        private ResNetStage FirstTrainableStage(FreezeMask mask)
+            => _parameterNames.Where(n => !mask.IsFrozen(n)).Select(ResNetStages.OfParameter).DefaultIfEmpty(ResNetStage.Head).Min();
 
         /// <summary>A copy of the weights of the best epoch so far.</summary>
         private sealed class BestEpoch : IDisposable

@@ -37,10 +37,43 @@ namespace Microsoft.ML.Freezing
         int Count { get; }
 
         /// <summary>
+        /// Whether an example gives the same tensor every time (no augmentation), so that activations computed from it
+        /// can be cached.
+        /// </summary>
+        bool IsDeterministic { get; }
+
+        /// <summary>The examples at <paramref name="indices"/>, in that order, as one batch. The caller disposes it.</summary>
+        ImageBatch GetBatch(IReadOnlyList<int> indices);
+
+        /// <summary>
         /// The examples in batches of at most <paramref name="batchSize"/>, shuffled with <paramref name="shuffle"/> when it
         /// is not null. The caller disposes each batch.
         /// </summary>
         IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle);
+    }
+
+    /// <summary>The batching shared by every source.</summary>
+    public static class ImageBatchSources
+    {
+        /// <summary>
+        /// The example indices 0..count-1 in batches, shuffled with <paramref name="shuffle"/> (Fisher-Yates over the
+        /// whole epoch) when it is not null.
+        /// </summary>
+        public static IEnumerable<int[]> BatchIndices(int count, int batchSize, Random shuffle)
+        {
+            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+            var order = Enumerable.Range(0, count).ToArray();
+            shuffle?.Shuffle(order);
+            for (int start = 0; start < order.Length; start += batchSize)
+                yield return order.AsSpan(start, Math.Min(batchSize, order.Length - start)).ToArray();
+        }
+
+        /// <summary>Batches of <paramref name="source"/> in the order of <see cref="BatchIndices"/>.</summary>
+        public static IEnumerable<ImageBatch> Batches(IImageBatchSource source, int batchSize, Random shuffle)
+        {
+            foreach (var indices in BatchIndices(source.Count, batchSize, shuffle))
+                yield return source.GetBatch(indices);
+        }
     }
 
     /// <summary>An in-memory source over an image tensor [N, 3, H, W] and a label tensor [N].</summary>
@@ -65,18 +98,17 @@ namespace Microsoft.ML.Freezing
         public int Count => (int)_images.shape[0];
 
         /// <inheritdoc/>
-        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+        public bool IsDeterministic => true;
+
+        /// <inheritdoc/>
+        public ImageBatch GetBatch(IReadOnlyList<int> indices)
         {
-            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
-            var order = Enumerable.Range(0, Count).ToArray();
-            shuffle?.Shuffle(order);
-            for (int start = 0; start < order.Length; start += batchSize)
-            {
-                var slice = order.Skip(start).Take(batchSize).Select(i => (long)i).ToArray();
-                using var index = tensor(slice);
-                yield return new ImageBatch(_images.index_select(0, index), _labels?.index_select(0, index));
-            }
+            using var index = tensor(indices.Select(i => (long)i).ToArray());
+            return new ImageBatch(_images.index_select(0, index), _labels?.index_select(0, index));
         }
+
+        /// <inheritdoc/>
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle) => ImageBatchSources.Batches(this, batchSize, shuffle);
 
         /// <inheritdoc/>
         public void Dispose()

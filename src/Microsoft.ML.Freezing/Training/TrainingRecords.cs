@@ -25,6 +25,8 @@ namespace Microsoft.ML.Freezing
         public double? ValidationAccuracy { get; init; }
         /// <summary>Training throughput.</summary>
         public double ImagesPerSecond { get; init; }
+        /// <summary>The stage output the epoch trained from when it read cached activations; null when it ran from the images.</summary>
+        public ResNetStage? CachedBoundary { get; init; }
         /// <summary>Wall time of the epoch, validation included.</summary>
         public TimeSpan Duration { get; init; }
 
@@ -34,7 +36,8 @@ namespace Microsoft.ML.Freezing
             string frozen = FrozenStages.Count == 0 ? "none" : string.Join(",", FrozenStages.Select(s => s.Name()));
             string rates = string.Join(" ", StageLearningRates.Where(kv => !FrozenStages.Contains(kv.Key)).Select(kv => $"{kv.Key.Name()}={kv.Value:g3}"));
             string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}" : "";
-            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s";
+            string cached = CachedBoundary.HasValue ? $" (from cached {CachedBoundary.Value.Name()} outputs)" : "";
+            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
         }
     }
 

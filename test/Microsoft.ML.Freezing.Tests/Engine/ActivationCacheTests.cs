@@ -1,0 +1,114 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing.Tests.Engine
+{
+    /// <summary>The frozen-prefix activation cache: fewer forward passes, same results, bounded memory.</summary>
+    [TestClass]
+    public sealed class ActivationCacheTests
+    {
+        private sealed class Run
+        {
+            public Dictionary<string, Tensor> Weights;
+            public IReadOnlyDictionary<ResNetStage, long> Forwards;
+            public IReadOnlyList<EpochRecord> History;
+            public long PeakCacheBytes;
+            public List<string> Log = new List<string>();
+        }
+
+        private static Run Train(bool cache, long memoryLimit = 2L << 30, BatchNormPolicy policy = BatchNormPolicy.Frozen, ImageAugmentation augmentation = ImageAugmentation.None)
+        {
+            var run = new Run();
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
+            using var images = TestData.RandomImages(16);
+            IImageBatchSource data = images;
+            DecodedImageSource decoded = null;
+            if (augmentation != ImageAugmentation.None)
+            {
+                decoded = new DecodedImageSource(ImagePreprocessing.ImageNet(32), augmentation, 1);
+                var random = new Random(1);
+                for (int i = 0; i < 16; i++)
+                {
+                    var rgb = new byte[32 * 32 * 3];
+                    random.NextBytes(rgb);
+                    decoded.Add(rgb, i % 3);
+                }
+                data = decoded;
+            }
+            var options = new FineTuneOptions
+            {
+                Epochs = 4, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 3,
+                Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Gradual(1, 1), BatchNorm = policy,
+                UseActivationCache = cache, ActivationCacheMemoryLimit = memoryLimit, Log = run.Log.Add,
+            };
+            using (var tuner = new FineTuner(model, options))
+            {
+                run.History = tuner.Fit(data).ToList();
+                run.Forwards = tuner.StageForwardCounts.ToDictionary(kv => kv.Key, kv => kv.Value);
+                run.PeakCacheBytes = tuner.PeakActivationCacheBytes;
+            }
+            run.Weights = TestData.Snapshot(model);
+            return run;
+        }
+
+        private static void AssertSameWeights(Run expected, Run actual)
+        {
+            foreach (var name in expected.Weights.Keys.Where(k => !k.EndsWith("num_batches_tracked")))
+                Assert.IsTrue(expected.Weights[name].allclose(actual.Weights[name], rtol: 1e-4, atol: 1e-5), $"{name} differs beyond float rounding");
+        }
+
+        [TestMethod]
+        public void GradualScheduleRunsEachFrozenStageOnceAndMatchesTheUncachedPath()
+        {
+            var cached = Train(cache: true);
+            var plain = Train(cache: false);
+
+            // 16 images, 4 epochs; head trains from 0, layer4 from 1, layer3 from 2, layer2 from 3.
+            var expected = new Dictionary<ResNetStage, long>
+            {
+                [ResNetStage.Stem] = 16, [ResNetStage.Layer1] = 16, [ResNetStage.Layer2] = 32,
+                [ResNetStage.Layer3] = 48, [ResNetStage.Layer4] = 64, [ResNetStage.Head] = 64,
+            };
+            foreach (var stage in ResNetStages.All)
+            {
+                Assert.AreEqual(expected[stage], cached.Forwards[stage], $"cached forwards through {stage}");
+                Assert.AreEqual(64L, plain.Forwards[stage], $"uncached forwards through {stage}");
+            }
+            CollectionAssert.AreEqual(new ResNetStage?[] { null, ResNetStage.Layer3, ResNetStage.Layer2, ResNetStage.Layer1 },
+                cached.History.Select(h => h.CachedBoundary).ToArray());
+            AssertSameWeights(plain, cached);
+            for (int e = 0; e < 4; e++)
+                Assert.AreEqual(plain.History[e].TrainLoss, cached.History[e].TrainLoss, 1e-4, $"epoch {e} loss");
+            Assert.IsTrue(cached.Log.Any(l => l.Contains("dropped")), string.Join("\n", cached.Log));
+        }
+
+        [TestMethod]
+        public void MemoryStaysUnderTheCapAndTheRestSpills()
+        {
+            // At 32 px a tiny network's layer1 output is 64x8x8 floats = 4 KB per image: 64 KB for 16 images.
+            long cap = 100_000;
+            var capped = Train(cache: true, memoryLimit: cap);
+            Assert.IsTrue(capped.PeakCacheBytes <= cap, $"peak {capped.PeakCacheBytes} bytes over the {cap}-byte cap");
+            Assert.IsTrue(capped.PeakCacheBytes > 0, "something should fit in memory");
+            Assert.IsTrue(capped.Log.Any(l => l.Contains("spilling to a memory-mapped file")), string.Join("\n", capped.Log));
+            var plain = Train(cache: false);
+            AssertSameWeights(plain, capped);
+            Assert.IsTrue(capped.Forwards[ResNetStage.Stem] == 16, "spilled outputs are still read back, not recomputed");
+        }
+
+        [TestMethod]
+        public void CacheIsOffWithAugmentationOrTrainableBatchNormAndSaysWhy()
+        {
+            var augmented = Train(cache: true, augmentation: ImageAugmentation.FlipAndCrop);
+            Assert.IsTrue(augmented.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("augmentation")), string.Join("\n", augmented.Log));
+            Assert.AreEqual(64L, augmented.Forwards[ResNetStage.Stem]);
+
+            var trainAffine = Train(cache: true, policy: BatchNormPolicy.TrainAffine);
+            Assert.IsTrue(trainAffine.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("TrainAffine")), string.Join("\n", trainAffine.Log));
+            Assert.IsTrue(trainAffine.History.All(h => h.CachedBoundary == null));
+        }
+    }
+}
