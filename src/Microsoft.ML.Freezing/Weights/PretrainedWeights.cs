@@ -13,6 +13,7 @@ namespace Microsoft.ML.Freezing
     public sealed partial class PretrainedWeights
     {
         private readonly Action<ResNet> _load;
+        private ResNetArchitecture? _family;
 
         private PretrainedWeights(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
         {
@@ -25,6 +26,10 @@ namespace Microsoft.ML.Freezing
         /// <summary>For importers: weights that <paramref name="load"/> copies into a network of <paramref name="definition"/>.</summary>
         internal static PretrainedWeights Create(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
             => new PretrainedWeights(description, definition, preprocessing, load);
+
+        /// <summary>A copy that belongs to <paramref name="family"/> even when its depths differ from the preset's.</summary>
+        internal PretrainedWeights WithFamily(ResNetArchitecture family)
+            => new PretrainedWeights(Description, Definition, Preprocessing, _load) { _family = family };
 
         /// <summary>A weights file written by this library (the weight cache's format), which records its network and preprocessing.</summary>
         public static PretrainedWeights FromFile(string path)
@@ -40,8 +45,8 @@ namespace Microsoft.ML.Freezing
         public ResNetDefinition Definition { get; }
         /// <summary>The preprocessing the weights expect.</summary>
         public ImagePreprocessing Preprocessing { get; }
-        /// <summary>The preset family the weights belong to, when they match one (by block type and depths).</summary>
-        public ResNetArchitecture? Architecture => Enum.GetValues<ResNetArchitecture>()
+        /// <summary>The preset family the weights belong to: as their importer names it, else the preset with the same block type and depths.</summary>
+        public ResNetArchitecture? Architecture => _family ?? Enum.GetValues<ResNetArchitecture>()
             .Cast<ResNetArchitecture?>()
             .FirstOrDefault(a => ResNetDefinition.For(a.Value, 0) is var preset && preset.BlockType == Definition.BlockType && preset.Depths.SequenceEqual(Definition.Depths));
 
