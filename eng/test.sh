@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The repository's test command (README; CI runs it through .ci/run). Runnable from any directory.
+#   0. prepares the assets of the asset-gated tests (eng/prepare-assets.sh: apt and npm packages, generated references);
 #   1. builds Freezing.sln in Release, once;
 #   2. runs the test project on that build, with a TRX log under artifacts/test-results/;
 #   3. runs eng/check-packed-consumer.sh (packs the library; a consumer app outside the repo must load TorchSharp).
-# Ends with one line "N passed, N failed": the TRX counters of step 2, plus one for the consumer check of step 3
+# Ends with one line "N passed, N failed, N skipped": the TRX counters of step 2, plus one for the consumer check of step 3
 # (a failed build counts as one failure). Exits non-zero when anything failed.
 set -uo pipefail
 
@@ -15,6 +16,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=${DOTNET_CLI_TELEMETRY_OPTOUT:-1}
 results=$repo/artifacts/test-results
 passed=0
 failed=0
+skipped=0
 timings=()
 
 now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
@@ -39,9 +41,12 @@ finish() {
     echo "== timings"
     printf '%s\n' "${timings[@]}"
     echo
-    echo "$passed passed, $failed failed"
+    echo "$passed passed, $failed failed, $skipped skipped"
     exit $((failed == 0 ? 0 : 1))
 }
+
+# 0. Assets (a failure here shows up as the failing or skipped tests that needed them).
+step assets bash eng/prepare-assets.sh
 
 # 1. Build.
 if ! step build dotnet build Freezing.sln -c Release -nologo; then
@@ -73,6 +78,7 @@ else
     echo "TRX $trx: total=$t_total executed=$(counter executed) passed=$t_passed failed=$t_failed"
     passed=$((passed + t_passed))
     failed=$((failed + t_failed))
+    skipped=$((t_total - t_passed - t_failed))
     if [ "$t_total" -eq 0 ]; then
         echo "The test run found no tests: counting that as one failure." >&2
         failed=$((failed + 1))

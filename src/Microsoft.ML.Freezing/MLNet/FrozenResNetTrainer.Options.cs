@@ -83,6 +83,9 @@ namespace Microsoft.ML.Freezing
             /// <summary>Where to train and score. Default Cpu (Cuda needs a CUDA libtorch; see README).</summary>
             public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
 
+            /// <summary>Stops training between batches (as does <c>MLContext.CancelExecution()</c>). Default none.</summary>
+            public System.Threading.CancellationToken CancellationToken { get; set; }
+
             /// <summary>Called after each epoch. Default null.</summary>
             public Action<EpochRecord> MetricsCallback { get; set; }
             /// <summary>Called after each batch (progress bars). Default null.</summary>

@@ -200,7 +200,13 @@ namespace Microsoft.ML.Freezing
             Seed = seed,
             Device = _options.Device,
             EpochCallback = _options.MetricsCallback,
-            BatchCallback = _options.BatchCallback,
+            // MLContext.CancelExecution() takes effect within one batch.
+            BatchCallback = progress =>
+            {
+                _host.CheckAlive();
+                _options.BatchCallback?.Invoke(progress);
+            },
+            CancellationToken = _options.CancellationToken,
             Log = ch.Info,
         };
 

@@ -21,6 +21,7 @@ namespace Microsoft.ML.Freezing
         private readonly Device _device;
         private readonly List<EpochRecord> _history = new List<EpochRecord>();
         private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
+        private (int Epoch, int Batch) _position;
         private readonly Dictionary<ResNetStage, long> _stageForwards = ResNetStages.All.ToDictionary(s => s, _ => 0L);
 
         /// <summary>Prepares training of <paramref name="model"/> (moved to the options' device).</summary>
@@ -115,6 +116,7 @@ namespace Microsoft.ML.Freezing
                 foreach (var indices in ImageBatchSources.BatchIndices(train.Count, _options.BatchSize, shuffle))
                 {
                     _options.CancellationToken.ThrowIfCancellationRequested();
+                    _position = (epoch, batchIndex);
                     double schedule = _options.LearningRateSchedule.Factor(step, totalSteps);
                     int i = batchIndex;
                     ParameterGroups.SetLearningRates(Optimizer, Groups, g =>
@@ -282,10 +284,17 @@ namespace Microsoft.ML.Freezing
                 _stageForwards[stage] += count;
             }
             var loss = nn.functional.cross_entropy(hidden, labels);
+            float value = loss.item<float>();
+            if (!float.IsFinite(value))
+            {
+                // Stop before the step: a non-finite loss would poison the weights, and no NaN model may come out.
+                throw new ArithmeticException($"Training diverged: the loss is {value} at epoch {_position.Epoch}, batch {_position.Batch}. " +
+                    "Lower the learning rate (or check the data); no model was produced.");
+            }
             Optimizer.zero_grad();
             loss.backward();
             Optimizer.step();
-            return (loss.item<float>(), hidden.argmax(1).eq(labels).sum().item<long>());
+            return (value, hidden.argmax(1).eq(labels).sum().item<long>());
         }
 
         /// <summary>The cache, or null (with the reason logged) when the run cannot use one.</summary>

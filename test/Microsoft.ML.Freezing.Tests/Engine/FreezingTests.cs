@@ -230,5 +230,17 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             Assert.IsTrue(history.All(h => h.TrainLoss > 0 && h.ValidationLoss > 0 && h.ImagesPerSecond > 0));
             Assert.IsTrue(log.Any(l => l.StartsWith("epoch 2:")), string.Join("\n", log));
         }
+    
+        [TestMethod]
+        public void DivergingLossStopsWithEpochAndBatch()
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 2);
+            using var data = TestData.RandomImages(32);
+            using var tuner = new FineTuner(model, new FineTuneOptions { Epochs = 3, BatchSize = 8, LearningRate = 1e12, Momentum = 0 });
+            var error = Assert.ThrowsExactly<ArithmeticException>(() => tuner.Fit(data));
+            StringAssert.Contains(error.Message, "Training diverged");
+            StringAssert.Matches(error.Message, new System.Text.RegularExpressions.Regex(@"epoch \d+, batch \d+"));
+            Assert.IsTrue(model.parameters().All(p => p.isfinite().all().item<bool>()), "the step with a non-finite loss was not taken");
+        }
     }
 }
