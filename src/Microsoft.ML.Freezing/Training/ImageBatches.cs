@@ -61,7 +61,13 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public static IEnumerable<int[]> BatchIndices(int count, int batchSize, Random shuffle)
         {
+            // Checked here, not on first enumeration.
             if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+            return Slices(count, batchSize, shuffle);
+        }
+
+        private static IEnumerable<int[]> Slices(int count, int batchSize, Random shuffle)
+        {
             var order = Enumerable.Range(0, count).ToArray();
             shuffle?.Shuffle(order);
             for (int start = 0; start < order.Length; start += batchSize)
@@ -70,10 +76,7 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>Batches of <paramref name="source"/> in the order of <see cref="BatchIndices"/>.</summary>
         public static IEnumerable<ImageBatch> Batches(IImageBatchSource source, int batchSize, Random shuffle)
-        {
-            foreach (var indices in BatchIndices(source.Count, batchSize, shuffle))
-                yield return source.GetBatch(indices);
-        }
+            => BatchIndices(source.Count, batchSize, shuffle).Select(source.GetBatch);
     }
 
     /// <summary>An in-memory source over an image tensor [N, 3, H, W] and a label tensor [N].</summary>
