@@ -1,0 +1,121 @@
+using System;
+using System.IO;
+using System.IO.Compression;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Freezing.Tests.MLNet;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Freezing.Tests.Featurizer
+{
+    /// <summary>
+    /// The featurizer's part of a model zip is read strictly: a damaged stream is an error that names it. Uses a small
+    /// headless network (one Basic block per stage) from a TorchSharp weights file, so the zip is quick to rewrite.
+    /// </summary>
+    [TestClass]
+    public sealed class FeaturizerModelFileTests
+    {
+        private static readonly MLContext Ml = new MLContext(seed: 1);
+        private static string _dir;
+        private static string _zip;
+        private static float[][] _expected;
+        private static IDataView _data;
+
+        [ClassInitialize]
+        public static void SaveOne(TestContext _)
+        {
+            _dir = Path.Combine(Path.GetTempPath(), "resnet-featurizer-files-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(_dir);
+            var definition = new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 1 }, numClasses: 0);
+            string weights = Path.Combine(_dir, "tiny.weights");
+            using (var network = new ResNet(definition, seed: 5))
+                network.save(weights);
+            var source = PretrainedWeights.FromTorchSharpFile(weights, definition, ImagePreprocessing.ImageNet(32));
+            _data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4, seed: 15));
+            using var featurizer = Ml.Transforms.ResNetFeatures("Features", "ImageSource", source, ResNetStage.Layer1).Fit(_data);
+            _expected = featurizer.Transform(_data).GetColumn<float[]>("Features").ToArray();
+            Ml.Model.Save(featurizer, _data.Schema, _zip = Path.Combine(_dir, "featurizer.zip"));
+        }
+
+        [ClassCleanup]
+        public static void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+        [TestMethod]
+        public void IntactFeaturizerLoadsWithIdenticalFeatures()
+        {
+            var loaded = Ml.Model.Load(_zip, out _);
+            try
+            {
+                var featurizer = (ResNetFeaturizerTransformer)loaded;
+                Assert.AreEqual(ResNetStage.Layer1, featurizer.Stage);
+                Assert.AreEqual(64, featurizer.FeatureDimension);
+                var actual = loaded.Transform(_data).GetColumn<float[]>("Features").ToArray();
+                for (int i = 0; i < _expected.Length; i++)
+                    CollectionAssert.AreEqual(_expected[i], actual[i], $"row {i}");
+            }
+            finally
+            {
+                (loaded as IDisposable)?.Dispose();
+            }
+        }
+
+        [TestMethod]
+        public void DamagedStreamsAreNamed()
+        {
+            StringAssert.Contains(LoadError(Rewrite("Weights", _ => null)), "stream 'Weights' (network weights) is missing");
+            StringAssert.Contains(LoadError(Rewrite("Weights", b => b.Take(b.Length / 2).ToArray())), "stream 'Weights' (network weights) is truncated or malformed");
+            StringAssert.Contains(LoadError(Rewrite("Preprocessing", b => b.Take(7).ToArray())), "stream 'Preprocessing' (preprocessing) is truncated or malformed");
+
+            // Weights of another network (one more layer4 block) do not load into the recorded one.
+            byte[] other;
+            using (var network = new ResNet(new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 2 }, numClasses: 0), seed: 1))
+            using (var stream = new MemoryStream())
+            {
+                using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                    network.save(writer);
+                other = stream.ToArray();
+            }
+            StringAssert.Contains(LoadError(Rewrite("Weights", _ => other)), "stream 'Weights' (network weights)");
+        }
+
+        /// <summary>A copy of the zip whose entry ending in <paramref name="name"/> is replaced (or removed, when the change gives null).</summary>
+        private static string Rewrite(string name, Func<byte[], byte[]> change)
+        {
+            string copy = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".zip");
+            File.Copy(_zip, copy);
+            using var archive = ZipFile.Open(copy, ZipArchiveMode.Update);
+            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal) || e.FullName == name);
+            byte[] bytes;
+            using (var s = entry.Open())
+            using (var m = new MemoryStream())
+            {
+                s.CopyTo(m);
+                bytes = m.ToArray();
+            }
+            string fullName = entry.FullName;
+            entry.Delete();
+            var replacement = change(bytes);
+            if (replacement != null)
+            {
+                using var s = archive.CreateEntry(fullName).Open();
+                s.Write(replacement);
+            }
+            return copy;
+        }
+
+        private static string LoadError(string zip)
+        {
+            try
+            {
+                (Ml.Model.Load(zip, out _) as IDisposable)?.Dispose();
+            }
+            catch (Exception ex)
+            {
+                return ex.ToString();
+            }
+            Assert.Fail("the damaged model loaded");
+            return null;
+        }
+    }
+}
