@@ -113,12 +113,12 @@ namespace Microsoft.ML.Freezing
             // Same alpha type as the source: Unpremul to Unpremul is Skia's "resample without premultiplying" path.
             var info = new SKImageInfo(side, side, SKColorType.Rgba8888, source.AlphaType);
             using var resized = new SKBitmap(info);
-            using (var target = resized.PeekPixels())
-            {
-                if (!from.ScalePixels(target, FilterQuality(preprocessing.Interpolation)))
-                    throw new InvalidDataException($"Skia could not resize a {from.Width}x{from.Height} image to {side}x{side}.");
-            }
-            return ToRgb(resized.GetPixelSpan(), resized.RowBytes, side, origin);
+            using var target = resized.PeekPixels();
+            if (!from.ScalePixels(target, FilterQuality(preprocessing.Interpolation)))
+                throw new InvalidDataException($"Skia could not resize a {from.Width}x{from.Height} image to {side}x{side}.");
+            // SKPixmap.GetPixelSpan<T>() has the same signature in SkiaSharp 2.88 and 3.x; SKBitmap.GetPixelSpan() does not
+            // (ReadOnlySpan in 2.88, Span in 3.x), so calling it breaks apps that use SkiaSharp 3 (e.g. through ScottPlot 5.1).
+            return ToRgb(target.GetPixelSpan<byte>(), target.RowBytes, side, origin);
         }
 
         // RGBA rows -> RGB HWC, reading each output pixel from where the EXIF origin stored it.
