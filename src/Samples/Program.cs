@@ -8,31 +8,43 @@ namespace Samples
     /// </summary>
     public static class Program
     {
+        private static readonly (string Name, string Usage, Func<string[], int> Run)[] Commands =
+        {
+            ("info", InfoCommand.Usage, InfoCommand.Run),
+            ("train", TrainCommand.Usage, TrainCommand.Run),
+            ("predict", PredictCommand.Usage, PredictCommand.Run),
+            ("evaluate", EvaluateCommand.Usage, EvaluateCommand.Run),
+        };
+
         public static int Main(string[] args)
         {
-            string command = args.Length == 0 ? "info" : args[0];
+            string name = args.Length == 0 ? "info" : args[0];
             string[] rest = args.Length == 0 ? args : args[1..];
+            if (name == "help" || name == "-h" || name == "--help")
+            {
+                PrintUsage(Console.Out);
+                return 0;
+            }
+            var command = Array.Find(Commands, c => c.Name == name);
+            if (command.Name == null)
+            {
+                Console.Error.WriteLine($"Unknown command '{name}'.");
+                PrintUsage(Console.Error);
+                return 2;
+            }
+            if (CommandLine.WantsHelp(rest))
+            {
+                Console.WriteLine($"Usage: Samples {command.Name} {command.Usage}");
+                return 0;
+            }
             try
             {
-                switch (command)
-                {
-                    case "info":
-                        return InfoCommand.Run(rest);
-                    case "help":
-                    case "-h":
-                    case "--help":
-                        PrintUsage(Console.Out);
-                        return 0;
-                    default:
-                        Console.Error.WriteLine($"Unknown command '{command}'.");
-                        PrintUsage(Console.Error);
-                        return 2;
-                }
+                return command.Run(rest);
             }
             catch (UsageException e)
             {
                 Console.Error.WriteLine(e.Message);
-                PrintUsage(Console.Error);
+                Console.Error.WriteLine($"Usage: Samples {command.Name} {command.Usage}");
                 return 2;
             }
         }
@@ -42,10 +54,11 @@ namespace Samples
             writer.WriteLine("Usage: Samples [command] [options]");
             writer.WriteLine();
             writer.WriteLine("Commands:");
-            writer.WriteLine("  info    " + InfoCommand.Usage);
-            writer.WriteLine("  help    this text");
+            foreach (var (name, usage, _) in Commands)
+                writer.WriteLine($"  {name,-10}{usage}");
+            writer.WriteLine($"  {"help",-10}this text ('Samples <command> --help' for one command)");
             writer.WriteLine();
-            writer.WriteLine("No arguments runs 'info' with its defaults.");
+            writer.WriteLine("No arguments runs 'info' with its defaults. With 'dotnet run', put '--' before the arguments.");
         }
     }
 

@@ -1,0 +1,50 @@
+using System;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+
+namespace Samples
+{
+    /// <summary>
+    /// <c>evaluate --model model.zip --data &lt;folder&gt;</c>: scores a folder with one subfolder per class and prints the
+    /// metrics and confusion matrix that <c>train</c> prints for its validation split.
+    /// </summary>
+    public static class EvaluateCommand
+    {
+        public const string Usage = "--model model.zip --data <folder with one subfolder per class>";
+
+        public static int Run(string[] args)
+        {
+            const string command = "evaluate";
+            var line = CommandLine.Parse(command, args, "--model", "--data");
+            line.NoPositionals();
+            string modelPath = line.Required("--model");
+            string data = Path.GetFullPath(line.Required("--data"));
+            if (!File.Exists(modelPath))
+                throw new UsageException($"{command}: the model '{modelPath}' does not exist.");
+
+            var ml = new MLContext(seed: 0);
+            var model = ml.Model.Load(modelPath, out _);
+            try
+            {
+                var classNames = MetricsReport.FindTrainer(model).Model.ClassNames;
+                var images = ImageFolder.ReadLabelled(data, command);
+                // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them out.
+                var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l)).OrderBy(l => l, StringComparer.Ordinal).ToList();
+                if (unknown.Count > 0)
+                {
+                    Console.WriteLine($"Note: the model does not know the classes {string.Join(", ", unknown)}; their images are left out.");
+                    images = images.Where(i => classNames.Contains(i.Label)).ToList();
+                }
+                Console.WriteLine($"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: {string.Join(", ", classNames)}.");
+                var view = ml.Data.LoadFromEnumerable(ImageFolder.Rows(images));
+                MetricsReport.Print(MetricsReport.Evaluate(ml, model, view), classNames, $"Evaluation of {modelPath}");
+                return 0;
+            }
+            finally
+            {
+                (model as IDisposable)?.Dispose();
+            }
+        }
+    }
+}

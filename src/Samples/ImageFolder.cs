@@ -1,0 +1,116 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+
+namespace Samples
+{
+    /// <summary>An image file and its class (the name of the folder it lies in).</summary>
+    public sealed record LabelledImage(string Path, string Label);
+
+    /// <summary>
+    /// Model Builder's image-folder layout: one subfolder per class, named after it, holding that class's images (in any
+    /// depth of further subfolders). Lists, shuffles and splits the files; the bytes are read only when ML.NET enumerates
+    /// the rows, so a large folder is never held in memory as encoded files.
+    /// </summary>
+    public static class ImageFolder
+    {
+        /// <summary>The file extensions read as images (case-insensitive).</summary>
+        public static readonly IReadOnlyCollection<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+            { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp" };
+
+        /// <summary>Whether the file name has one of the <see cref="Extensions"/>.</summary>
+        public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
+
+        /// <summary>
+        /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs at least
+        /// two classes with images; images directly in <paramref name="folder"/> belong to no class and are reported.
+        /// </summary>
+        public static List<LabelledImage> ReadLabelled(string folder, string command)
+        {
+            if (!Directory.Exists(folder))
+                throw new UsageException($"{command}: the data folder '{folder}' does not exist.");
+            var images = new List<LabelledImage>();
+            foreach (var classFolder in Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal))
+            {
+                string label = Path.GetFileName(classFolder);
+                images.AddRange(Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
+                    .Where(IsImage)
+                    .OrderBy(f => f, StringComparer.Ordinal)
+                    .Select(f => new LabelledImage(f, label)));
+            }
+            int loose = Directory.EnumerateFiles(folder).Count(IsImage);
+            if (loose > 0)
+                Console.WriteLine($"Note: {loose} images lie directly in '{folder}' and belong to no class folder; they are not used.");
+            var classes = images.Select(i => i.Label).Distinct().Count();
+            if (classes < 2)
+                throw new UsageException($"{command}: '{folder}' needs at least two class subfolders with images " +
+                    $"({string.Join("/", Extensions)}); found {classes}.");
+            return images;
+        }
+
+        /// <summary>One file, or every image under a folder (ordinal path order).</summary>
+        public static List<string> List(string fileOrFolder, string command)
+        {
+            if (File.Exists(fileOrFolder))
+                return new List<string> { fileOrFolder };
+            if (!Directory.Exists(fileOrFolder))
+                throw new UsageException($"{command}: '{fileOrFolder}' is neither an image file nor a folder.");
+            var files = Directory.EnumerateFiles(fileOrFolder, "*", SearchOption.AllDirectories)
+                .Where(IsImage).OrderBy(f => f, StringComparer.Ordinal).ToList();
+            if (files.Count == 0)
+                throw new UsageException($"{command}: no images ({string.Join("/", Extensions)}) under '{fileOrFolder}'.");
+            return files;
+        }
+
+        /// <summary>A seeded Fisher-Yates shuffle (a new list).</summary>
+        public static List<T> Shuffle<T>(IEnumerable<T> items, int seed)
+        {
+            var list = items.ToList();
+            var random = new Random(seed);
+            for (int i = list.Count - 1; i > 0; i--)
+            {
+                int j = random.Next(i + 1);
+                (list[i], list[j]) = (list[j], list[i]);
+            }
+            return list;
+        }
+
+        /// <summary>
+        /// Splits shuffled images per class: round(fraction × class size) of each class go to validation (at least one,
+        /// and never the class's last image, when the fraction is positive). Both parts keep the shuffled order.
+        /// </summary>
+        public static (List<LabelledImage> Train, List<LabelledImage> Validation) StratifiedSplit(IReadOnlyList<LabelledImage> shuffled, double fraction)
+        {
+            var quota = shuffled.GroupBy(i => i.Label).ToDictionary(g => g.Key, g =>
+            {
+                int n = g.Count();
+                return fraction <= 0 || n < 2 ? 0 : Math.Clamp((int)Math.Round(n * fraction), 1, n - 1);
+            });
+            var train = new List<LabelledImage>();
+            var validation = new List<LabelledImage>();
+            foreach (var image in shuffled)
+            {
+                if (quota[image.Label] > 0)
+                {
+                    quota[image.Label]--;
+                    validation.Add(image);
+                }
+                else
+                    train.Add(image);
+            }
+            return (train, validation);
+        }
+
+        /// <summary>Model Builder's input rows; each enumeration reads the files anew.</summary>
+        public static IEnumerable<ConsumptionExample.ModelInput> Rows(IReadOnlyList<LabelledImage> images)
+        {
+            foreach (var image in images)
+                yield return new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(image.Path), Label = image.Label };
+        }
+
+        /// <summary>"cat 800, dog 800".</summary>
+        public static string Counts(IEnumerable<LabelledImage> images)
+            => string.Join(", ", images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+    }
+}

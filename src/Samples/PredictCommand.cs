@@ -1,0 +1,42 @@
+using System;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+
+namespace Samples
+{
+    /// <summary>
+    /// <c>predict --model model.zip &lt;image file or folder&gt;</c>: the three most likely classes of each image, one line
+    /// per image, through <see cref="ConsumptionExample"/> (the code an application would copy). Images are scored on
+    /// several threads, which that class allows; the lines come out in path order.
+    /// </summary>
+    public static class PredictCommand
+    {
+        public const string Usage = "--model model.zip <image file or folder>   (top-3 classes with probabilities, one line per image)";
+
+        public static int Run(string[] args)
+        {
+            const string command = "predict";
+            var line = CommandLine.Parse(command, args, "--model");
+            string model = line.Required("--model");
+            if (line.Positionals.Count != 1)
+                throw new UsageException($"{command}: give one image file or folder (got {line.Positionals.Count} arguments).");
+            if (!File.Exists(model))
+                throw new UsageException($"{command}: the model '{model}' does not exist.");
+            var images = ImageFolder.List(line.Positionals[0], command);
+
+            ConsumptionExample.ModelPath = model;
+            var lines = new string[images.Count];
+            Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(4, Environment.ProcessorCount) }, i =>
+            {
+                var input = new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(images[i]) };
+                var top = ConsumptionExample.PredictAllLabels(input).Take(3);
+                lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
+            });
+            foreach (var text in lines)
+                Console.WriteLine(text);
+            return 0;
+        }
+    }
+}

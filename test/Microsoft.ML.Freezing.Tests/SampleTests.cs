@@ -1,0 +1,97 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Freezing.Tests.MLNet;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Freezing.Tests
+{
+    /// <summary>
+    /// The sample console app (src/Samples) end to end, as a user runs it: a separate process trains on a generated image
+    /// folder, then predicts and evaluates with the saved model. The test project builds the sample first
+    /// (ProjectReference with ReferenceOutputAssembly="false").
+    /// </summary>
+    [TestClass]
+    public sealed class SampleTests
+    {
+        private const int ImagesPerClass = 24;
+
+        [TestMethod]
+        public void TrainWritesModelAndCurveThenPredictAndEvaluateUseIt()
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "frozen-resnet-sample-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                string data = Path.Combine(dir, "data");
+                var random = new Random(7);
+                foreach (var label in GeneratedImages.Classes)
+                {
+                    Directory.CreateDirectory(Path.Combine(data, label));
+                    for (int i = 0; i < ImagesPerClass; i++)
+                        File.WriteAllBytes(Path.Combine(data, label, $"{i:00}.png"), GeneratedImages.Draw(label == "horizontal", random, 32));
+                }
+                string output = Path.Combine(dir, "out");
+                string zip = Path.Combine(output, "model.zip");
+
+                var (code, text) = RunSample("train", "--data", data, "--out", zip, "--weights", "none", "--size", "32", "--epochs", "1", "--batch", "8");
+                Assert.AreEqual(0, code, text);
+                Assert.IsTrue(File.Exists(zip), text);
+                string png = Path.Combine(output, "model.png");
+                Assert.IsTrue(File.Exists(png), text);
+                CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png).Take(4).ToArray(), "model.png is not a PNG");
+                Assert.AreEqual(0, Directory.GetFiles(output, "*.tmp-*").Length, "a temporary file was left behind");
+                StringAssert.Matches(text, new Regex(@"^epoch 1/1 .*train loss \d+\.\d+ acc .*val loss \d+\.\d+ .*img/s", RegexOptions.Multiline));
+                StringAssert.Contains(text, "confusion matrix");
+
+                string image = Path.Combine(data, "vertical", "00.png");
+                (code, text) = RunSample("predict", "--model", zip, image);
+                Assert.AreEqual(0, code, text);
+                StringAssert.Matches(text, new Regex("^" + Regex.Escape(image) + @": (horizontal|vertical) [01]\.\d{3}  (horizontal|vertical) [01]\.\d{3}\s*$", RegexOptions.Multiline));
+
+                (code, text) = RunSample("evaluate", "--model", zip, "--data", data);
+                Assert.AreEqual(0, code, text);
+                StringAssert.Matches(text, new Regex($@"\({2 * ImagesPerClass} images\)"));
+                StringAssert.Contains(text, "micro accuracy");
+            }
+            finally
+            {
+                if (Directory.Exists(dir))
+                    Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        [TestMethod]
+        public void BadArgumentsGiveUsageAndExitCode2()
+        {
+            var (code, text) = RunSample("train", "--epochs", "zero");
+            Assert.AreEqual(2, code, text);
+            StringAssert.Contains(text, "--epochs");
+            StringAssert.Contains(text, "Usage:");
+        }
+
+        private static (int ExitCode, string Output) RunSample(params string[] args)
+        {
+            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            string dll = Path.Combine(RepoPaths.Root, "src", "Samples", "bin", configuration, "net10.0", "Samples.dll");
+            Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(dll);
+            foreach (var a in args)
+                start.ArgumentList.Add(a);
+            using var process = Process.Start(start);
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(180_000))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"'Samples {string.Join(" ", args)}' did not finish in 180 s.");
+            }
+            string output = stdout.Result + stderr.Result;
+            Console.WriteLine($"$ Samples {string.Join(" ", args)}  (exit {process.ExitCode})");
+            Console.WriteLine(output);
+            return (process.ExitCode, output);
+        }
+    }
+}
