@@ -101,5 +101,19 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var unseenMessage = Fails(() => Trainer(unseenValidation).Fit(unseen.Transform(Ml.Data.LoadFromEnumerable(all)))).Message;
             StringAssert.Contains(unseenMessage, "not a key of the training data");
         }
+    
+        [TestMethod]
+        public void ArchitectureThatContradictsThePretrainedWeightsIsRejected()
+        {
+            var data = Keyed(Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(6, 1)));
+            var options = new FrozenResNetTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8,
+                PretrainedWeights = PretrainedWeights.MLNetResNet18(), Architecture = ResNetArchitecture.ResNet50,
+            };
+            var message = Fails(() => Ml.MulticlassClassification.Trainers.FrozenResNet(options).Fit(data)).Message;
+            StringAssert.Contains(message, "Architecture is ResNet50");
+            StringAssert.Contains(message, "ResNet18");
+        }
     }
 }
