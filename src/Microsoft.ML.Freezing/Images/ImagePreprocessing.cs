@@ -52,6 +52,13 @@ namespace Microsoft.ML.Freezing
         /// <summary>The largest output side accepted.</summary>
         public const int MaxImageSize = 4096;
 
+        /// <summary>
+        /// The largest source image decoded, in pixels (width x height): 178,956,970, the size at which PIL raises
+        /// <c>DecompressionBombError</c>, so anything torchvision's loader accepts is accepted here. Larger images are
+        /// rejected from their header, before a pixel buffer (4 bytes per pixel, at most 716 MB) is allocated.
+        /// </summary>
+        public const long MaxSourcePixels = 178_956_970;
+
         private readonly float[] _mean;
         private readonly float[] _std;
 
@@ -137,7 +144,9 @@ namespace Microsoft.ML.Freezing
         /// Decodes an encoded image (PNG, JPEG, GIF, BMP, WEBP, ICO) and resizes it to RGB bytes,
         /// <see cref="ImageSize"/> x <see cref="ImageSize"/> x 3 (row-major, height x width x channel).
         /// </summary>
-        /// <exception cref="InvalidDataException">The bytes are not a decodable image.</exception>
+        /// <exception cref="InvalidDataException">
+        /// The bytes are not a decodable image, are truncated, or claim more than <see cref="MaxSourcePixels"/> pixels.
+        /// </exception>
         public byte[] DecodeAndResize(ReadOnlySpan<byte> encoded) => SkiaImageCodec.DecodeAndResize(encoded, this);
 
         /// <summary>

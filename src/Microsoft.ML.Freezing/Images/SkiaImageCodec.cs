@@ -14,6 +14,12 @@ namespace Microsoft.ML.Freezing
         private const long MaxDecodedBytes = int.MaxValue;
 
         /// <summary>Decodes, orients (EXIF), squares and resizes an encoded image to RGB HWC bytes.</summary>
+        /// <remarks>
+        /// The dimensions come from the header (<see cref="SKCodec.Info"/> parses no pixel data), so an image larger than
+        /// <see cref="ImagePreprocessing.MaxSourcePixels"/> is rejected before any pixel buffer is allocated. Grayscale,
+        /// palette, RGBA, 16-bit and CMYK (Adobe, inverted) sources are converted to 8-bit RGB; alpha is dropped without
+        /// premultiplying.
+        /// </remarks>
         public static byte[] DecodeAndResize(ReadOnlySpan<byte> encoded, ImagePreprocessing preprocessing)
         {
             if (encoded.IsEmpty)
@@ -21,11 +27,11 @@ namespace Microsoft.ML.Freezing
             using var data = SKData.CreateCopy(encoded);
             using var codec = SKCodec.Create(data);
             if (codec is null)
-                throw new InvalidDataException(
-                    $"The bytes are not a decodable image ({Describe(encoded)}); PNG, JPEG, GIF, BMP, WEBP and ICO can be read.");
+                throw new InvalidDataException(Sniff(encoded) is string format
+                    ? $"The bytes start like a {format} image, but its header is incomplete or damaged ({Describe(encoded)}); the file looks truncated or corrupt."
+                    : $"The bytes are not a decodable image ({Describe(encoded)}); PNG, JPEG, GIF, BMP, WEBP and ICO can be read.");
             var encodedInfo = codec.Info;
-            if (encodedInfo.Width < 1 || encodedInfo.Height < 1 || (long)encodedInfo.Width * encodedInfo.Height * 4 > MaxDecodedBytes)
-                throw new InvalidDataException($"The {codec.EncodedFormat} image has unusable dimensions {encodedInfo.Width}x{encodedInfo.Height}.");
+            CheckDimensions(codec.EncodedFormat.ToString(), encodedInfo.Width, encodedInfo.Height);
 
             // Unpremultiplied in and out makes Skia's ScalePixels resample the colour channels without premultiplying,
             // so transparent pixels keep their colour and dropping alpha afterwards matches PIL's convert("RGB").
@@ -60,6 +66,18 @@ namespace Microsoft.ML.Freezing
             using var pixmap = bitmap.PeekPixels();
             CopyRows(pixels, width * 4, pixmap.GetPixelSpan<byte>(), pixmap.RowBytes, height);
             return Resize(pixmap, preprocessing, SKEncodedOrigin.TopLeft);
+        }
+
+        /// <summary>Rejects dimensions that are empty or above <see cref="ImagePreprocessing.MaxSourcePixels"/>.</summary>
+        private static void CheckDimensions(string format, int width, int height)
+        {
+            if (width < 1 || height < 1)
+                throw new InvalidDataException($"The {format} image has unusable dimensions {width}x{height}.");
+            long pixels = (long)width * height;
+            if (pixels > ImagePreprocessing.MaxSourcePixels || pixels * 4 > MaxDecodedBytes)
+                throw new InvalidDataException(
+                    $"The {format} image's header claims {width}x{height} = {pixels:N0} pixels, more than the limit of " +
+                    $"{ImagePreprocessing.MaxSourcePixels:N0} (ImagePreprocessing.MaxSourcePixels); it was rejected before decoding.");
         }
 
         /// <summary>The Skia filter quality of an interpolation (SkiaSharp 2.88 has no SKSamplingOptions).</summary>
@@ -149,6 +167,17 @@ namespace Microsoft.ML.Freezing
             }
             for (int r = 0; r < rows; r++)
                 source.Slice(r * sourceRowBytes, sourceRowBytes).CopyTo(target.Slice(r * targetRowBytes, sourceRowBytes));
+        }
+
+        // The format a file's first bytes announce, for the message when Skia cannot read its header.
+        private static string Sniff(ReadOnlySpan<byte> bytes)
+        {
+            if (bytes.StartsWith(new byte[] { 0xFF, 0xD8, 0xFF })) return "JPEG";
+            if (bytes.StartsWith(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' })) return "PNG";
+            if (bytes.StartsWith("GIF8"u8)) return "GIF";
+            if (bytes.StartsWith("BM"u8) && bytes.Length >= 6) return "BMP";
+            if (bytes.StartsWith("RIFF"u8) && bytes.Length >= 12 && bytes.Slice(8, 4).SequenceEqual("WEBP"u8)) return "WEBP";
+            return null;
         }
 
         private static string Describe(ReadOnlySpan<byte> bytes)

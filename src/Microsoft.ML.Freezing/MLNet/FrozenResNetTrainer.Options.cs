@@ -68,6 +68,11 @@ namespace Microsoft.ML.Freezing
             public double ThawWarmupFraction { get; set; } = 0.1;
             /// <summary>Training-time augmentation. Default None.</summary>
             public ImageAugmentation Augmentation { get; set; } = ImageAugmentation.None;
+            /// <summary>
+            /// What a row whose image cannot be read does to training (and validation): Fail stops with an error naming
+            /// the row (<see cref="InvalidImageError"/>); Skip leaves the row out and counts it (history and log). Default Fail.
+            /// </summary>
+            public InvalidImagePolicy InvalidImagePolicy { get; set; } = InvalidImagePolicy.Fail;
 
             /// <summary>A validation set with the training input's schema (already through the upstream pipeline). Default null.</summary>
             public IDataView ValidationSet { get; set; }

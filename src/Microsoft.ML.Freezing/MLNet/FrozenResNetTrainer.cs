@@ -29,6 +29,9 @@ namespace Microsoft.ML.Freezing
             _host.CheckUserArg(options.ImageSize >= 32, nameof(options.ImageSize), "must be at least 32 pixels");
             _host.CheckUserArg(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), "must lie in [0, 1)");
             _host.CheckUserArg(options.NumberOfThreads is null || options.NumberOfThreads > 0, nameof(options.NumberOfThreads), "must be positive");
+            _host.CheckUserArg(Enum.IsDefined(options.InvalidImagePolicy), nameof(options.InvalidImagePolicy), "is not a known policy");
+            // TorchSharp steps in float32: a larger rate fails inside libtorch with a cryptic message.
+            _host.CheckUserArg(options.LearningRate > 0 && options.LearningRate <= float.MaxValue, nameof(options.LearningRate), "must be positive and at most float.MaxValue");
         }
 
         /// <summary>Trains from scratch or from <see cref="Options.PretrainedWeights"/>.</summary>
@@ -56,21 +59,23 @@ namespace Microsoft.ML.Freezing
             var preprocessing = previousModel?.Model.Preprocessing
                 ?? (weights?.Preprocessing ?? ImagePreprocessing.ImageNet()).WithImageSize(_options.ImageSize);
 
-            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data");
+            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
                 throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
                 ch.Warning($"Skipped {train.Skipped} training rows with a missing label.");
+            if (train.InvalidImages > 0)
+                ch.Warning(train.DescribeInvalidImages("training data"));
             var distinct = train.Labels.Distinct().Count();
             if (distinct < 2)
                 throw _host.Except($"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in label column '{_options.LabelColumnName}'; at least two are needed.");
 
-            var validation = ReadValidation(labels, preprocessing, seed, ref train);
+            var validation = ReadValidation(ch, labels, preprocessing, seed, ref train, out int invalidValidationImages);
 
             ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
                 : weights != null ? weights.CreateNetwork(labels.ClassNames.Length, seed)
                 : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
-            var tuneOptions = TuneOptions(ch, weights != null, seed);
+            var tuneOptions = TuneOptions(ch, weights != null, seed, train.InvalidImages + invalidValidationImages);
             try
             {
                 using var tuner = new FineTuner(network, tuneOptions);
@@ -87,6 +92,11 @@ namespace Microsoft.ML.Freezing
                 }
                 ch.Info($"FrozenResNet: {network.Definition}, {train.Source.Count} training images{(validation != null ? $", {validation.Count} validation images" : "")}, {preprocessing}.");
                 var history = tuner.Fit(train.Source, validation);
+                // The loss is checked before every step, but the last step itself could still overflow.
+                ModelFormat.ThrowIfDiverged(network, train.Source);
+                // The model only scores from here: drop the last step's gradients (as much memory as the weights).
+                foreach (var parameter in network.parameters())
+                    parameter.grad = null;
 
                 var stream = new MemoryStream();
                 using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -153,8 +163,9 @@ namespace Microsoft.ML.Freezing
                 throw _host.Except($"Architecture is {_options.Architecture}, but the pretrained weights ({weights.Description}) are a {weights.Architecture}; the weights define the network, so leave Architecture unset or make them agree.");
         }
 
-        private IImageBatchSource ReadValidation(LabelColumn labels, ImagePreprocessing preprocessing, int seed, ref TrainingRows train)
+        private IImageBatchSource ReadValidation(IChannel ch, LabelColumn labels, ImagePreprocessing preprocessing, int seed, ref TrainingRows train, out int invalidImages)
         {
+            invalidImages = 0;
             if (_options.ValidationSet != null)
             {
                 var schema = _options.ValidationSet.Schema;
@@ -162,7 +173,10 @@ namespace Microsoft.ML.Freezing
                 CheckFeatureColumn(schema);
                 if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
                     throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
-                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, "validation set");
+                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, "validation set", _options.InvalidImagePolicy, CheckAlive);
+                invalidImages = rows.InvalidImages;
+                if (invalidImages > 0)
+                    ch.Warning(rows.DescribeInvalidImages("validation set"));
                 if (rows.Skipped > 0)
                     throw _host.Except($"The validation set has {rows.Skipped} rows whose label is missing or not a key of the training data (first: row {rows.FirstSkippedRow}); MapValueToKey maps labels it did not see in training to the missing key.");
                 var trained = new HashSet<int>(train.Labels);
@@ -180,7 +194,14 @@ namespace Microsoft.ML.Freezing
             return null;
         }
 
-        private FineTuneOptions TuneOptions(IChannel ch, bool pretrained, int seed) => new FineTuneOptions
+        // Cancellation (MLContext.CancelExecution() or the token) between rows while the data is read.
+        private void CheckAlive()
+        {
+            _host.CheckAlive();
+            _options.CancellationToken.ThrowIfCancellationRequested();
+        }
+
+        private FineTuneOptions TuneOptions(IChannel ch, bool pretrained, int seed, int skippedInvalidImages) => new FineTuneOptions
         {
             Epochs = _options.Epochs,
             BatchSize = _options.BatchSize,
@@ -199,7 +220,11 @@ namespace Microsoft.ML.Freezing
             EarlyStopping = _options.EarlyStopping,
             Seed = seed,
             Device = _options.Device,
-            EpochCallback = _options.MetricsCallback,
+            EpochCallback = record =>
+            {
+                record.SkippedInvalidImages = skippedInvalidImages;
+                _options.MetricsCallback?.Invoke(record);
+            },
             // MLContext.CancelExecution() takes effect within one batch.
             BatchCallback = progress =>
             {

@@ -2,11 +2,13 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Security.Cryptography;
 using Microsoft.ML.Runtime;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
 {
-    /// <summary>Strict readers and writers of the parts of a saved FrozenResNet model.</summary>
+    /// <summary>Strict readers and writers of the parts of a saved FrozenResNet model, and the checks around them.</summary>
     internal static class ModelFormat
     {
         public static void WriteRecord(BinaryWriter w, EpochRecord record)
@@ -24,9 +26,10 @@ namespace Microsoft.ML.Freezing
             w.Write(record.ValidationAccuracy ?? double.NaN);
             w.Write(record.ImagesPerSecond);
             w.Write(record.Duration.Ticks);
+            w.Write(record.SkippedInvalidImages); // since 0x00010002
         }
 
-        public static EpochRecord ReadRecord(BinaryReader r)
+        public static EpochRecord ReadRecord(BinaryReader r, bool withSkippedImages)
         {
             int epoch = r.ReadInt32();
             int frozenCount = r.ReadInt32();
@@ -42,13 +45,51 @@ namespace Microsoft.ML.Freezing
             double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble(), valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble();
             double imagesPerSecond = r.ReadDouble();
             long ticks = r.ReadInt64();
+            int skippedImages = withSkippedImages ? r.ReadInt32() : 0;
+            if (skippedImages < 0) throw new InvalidDataException($"{skippedImages} skipped images");
             return new EpochRecord
             {
                 Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
                 TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
                 ValidationLoss = double.IsNaN(valLoss) ? null : valLoss, ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
-                ImagesPerSecond = imagesPerSecond, Duration = TimeSpan.FromTicks(ticks),
+                ImagesPerSecond = imagesPerSecond, Duration = TimeSpan.FromTicks(ticks), SkippedInvalidImages = skippedImages,
             };
+        }
+
+        /// <summary>What <paramref name="write"/> writes, as bytes.</summary>
+        public static byte[] Serialize(Action<BinaryWriter> write)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                write(writer);
+                writer.Flush();
+            }
+            return stream.ToArray();
+        }
+
+        /// <summary>
+        /// The version checks of ML.NET's <c>CheckAtModel(VersionInfo)</c>, with messages that name the model part and
+        /// this library (ML.NET's name ML.NET's version). A part written by a newer version loads when that version
+        /// declared it readable by this one. Returns the format version the part was written in.
+        /// </summary>
+        public static uint CheckVersion(ModelLoadContext ctx, VersionInfo ours, Version library)
+        {
+            var header = ctx.Header;
+            string part = $"FrozenResNet model part '{ctx.Directory ?? "(root)"}'";
+            if (header.ModelSignature != ours.ModelSignature)
+                throw Contracts.ExceptDecode($"{part} is not a FrozenResNet model (model signature 0x{header.ModelSignature:X16}).");
+            if (header.ModelVerReadable > header.ModelVerWritten)
+                throw Contracts.ExceptDecode($"{part} has a corrupt header: it needs a reader of format 0x{header.ModelVerReadable:X8} but was written in format 0x{header.ModelVerWritten:X8}.");
+            if (header.ModelVerReadable > ours.VerWrittenCur)
+                throw Contracts.ExceptDecode(
+                    $"{part} was saved in format 0x{header.ModelVerWritten:X8} by a newer Microsoft.ML.Freezing and needs a reader of format " +
+                    $"0x{header.ModelVerReadable:X8}; this Microsoft.ML.Freezing ({library}) reads formats 0x{ours.VerWeCanReadBack:X8} to " +
+                    $"0x{ours.VerWrittenCur:X8}. Update the Microsoft.ML.Freezing package to load it.");
+            if (header.ModelVerWritten < ours.VerWeCanReadBack)
+                throw Contracts.ExceptDecode(
+                    $"{part} was saved in format 0x{header.ModelVerWritten:X8}, older than the oldest this Microsoft.ML.Freezing ({library}) reads (0x{ours.VerWeCanReadBack:X8}).");
+            return Math.Min(header.ModelVerWritten, ours.VerWrittenCur);
         }
 
         /// <summary>Reads a value of the main stream; a short stream names what was being read.</summary>
@@ -64,13 +105,35 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Loads a named binary stream; a missing, truncated or malformed stream gives an error naming it.</summary>
-        public static void LoadStream(ModelLoadContext ctx, string name, string part, Action<BinaryReader> load)
+        /// <summary>
+        /// Loads a named binary stream; a missing, truncated or malformed stream gives an error naming it. With
+        /// <paramref name="checksums"/>, the stream's bytes are verified against its recorded SHA-256 before
+        /// <paramref name="load"/> sees them.
+        /// </summary>
+        public static void LoadStream(ModelLoadContext ctx, string name, string part, ModelChecksums checksums, Action<BinaryReader> load)
         {
             bool found;
             try
             {
-                found = ctx.TryLoadBinaryStream(name, load);
+                found = ctx.TryLoadBinaryStream(name, reader =>
+                {
+                    if (checksums == null)
+                    {
+                        load(reader);
+                        return;
+                    }
+                    byte[] bytes;
+                    using (var copy = new MemoryStream())
+                    {
+                        reader.BaseStream.CopyTo(copy);
+                        bytes = copy.ToArray();
+                    }
+                    string mismatch = checksums.Mismatch(name, bytes);
+                    if (mismatch != null)
+                        throw new InvalidDataException(mismatch);
+                    using var verified = new BinaryReader(new MemoryStream(bytes, writable: false));
+                    load(verified);
+                });
             }
             catch (Exception ex) when (ex is EndOfStreamException || ex is InvalidDataException || ex is IOException
                 || ex is ArgumentException || ex is FormatException || ex is OverflowException)
@@ -79,6 +142,109 @@ namespace Microsoft.ML.Freezing
             }
             if (!found)
                 throw Contracts.ExceptDecode($"FrozenResNet model: stream '{name}' ({part}) is missing from the model.");
+        }
+
+        /// <summary>The state-dict name of the first parameter or buffer holding NaN or infinity, or null.</summary>
+        public static string FirstNonFinite(ResNet network)
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            foreach (var (name, tensor) in network.state_dict())
+            {
+                if (tensor.is_floating_point() && !tensor.isfinite().all().item<bool>())
+                    return name;
+            }
+            return null;
+        }
+
+        /// <summary>
+        /// Throws when training left a non-finite parameter, or weights so large that the network's outputs on a few
+        /// training images overflow, so that no NaN model is returned.
+        /// </summary>
+        public static void ThrowIfDiverged(ResNet network, IImageBatchSource train)
+        {
+            string name = FirstNonFinite(network);
+            if (name != null)
+                throw Diverged($"{name} holds non-finite values (NaN or infinity)");
+            bool wasTraining = network.training;
+            network.eval();
+            try
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                using var batch = train.GetBatch(Enumerable.Range(0, Math.Min(train.Count, 8)).ToArray());
+                var device = network.parameters().First().device;
+                if (!network.call(batch.Images.to(device)).isfinite().all().item<bool>())
+                    throw Diverged("the network's outputs on training images are non-finite");
+            }
+            finally
+            {
+                network.train(wasTraining);
+            }
+        }
+
+        private static ArithmeticException Diverged(string what)
+            => new ArithmeticException($"Training diverged: after the last step, {what}. Lower the learning rate (or check the data); no model was produced.");
+    }
+
+    /// <summary>
+    /// The SHA-256 and length of each part of a saved model, stored in its "Checksums" stream and verified on load.
+    /// Binary format, version 1: int32 version (1); int32 count; per part: string name, int64 length, 32 bytes SHA-256.
+    /// </summary>
+    internal sealed class ModelChecksums
+    {
+        /// <summary>The name under which the main stream's fields are recorded.</summary>
+        public const string Main = "main";
+
+        private const int FormatVersion = 1;
+        private const int HashBytes = 32;
+        private readonly Dictionary<string, (long Length, byte[] Hash)> _parts = new Dictionary<string, (long, byte[])>(StringComparer.Ordinal);
+
+        public void Add(string name, byte[] bytes) => _parts[name] = (bytes.LongLength, SHA256.HashData(bytes));
+
+        public void Write(BinaryWriter w)
+        {
+            w.Write(FormatVersion);
+            w.Write(_parts.Count);
+            foreach (var (name, (length, hash)) in _parts)
+            {
+                w.Write(name);
+                w.Write(length);
+                w.Write(hash);
+            }
+        }
+
+        public static ModelChecksums Read(BinaryReader r)
+        {
+            int version = r.ReadInt32();
+            if (version != FormatVersion)
+                throw new InvalidDataException($"unknown checksum format {version}");
+            int count = r.ReadInt32();
+            if (count < 0 || count > 64)
+                throw new InvalidDataException($"{count} checksums");
+            var checksums = new ModelChecksums();
+            for (int i = 0; i < count; i++)
+            {
+                string name = r.ReadString();
+                long length = r.ReadInt64();
+                var hash = r.ReadBytes(HashBytes);
+                if (length < 0 || hash.Length != HashBytes)
+                    throw new EndOfStreamException();
+                checksums._parts[name] = (length, hash);
+            }
+            return checksums;
+        }
+
+        /// <summary>Why <paramref name="bytes"/> are not what was saved as <paramref name="name"/>, or null when they are.</summary>
+        public string Mismatch(string name, byte[] bytes)
+        {
+            if (!_parts.TryGetValue(name, out var expected))
+                return "it has no recorded checksum (the model was altered after saving)";
+            if (bytes.LongLength != expected.Length)
+                return $"it has {bytes.LongLength:N0} bytes, but {expected.Length:N0} were saved";
+            if (!SHA256.HashData(bytes).AsSpan().SequenceEqual(expected.Hash))
+                return "its SHA-256 checksum does not match the one recorded when the model was saved (its bytes were altered or damaged)";
+            return null;
         }
     }
 }
