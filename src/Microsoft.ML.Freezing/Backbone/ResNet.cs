@@ -35,7 +35,7 @@ namespace Microsoft.ML.Freezing
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
             conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: definition.ConvBias);
             bn1 = nn.BatchNorm2d(64, definition.BatchNormEpsilon);
-            maxpool = nn.MaxPool2d(3, stride: 2, padding: 1);
+            maxpool = nn.MaxPool2d(MaxPoolKernel, stride: MaxPoolStride, padding: MaxPoolPadding);
             long inChannels = 64;
             layer1 = MakeLayer(ref inChannels, 64, definition.Depths[0], 1, definition);
             layer2 = MakeLayer(ref inChannels, 128, definition.Depths[1], 2, definition);
@@ -50,8 +50,23 @@ namespace Microsoft.ML.Freezing
             Initialize(generator);
         }
 
+        // The stem's max pooling (torchvision's), shared with FoldedResNet.
+        internal const long MaxPoolKernel = 3;
+        internal const long MaxPoolStride = 2;
+        internal const long MaxPoolPadding = 1;
+
         /// <summary>The definition this network was built from.</summary>
         public ResNetDefinition Definition { get; }
+
+        /// <summary>
+        /// An inference snapshot of stages <paramref name="from"/>..<paramref name="to"/> with every BatchNorm folded into
+        /// its convolution and channels-last weights: the fast way to run frozen or eval-mode stages on the CPU (see
+        /// <see cref="FoldedResNet"/>). Every BatchNorm in the range must be in eval mode. Later changes to this network
+        /// do not reach the snapshot; dispose it and fold again.
+        /// </summary>
+        /// <exception cref="InvalidOperationException">A BatchNorm in the range is in training mode.</exception>
+        public FoldedResNet Fold(ResNetStage from = ResNetStage.Stem, ResNetStage to = ResNetStage.Head, InferencePrecision precision = InferencePrecision.Float32)
+            => FoldedResNet.Create(this, from, to, precision);
 
         /// <summary>Runs the whole network: logits of shape [N, classes] (or pooled features when there is no fc).</summary>
         public override Tensor forward(Tensor x) => Forward(x, ResNetStage.Stem, ResNetStage.Head);

@@ -38,19 +38,74 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one array per
-        /// image, scored as one batch.
+        /// image, scored as one batch with the current weights. A batch of <see cref="FoldingBatchSize"/> images or more
+        /// runs the network with its BatchNorms folded into the convolutions (see <see cref="ResNet.Fold"/>): the same
+        /// probabilities up to float rounding, faster.
         /// </summary>
         public float[][] Score(IReadOnlyList<byte[]> rgbImages)
         {
+            if (rgbImages is null) throw new ArgumentNullException(nameof(rgbImages));
             if (rgbImages.Count == 0)
                 return Array.Empty<float[]>();
+            if (rgbImages.Count < FoldingBatchSize)
+                return Probabilities(rgbImages, Network.call); // folding (10-50 ms for ResNet-18) would cost more than it saves
+            using var scorer = new BatchScorer(this);
+            return scorer.Score(rgbImages);
+        }
+
+        /// <summary>The smallest batch that <see cref="Score"/> runs folded.</summary>
+        public const int FoldingBatchSize = 8;
+
+        /// <summary>
+        /// A scorer for a pass over many batches: folds the network once, on first use, and scores every batch with that
+        /// snapshot (the weights at that moment). Dispose it.
+        /// </summary>
+        internal sealed class BatchScorer : IDisposable
+        {
+            private readonly FrozenResNetModel _model;
+            private FoldedResNet _folded;
+            private bool _folding = true;
+
+            public BatchScorer(FrozenResNetModel model) => _model = model;
+
+            public float[][] Score(IReadOnlyList<byte[]> rgbImages)
+            {
+                if (rgbImages.Count == 0)
+                    return Array.Empty<float[]>();
+                return _model.Probabilities(rgbImages, images =>
+                {
+                    if (_folded is null && _folding)
+                    {
+                        // A network someone put back in training mode scores with batch statistics, as the module does.
+                        _folding = !_model.Network.BatchNorms().Any(b => b.Module.training);
+                        if (_folding)
+                            _folded = _model.Network.Fold();
+                    }
+                    return _folded is null ? _model.Network.call(images) : _folded.Forward(images);
+                });
+            }
+
+            public void Dispose()
+            {
+                _folded?.Dispose();
+                _folded = null;
+            }
+        }
+
+        private float[][] Probabilities(IReadOnlyList<byte[]> rgbImages, Func<Tensor, Tensor> network)
+        {
             int side = Preprocessing.ImageSize;
-            var flat = new byte[rgbImages.Count * side * side * 3];
+            int imageBytes = side * side * 3;
+            var flat = new byte[rgbImages.Count * imageBytes];
             for (int i = 0; i < rgbImages.Count; i++)
-                Buffer.BlockCopy(rgbImages[i], 0, flat, i * side * side * 3, side * side * 3);
+            {
+                if (rgbImages[i] is null || rgbImages[i].Length != imageBytes)
+                    throw new ArgumentException($"Image {i} must be {side}x{side}x3 = {imageBytes} RGB bytes; got {rgbImages[i]?.Length ?? 0}.", nameof(rgbImages));
+                Buffer.BlockCopy(rgbImages[i], 0, flat, i * imageBytes, imageBytes);
+            }
 
             float[] probabilities;
-            // One forward pass at a time: PredictionEngines on several threads share this module.
+            // One forward pass at a time: PredictionEngines and cursors on several threads share this module.
             lock (_scoringLock)
             {
                 using var scope = NewDisposeScope();
@@ -58,7 +113,7 @@ namespace Microsoft.ML.Freezing
                 var device = Device == ComputeDevice.Cuda ? CUDA : CPU;
                 var bytes = tensor(flat, new long[] { rgbImages.Count, side, side, 3 });
                 var images = Preprocessing.Normalize(bytes).to(device);
-                probabilities = nn.functional.softmax(Network.call(images), 1).cpu().data<float>().ToArray();
+                probabilities = nn.functional.softmax(network(images), 1).cpu().data<float>().ToArray();
             }
             int k = ClassNames.Count;
             var result = new float[rgbImages.Count][];

@@ -12,7 +12,8 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// The fine-tuning loop: applies the freeze mask and BatchNorm policy of each epoch, keeps one optimizer parameter
     /// group per stage (and decay class), sets per-group rates every step, warms up stages that thaw, and runs the
-    /// frozen prefix under <c>no_grad</c>.
+    /// frozen prefix under <c>no_grad</c> (with <see cref="BatchNormPolicy.Frozen"/>, as a folded snapshot taken at the start
+    /// of each epoch: <see cref="ResNet.Fold"/>).
     /// </summary>
     public sealed class FineTuner : IDisposable
     {
@@ -23,6 +24,8 @@ namespace Microsoft.ML.Freezing
         private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
         private (int Epoch, int Batch) _position;
         private readonly Dictionary<ResNetStage, long> _stageForwards = ResNetStages.All.ToDictionary(s => s, _ => 0L);
+        // The frozen prefix of the current epoch, BatchNorm folded into its convolutions (null: run the modules).
+        private FoldedResNet _prefix;
 
         /// <summary>Prepares training of <paramref name="model"/> (moved to the options' device).</summary>
         public FineTuner(ResNet model, FineTuneOptions options)
@@ -78,6 +81,7 @@ namespace Microsoft.ML.Freezing
                 throw new ArgumentException("Early stopping needs a validation set.", nameof(validation));
             using var best = new BestEpoch();
             using var cache = CreateCache(train);
+            using var dropPrefix = new DropPrefixOnExit(this);
 
             for (int epoch = 0; epoch < _options.Epochs; epoch++)
             {
@@ -109,6 +113,10 @@ namespace Microsoft.ML.Freezing
                         fill.UnionWith(needed.Where(s => s < first && !cache.IsComplete(s)));
                 }
 
+                // Frozen parameters cannot change during the epoch, so one folded snapshot serves all of it.
+                if (!cachedBoundary.HasValue)
+                    _prefix = FoldPrefix(first);
+
                 var clock = Stopwatch.StartNew();
                 double lossSum = 0;
                 long correct = 0, seen = 0;
@@ -133,6 +141,8 @@ namespace Microsoft.ML.Freezing
                     _options.BatchCallback?.Invoke(new BatchProgress(epoch, batchIndex, batchesPerEpoch, loss, seen / clock.Elapsed.TotalSeconds));
                 }
                 double imagesPerSecond = seen / clock.Elapsed.TotalSeconds;
+                _prefix?.Dispose();
+                _prefix = null;
 
                 EvaluationResult? val = validation != null && validation.Count > 0 ? Evaluate(validation) : null;
                 var record = new EpochRecord
@@ -180,6 +190,8 @@ namespace Microsoft.ML.Freezing
             try
             {
                 using var noGrad = no_grad();
+                // Eval mode throughout: the whole network runs folded (a snapshot of the current weights).
+                using var folded = Model.Fold();
                 double lossSum = 0;
                 long correct = 0, seen = 0;
                 foreach (var batch in data.GetBatches(_options.BatchSize, null))
@@ -188,7 +200,7 @@ namespace Microsoft.ML.Freezing
                     using (var scope = NewDisposeScope())
                     {
                         var labels = batch.Labels.to(_device);
-                        var logits = Model.call(batch.Images.to(_device));
+                        var logits = folded.Forward(batch.Images.to(_device));
                         lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * batch.Count;
                         correct += logits.argmax(1).eq(labels).sum().item<long>();
                         seen += batch.Count;
@@ -243,7 +255,35 @@ namespace Microsoft.ML.Freezing
         public void LoadOptimizerState(BinaryReader reader) => ((OptimizerHelper)Optimizer).load_state_dict(reader);
 
         /// <inheritdoc/>
-        public void Dispose() => Optimizer.Dispose();
+        public void Dispose()
+        {
+            _prefix?.Dispose();
+            _prefix = null;
+            Optimizer.Dispose();
+        }
+
+        /// <summary>
+        /// The frozen prefix below <paramref name="first"/> folded for inference, when every BatchNorm in it is in eval mode
+        /// (the Frozen policy); else null, and the prefix runs through the modules.
+        /// </summary>
+        private FoldedResNet FoldPrefix(ResNetStage first)
+        {
+            if (first == ResNetStage.Stem || Model.BatchNorms().Any(b => b.Stage < first && b.Module.training))
+                return null;
+            return Model.Fold(ResNetStage.Stem, first - 1);
+        }
+
+        /// <summary>Drops the folded prefix when <see cref="Fit"/> leaves, normally or not.</summary>
+        private sealed class DropPrefixOnExit : IDisposable
+        {
+            private readonly FineTuner _tuner;
+            public DropPrefixOnExit(FineTuner tuner) => _tuner = tuner;
+            public void Dispose()
+            {
+                _tuner._prefix?.Dispose();
+                _tuner._prefix = null;
+            }
+        }
 
         private (double Loss, long Correct) TrainStep(IImageBatchSource train, int[] indices, ActivationCache cache, ISet<ResNetStage> fill)
         {
@@ -258,7 +298,7 @@ namespace Microsoft.ML.Freezing
                 using var noGrad = no_grad();
                 for (var stage = ResNetStage.Stem; stage < first; stage++)
                 {
-                    hidden = Model.ForwardStage(stage, hidden);
+                    hidden = _prefix != null && stage <= _prefix.To ? _prefix.ForwardStage(stage, hidden) : Model.ForwardStage(stage, hidden);
                     _stageForwards[stage] += indices.Length;
                     if (fill.Contains(stage) && !cache.Put(stage, indices, hidden, batch.Labels))
                         fill.Remove(stage);

