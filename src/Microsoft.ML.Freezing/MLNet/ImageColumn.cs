@@ -34,6 +34,7 @@ namespace Microsoft.ML.Freezing
         private const string ColumnKey = "Microsoft.ML.Freezing.InvalidImage.Column";
         private const string RowKey = "Microsoft.ML.Freezing.InvalidImage.Row";
         private const string PathKey = "Microsoft.ML.Freezing.InvalidImage.Path";
+        private const string DataNameKey = "Microsoft.ML.Freezing.InvalidImage.DataName";
 
         /// <summary>
         /// Whether <paramref name="exception"/> (or an exception inside it) is an invalid-image error, and the column, row and
@@ -56,6 +57,29 @@ namespace Microsoft.ML.Freezing
             imagePath = null;
             return false;
         }
+
+        /// <summary>
+        /// As <see cref="TryGetRow(Exception, out string, out long, out string)"/>, and which of the trainer's inputs the row
+        /// belongs to: <c>"training data"</c> or <c>"validation set"</c> (null when the error did not arise while the trainer
+        /// read its inputs, e.g. in <c>Transform</c>).
+        /// </summary>
+        public static bool TryGetRow(Exception exception, out string column, out long row, out string imagePath, out string dataName)
+        {
+            for (var ex = exception; ex != null; ex = ex.InnerException)
+            {
+                if (Is(ex))
+                {
+                    TryGetRow(ex, out column, out row, out imagePath);
+                    dataName = ex.Data[DataNameKey] as string;
+                    return true;
+                }
+            }
+            TryGetRow(exception, out column, out row, out imagePath);
+            dataName = null;
+            return false;
+        }
+
+        internal static void SetDataName(Exception exception, string dataName) => exception.Data[DataNameKey] = dataName;
 
         /// <summary>Whether <paramref name="exception"/> itself is an invalid-image error.</summary>
         internal static bool Is(Exception exception)

@@ -95,6 +95,12 @@ namespace Microsoft.ML.Freezing
                     if (reasons.Count < QuotedReasons) reasons.Add(ex.Message);
                     continue;
                 }
+                catch (InvalidDataException ex) when (InvalidImageError.Is(ex))
+                {
+                    // The row number alone is ambiguous when a training and a validation view both exist.
+                    InvalidImageError.SetDataName(ex, where);
+                    throw;
+                }
                 images.Add(image);
                 labels.Add((int)key - 1);
             }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing.Tests.MLNet;
@@ -85,6 +86,30 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 Assert.AreEqual(("ImageSource", 7L, (string)null), (column, row, path), bad.Name);
                 Assert.AreEqual(0, batches, $"{bad.Name}: training started");
             }
+        }
+
+        [TestMethod]
+        public void BadImageErrorSaysWhichOfTheTrainersInputsHoldsTheRow()
+        {
+            // Row 2 exists in both views: only the data name tells a caller which file to blame.
+            var ml = new MLContext(seed: 1);
+            var keys = ml.Transforms.Conversion.MapValueToKey("Label");
+            var good = GeneratedImages.Stripes(10, seed: 3);
+            var badValidation = GeneratedImages.Stripes(6, seed: 5);
+            badValidation[2].ImageSource = Encoding.ASCII.GetBytes("not an image");
+            var options = TinyModel.Options();
+            var train = ml.Data.LoadFromEnumerable(good);
+            options.ValidationSet = keys.Fit(train).Transform(ml.Data.LoadFromEnumerable(badValidation));
+            var error = Assert.ThrowsExactly<InvalidDataException>(() => keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train));
+            Assert.IsTrue(InvalidImageError.TryGetRow(error, out _, out long row, out _, out string dataName));
+            Assert.AreEqual((2L, "validation set"), (row, dataName), error.Message);
+
+            var badTrain = GeneratedImages.Stripes(10, seed: 3);
+            badTrain[2].ImageSource = Encoding.ASCII.GetBytes("not an image");
+            options = TinyModel.Options();
+            error = Assert.ThrowsExactly<InvalidDataException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(badTrain)));
+            Assert.IsTrue(InvalidImageError.TryGetRow(error, out _, out row, out _, out dataName));
+            Assert.AreEqual((2L, "training data"), (row, dataName), error.Message);
         }
 
         [TestMethod]
