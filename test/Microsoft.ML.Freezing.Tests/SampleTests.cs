@@ -24,14 +24,7 @@ namespace Microsoft.ML.Freezing.Tests
             string dir = Path.Combine(Path.GetTempPath(), "frozen-resnet-sample-" + Guid.NewGuid().ToString("N"));
             try
             {
-                string data = Path.Combine(dir, "data");
-                var random = new Random(7);
-                foreach (var label in GeneratedImages.Classes)
-                {
-                    Directory.CreateDirectory(Path.Combine(data, label));
-                    for (int i = 0; i < ImagesPerClass; i++)
-                        File.WriteAllBytes(Path.Combine(data, label, $"{i:00}.png"), GeneratedImages.Draw(label == "horizontal", random, 32));
-                }
+                string data = WriteImageFolder(Path.Combine(dir, "data"), ImagesPerClass, seed: 7);
                 string output = Path.Combine(dir, "out");
                 string zip = Path.Combine(output, "model.zip");
 
@@ -63,12 +56,64 @@ namespace Microsoft.ML.Freezing.Tests
         }
 
         [TestMethod]
+        public void ABrokenImageFileIsNamedByPathOrSkippedWhenAsked()
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "frozen-resnet-sample-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                string data = WriteImageFolder(Path.Combine(dir, "data"), 8, seed: 8);
+                string broken = Path.Combine(data, "vertical", "05.png");
+                File.WriteAllText(broken, "a caption, not a picture");
+                string zip = Path.Combine(dir, "out", "model.zip");
+                string[] train = { "train", "--data", data, "--out", zip, "--weights", "none", "--size", "32", "--epochs", "1", "--batch", "8" };
+
+                var (code, text) = RunSample(train);
+                Assert.AreEqual(1, code, text);
+                StringAssert.Contains(text, $"Cannot read the image '{broken}'");
+                StringAssert.Contains(text, "--invalid-images skip");
+                Assert.IsFalse(File.Exists(zip), "a model was saved although training failed");
+
+                (code, text) = RunSample(train.Concat(new[] { "--invalid-images", "skip" }).ToArray());
+                Assert.AreEqual(0, code, text);
+                StringAssert.Contains(text, "Skipped 1 rows");
+                Assert.IsTrue(File.Exists(zip), text);
+
+                (code, text) = RunSample("predict", "--model", zip, Path.Combine(data, "vertical"));
+                Assert.AreEqual(1, code, text);
+                StringAssert.Matches(text, new Regex("^" + Regex.Escape(broken) + ": cannot read the image: ", RegexOptions.Multiline));
+                StringAssert.Matches(text, new Regex("^" + Regex.Escape(Path.Combine(data, "vertical", "04.png")) + @": (horizontal|vertical) [01]\.\d{3}", RegexOptions.Multiline));
+
+                (code, text) = RunSample("evaluate", "--model", zip, "--data", data);
+                Assert.AreEqual(1, code, text);
+                StringAssert.Contains(text, $"Cannot read the image '{broken}'");
+            }
+            finally
+            {
+                if (Directory.Exists(dir))
+                    Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        [TestMethod]
         public void BadArgumentsGiveUsageAndExitCode2()
         {
             var (code, text) = RunSample("train", "--epochs", "zero");
             Assert.AreEqual(2, code, text);
             StringAssert.Contains(text, "--epochs");
             StringAssert.Contains(text, "Usage:");
+        }
+
+        /// <summary>Model Builder's layout: one subfolder per class of 32x32 stripe PNGs named 00.png, 01.png, ...</summary>
+        private static string WriteImageFolder(string data, int perClass, int seed)
+        {
+            var random = new Random(seed);
+            foreach (var label in GeneratedImages.Classes)
+            {
+                Directory.CreateDirectory(Path.Combine(data, label));
+                for (int i = 0; i < perClass; i++)
+                    File.WriteAllBytes(Path.Combine(data, label, $"{i:00}.png"), GeneratedImages.Draw(label == "horizontal", random, 32));
+            }
+            return data;
         }
 
         private static (int ExitCode, string Output) RunSample(params string[] args)
