@@ -26,7 +26,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 if (args.Length >= 2 && args[0] == "--worker-ort") { CommandLoop.Run(new OrtWorker(args[1]).Handle); return 0; }
                 if (args.Length >= 3 && args[0] == "--export-onnx") { ExportOurs(args[1], args[2]); return 0; }
                 if (args.Length >= 4 && args[0] == "--prepare-recipe") { Recipe.Prepare(args[1], int.Parse(args[2]), int.Parse(args[3])); return 0; }
-                if (args.Length >= 3 && args[0] == "--recipe-ours") { Recipe.RunOurs(args[1], args[2]); return 0; }
+                if (args.Length >= 3 && args[0] == "--recipe-ours") { Recipe.RunOurs(args[1], args[2], bf16Prefix: args.Length > 3 && args[3] == "bf16"); return 0; }
                 return new Driver(args).Run();
             }
             catch (Exception ex)
@@ -234,19 +234,25 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Console.WriteLine("   ours: the ML.NET trainer end to end from encoded PNGs (decode, activation cache, folded prefix); PyTorch: by hand, pixels pre-decoded and normalised in RAM (not timed), same example order as ours");
                 var ours = new List<JsonElement>();
                 var peer = new List<JsonElement>();
+                var oursBf16 = new List<JsonElement>(); // the opt-in bfloat16 frozen prefix: reported beside, not the target
                 for (int r = 0; r < reps; r++)
                 {
-                    var sides = r % 2 == 0 ? new[] { "ours", "pytorch" } : new[] { "pytorch", "ours" };
+                    var sides = (r % 3) switch
+                    {
+                        0 => new[] { "ours", "pytorch", "ours-bf16" },
+                        1 => new[] { "pytorch", "ours-bf16", "ours" },
+                        _ => new[] { "ours-bf16", "ours", "pytorch" },
+                    };
                     foreach (var side in sides)
                     {
                         string output = Path.Combine(folder, $"{side}-{r}.json");
                         File.Delete(output);
-                        if (side == "ours")
-                            WorkerProcess.RunToEnd("dotnet", Dotnet("--recipe-ours", folder, output), Path.Combine(_work, "recipe-ours.log"), TimeSpan.FromMinutes(60));
-                        else
+                        if (side == "pytorch")
                             WorkerProcess.RunToEnd(Python, new[] { _script, "recipe", folder, output }, Path.Combine(_work, "recipe-pytorch.log"), TimeSpan.FromMinutes(60));
+                        else
+                            WorkerProcess.RunToEnd("dotnet", Dotnet("--recipe-ours", folder, output, side == "ours-bf16" ? "bf16" : "fp32"), Path.Combine(_work, $"recipe-{side}.log"), TimeSpan.FromMinutes(60));
                         var result = JsonDocument.Parse(File.ReadAllText(output)).RootElement.Clone();
-                        (side == "ours" ? ours : peer).Add(result);
+                        (side == "ours" ? ours : side == "pytorch" ? peer : oursBf16).Add(result);
                         Console.WriteLine($"   rep {r} {side,-8} {result.GetProperty("train_seconds").GetDouble(),7:F1} s  accuracy {result.GetProperty("accuracy").GetDouble():P1}  epochs: " +
                             string.Join(", ", result.GetProperty("epochs").EnumerateArray().Select(e => $"{e.GetProperty("seconds").GetDouble():F1} s")));
                     }
@@ -275,7 +281,12 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Console.WriteLine($"   {"",-10} {"train s",8} {"accuracy",9}");
                 Console.WriteLine($"   {"ours",-10} {oursSeconds,8:F1} {oursAccuracy,9:P1}");
                 Console.WriteLine($"   {"PyTorch",-10} {peerSeconds,8:F1} {peerAccuracy,9:P1}");
+                double bf16Seconds = Stats.Median(oursBf16.Select(o => o.GetProperty("train_seconds").GetDouble()));
+                double bf16Accuracy = Stats.Median(oursBf16.Select(o => o.GetProperty("accuracy").GetDouble()));
+                double bf16Speedup = Stats.Median(oursBf16.Zip(peer, (o, p) => p.GetProperty("train_seconds").GetDouble() / o.GetProperty("train_seconds").GetDouble()));
+                Console.WriteLine($"   {"ours bf16",-10} {bf16Seconds,8:F1} {bf16Accuracy,9:P1}   (opt-in FrozenPrefixPrecision = BFloat16; scoring stays fp32)");
                 Console.WriteLine($"   speed-up (median of per-repetition ratios): {speedup:F2}x; accuracy difference {100 * (oursAccuracy - peerAccuracy):+0.0;-0.0} points");
+                Console.WriteLine($"   with the bfloat16 frozen prefix: {bf16Speedup:F2}x; accuracy difference {100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points");
                 Console.WriteLine($"   arithmetic: {full / 1e9:F2} GFLOP per image forward; the recipe with caching needs {perImage / 1e9:F2} GFLOP per image (without: {peerPerImage / 1e9:F2}, so caching alone is worth {peerPerImage / perImage:F2}x)");
                 Console.WriteLine($"   lower bound for {spec.train_count} images: {total / 1e12:F2} TFLOP = {total / DesignPeak:F1} s at 300 GFLOP/s (the design's fp32 peak)" +
                     $", {total / measuredPeak:F1} s at the best sgemm rate measured during this run ({_sgemm:F0} GFLOP/s, 2048x2048 fp32)");
@@ -285,6 +296,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     $"same prediction for {bf.GetProperty("bf16_agreement").GetDouble():P1} of images; {bf.GetProperty("bf16_fold_img_s").GetDouble():F0} vs {bf.GetProperty("fp32_fold_img_s").GetDouble():F0} img/s");
                 Target("recipe speed-up vs PyTorch (accuracy within 2 points)", Math.Abs(oursAccuracy - peerAccuracy) <= 0.02 ? speedup : double.NaN, 2.0);
                 _summary.Add($"{"recipe: ours / arithmetic lower bound at 300 GFLOP/s",-52} {oursSeconds / (total / DesignPeak),6:F2}x");
+                _summary.Add($"{"recipe, opt-in bf16 frozen prefix: speed-up vs PyTorch",-52} {bf16Speedup,6:F2}x (accuracy {100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points)");
+                _rss["ours bf16 prefix, recipe (max over repetitions)"] = oursBf16.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
                 _rss["ours, recipe (max over repetitions)"] = ours.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
                 _rss["PyTorch, recipe (max over repetitions)"] = peer.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
             }

@@ -85,7 +85,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
         public static Spec ReadSpec(string folder) => JsonSerializer.Deserialize<Spec>(File.ReadAllText(Path.Combine(folder, "recipe.json")));
 
         /// <summary>Our side, in its own process: trains, evaluates, writes a JSON result.</summary>
-        public static void RunOurs(string folder, string output)
+        public static void RunOurs(string folder, string output, bool bf16Prefix)
         {
             var spec = ReadSpec(folder);
             var weights = PretrainedWeights.MLNetResNet18(); // converted and cached by Prepare: loading is not the recipe
@@ -100,6 +100,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Momentum = Momentum, WeightDecay = 0,
                 ThawWarmupFraction = 0, LayerLearningRateDecay = 1, Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Gradual(1, 1),
                 BatchNorm = BatchNormPolicy.Frozen, Seed = Seed, NumberOfThreads = 2,
+                FrozenPrefixPrecision = bf16Prefix ? InferencePrecision.BFloat16 : InferencePrecision.Float32,
             };
             var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.FrozenResNet(options));
 

@@ -220,6 +220,7 @@ namespace Microsoft.ML.Freezing
             EarlyStopping = _options.EarlyStopping,
             Seed = seed,
             Device = _options.Device,
+            FrozenPrefixPrecision = _options.FrozenPrefixPrecision,
             EpochCallback = record =>
             {
                 record.SkippedInvalidImages = skippedInvalidImages;

@@ -55,6 +55,14 @@ namespace Microsoft.ML.Freezing
         public bool UseActivationCache { get; set; } = true;
         /// <summary>Bytes of cached activations kept in memory; beyond it they spill to a memory-mapped file. Default 2 GiB.</summary>
         public long ActivationCacheMemoryLimit { get; set; } = 2L << 30;
+        /// <summary>
+        /// Arithmetic of the folded frozen prefix (the stages below the lowest trainable one, run under <c>no_grad</c> with
+        /// <see cref="BatchNormPolicy.Frozen"/>). <see cref="InferencePrecision.BFloat16"/> runs it about twice as fast on
+        /// CPUs with AVX512_BF16 (slower elsewhere) and rounds its outputs to 8 significant bits, which the trainable
+        /// stages then see, and the activation cache stores. Training only: evaluation and the saved model stay float32.
+        /// Default <see cref="InferencePrecision.Float32"/>.
+        /// </summary>
+        public InferencePrecision FrozenPrefixPrecision { get; set; } = InferencePrecision.Float32;
         /// <summary>Folder for spilled activations. Default: the system's temp folder.</summary>
         public string ActivationCacheFolder { get; set; }
         /// <summary>Device to train on. Default CPU.</summary>

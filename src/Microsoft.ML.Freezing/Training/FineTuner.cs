@@ -115,7 +115,11 @@ namespace Microsoft.ML.Freezing
 
                 // Frozen parameters cannot change during the epoch, so one folded snapshot serves all of it.
                 if (!cachedBoundary.HasValue)
+                {
                     _prefix = FoldPrefix(first);
+                    if (_prefix?.Precision == InferencePrecision.BFloat16)
+                        _options.Log?.Invoke($"Epoch {epoch}: the frozen prefix ({ResNetStage.Stem.Name()}..{(first - 1).Name()}) runs in bfloat16.");
+                }
 
                 var clock = Stopwatch.StartNew();
                 double lossSum = 0;
@@ -270,7 +274,7 @@ namespace Microsoft.ML.Freezing
         {
             if (first == ResNetStage.Stem || Model.BatchNorms().Any(b => b.Stage < first && b.Module.training))
                 return null;
-            return Model.Fold(ResNetStage.Stem, first - 1);
+            return Model.Fold(ResNetStage.Stem, first - 1, _options.FrozenPrefixPrecision);
         }
 
         /// <summary>Drops the folded prefix when <see cref="Fit"/> leaves, normally or not.</summary>

@@ -39,6 +39,43 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
+        public void BFloat16PrefixKeepsFrozenWeightsBitIdenticalAndTrainsLikeFloat32()
+        {
+            var losses = new Dictionary<InferencePrecision, List<double>>();
+            var logs = new List<string>();
+            foreach (var precision in new[] { InferencePrecision.Float32, InferencePrecision.BFloat16 })
+            {
+                using var model = new ResNet(TestData.TinyDefinition(), seed: 5);
+                using var train = TestData.RandomImages(48, seed: 13);
+                var before = TestData.Snapshot(model);
+                losses[precision] = new List<double>();
+                var options = new FineTuneOptions
+                {
+                    Epochs = 2, BatchSize = 16, LearningRate = 0.05, Freeze = FreezeMask.UpTo(ResNetStage.Layer3),
+                    Unfreezing = UnfreezeSchedule.Gradual(1, 1), FrozenPrefixPrecision = precision, Seed = 0,
+                    BatchCallback = p => losses[precision].Add(p.Loss), Log = logs.Add,
+                };
+                using (var tuner = new FineTuner(model, options))
+                    tuner.Fit(train);
+                var after = model.state_dict();
+                foreach (var (name, tensor) in before)
+                {
+                    if (ResNetStages.OfParameter(name) <= ResNetStage.Layer2)
+                        Assert.IsTrue(TestData.Same(tensor, after[name]), $"{precision}: {name} changed");
+                }
+                Assert.IsFalse(TestData.Same(before["fc.weight"], after["fc.weight"]), $"{precision}: the head should train");
+                TestData.Dispose(before);
+            }
+            // Same batches, the prefix's outputs rounded to bfloat16: the losses follow float32's closely, but not exactly.
+            var (f32, bf16) = (losses[InferencePrecision.Float32], losses[InferencePrecision.BFloat16]);
+            Assert.HasCount(f32.Count, bf16);
+            for (int i = 0; i < f32.Count; i++)
+                Assert.AreEqual(f32[i], bf16[i], 0.05 * Math.Max(1, Math.Abs(f32[i])), $"batch {i}");
+            Assert.IsTrue(f32.Zip(bf16).Any(p => p.First != p.Second), "bfloat16 gave float32's losses exactly: was it used?");
+            Assert.IsTrue(logs.Any(l => l.Contains("runs in bfloat16")), string.Join("\n", logs));
+        }
+
+        [TestMethod]
         public void FirstBatchLossThroughTheFoldedPrefixMatchesTheModules()
         {
             using var model = new ResNet(TestData.TinyDefinition(), seed: 6);
