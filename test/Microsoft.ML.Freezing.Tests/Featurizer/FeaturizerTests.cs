@@ -137,6 +137,36 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         }
 
         [TestMethod]
+        public void ReadAheadKeepsRowOrderAcrossBatchesAndACorruptImageNamesItsRow()
+        {
+            var featurizer = Featurizer(_model);
+            int batch = featurizer.BatchSize;
+            var rows = GeneratedImages.Stripes(2 * batch + 6, seed: 14);
+            var batched = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Features").ToArray();
+            using (var engine = _ml.Model.CreatePredictionEngine<ModelInput, FeatureRow>(featurizer, new PredictionEngineOptions { OwnsTransformer = false }))
+            {
+                // Rows that different reader threads decode, in the first, second and last batch.
+                foreach (int i in new[] { 0, 1, batch, batch + 1, rows.Count - 1 })
+                {
+                    double diff = engine.Predict(rows[i]).Features.Zip(batched[i], (a, b) => Math.Abs(a - b)).Max();
+                    Assert.IsTrue(diff <= 1e-4, $"row {i}: max abs diff {diff:E2}: read-ahead served another row's features");
+                }
+            }
+
+            rows[batch + 3].ImageSource = new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+            var view = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows));
+            using var cursor = view.GetRowCursor(new[] { view.Schema["Features"] });
+            int served = 0;
+            var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+            {
+                while (cursor.MoveNext())
+                    served++;
+            });
+            StringAssert.Contains(error.Message, $"Column 'ImageSource', row {batch + 3}");
+            Assert.AreEqual(batch, served, "the first batch is served before the second one fails");
+        }
+
+        [TestMethod]
         public void MisuseGivesClearErrors()
         {
             var weights = PretrainedWeights.MLNetResNet18();
