@@ -79,43 +79,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             StringAssert.Contains(LoadError(Rewrite("Weights", _ => other)), "stream 'Weights' (network weights)");
         }
 
-        /// <summary>A copy of the zip whose entry ending in <paramref name="name"/> is replaced (or removed, when the change gives null).</summary>
-        private static string Rewrite(string name, Func<byte[], byte[]> change)
-        {
-            string copy = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".zip");
-            File.Copy(_zip, copy);
-            using var archive = ZipFile.Open(copy, ZipArchiveMode.Update);
-            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal) || e.FullName == name);
-            byte[] bytes;
-            using (var s = entry.Open())
-            using (var m = new MemoryStream())
-            {
-                s.CopyTo(m);
-                bytes = m.ToArray();
-            }
-            string fullName = entry.FullName;
-            entry.Delete();
-            var replacement = change(bytes);
-            if (replacement != null)
-            {
-                using var s = archive.CreateEntry(fullName).Open();
-                s.Write(replacement);
-            }
-            return copy;
-        }
+        private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
 
-        private static string LoadError(string zip)
-        {
-            try
-            {
-                (Ml.Model.Load(zip, out _) as IDisposable)?.Dispose();
-            }
-            catch (Exception ex)
-            {
-                return ex.ToString();
-            }
-            Assert.Fail("the damaged model loaded");
-            return null;
-        }
+        private static string LoadError(string zip) => ModelZips.LoadError(Ml, zip);
     }
 }

@@ -41,29 +41,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [ClassCleanup]
         public static void Cleanup() => Directory.Delete(_dir, recursive: true);
 
-        private static string Rewrite(string name, Func<byte[], byte[]> change)
-        {
-            string copy = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".zip");
-            File.Copy(_zip, copy);
-            using var archive = ZipFile.Open(copy, ZipArchiveMode.Update);
-            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal));
-            byte[] bytes;
-            using (var s = entry.Open())
-            using (var m = new MemoryStream())
-            {
-                s.CopyTo(m);
-                bytes = m.ToArray();
-            }
-            string fullName = entry.FullName;
-            entry.Delete();
-            var replacement = change(bytes);
-            if (replacement != null)
-            {
-                using var s = archive.CreateEntry(fullName).Open();
-                s.Write(replacement);
-            }
-            return copy;
-        }
+        private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
 
         private static byte[] Entry(string zip, string name)
         {
@@ -74,19 +52,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             return m.ToArray();
         }
 
-        private static string LoadError(string zip)
-        {
-            try
-            {
-                Ml.Model.Load(zip, out _);
-            }
-            catch (Exception ex)
-            {
-                return ex.ToString();
-            }
-            Assert.Fail("the damaged model loaded");
-            return null;
-        }
+        private static string LoadError(string zip) => ModelZips.LoadError(Ml, zip);
 
         [TestMethod]
         public void IntactModelLoads()

@@ -1,0 +1,55 @@
+using System;
+using System.IO;
+using System.IO.Compression;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Freezing.Tests
+{
+    /// <summary>Damaging saved ML.NET model zips on purpose, and reading the error that loading one gives.</summary>
+    internal static class ModelZips
+    {
+        /// <summary>
+        /// A copy of <paramref name="zip"/> in <paramref name="folder"/> whose entry named <paramref name="name"/> (or ending in
+        /// "/name") is replaced by what <paramref name="change"/> makes of its bytes, or removed when that is null.
+        /// </summary>
+        public static string Rewrite(string zip, string folder, string name, Func<byte[], byte[]> change)
+        {
+            string copy = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".zip");
+            File.Copy(zip, copy);
+            using var archive = ZipFile.Open(copy, ZipArchiveMode.Update);
+            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal) || e.FullName == name);
+            byte[] bytes;
+            using (var s = entry.Open())
+            using (var m = new MemoryStream())
+            {
+                s.CopyTo(m);
+                bytes = m.ToArray();
+            }
+            string fullName = entry.FullName;
+            entry.Delete();
+            var replacement = change(bytes);
+            if (replacement != null)
+            {
+                using var s = archive.CreateEntry(fullName).Open();
+                s.Write(replacement);
+            }
+            return copy;
+        }
+
+        /// <summary>The whole error (<c>ToString</c>: ML.NET wraps the diagnosis) of loading <paramref name="zip"/>; fails the test when it loads.</summary>
+        public static string LoadError(MLContext ml, string zip)
+        {
+            try
+            {
+                (ml.Model.Load(zip, out _) as IDisposable)?.Dispose();
+            }
+            catch (Exception ex)
+            {
+                return ex.ToString();
+            }
+            Assert.Fail("the damaged model loaded");
+            return null;
+        }
+    }
+}
