@@ -39,10 +39,13 @@ namespace Samples
                     var top = ConsumptionExample.PredictAllLabels(input).Take(3);
                     lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
                 }
-                catch (Exception e) when (InvalidImageError.TryGetRow(e, out _, out _, out _))
+                catch (Exception e) when (InvalidImageError.TryGetRow(e, out string column, out long row, out _))
                 {
-                    // One unreadable file must not hide the other predictions.
-                    lines[i] = $"{images[i]}: cannot read the image: {(e as InvalidDataException ?? e.GetBaseException()).Message}";
+                    // One unreadable file must not hide the other predictions. The row is the engine's running count, not
+                    // this file's: keep only the reason.
+                    string message = (e as InvalidDataException ?? e.GetBaseException()).Message;
+                    string prefix = $"Column '{column}', row {row}: ";
+                    lines[i] = $"{images[i]}: cannot read the image: {(message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message)}";
                     Interlocked.Increment(ref failed);
                 }
             });
