@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
@@ -36,6 +37,23 @@ namespace Microsoft.ML.Freezing.Tests
             }
             return copy;
         }
+
+        /// <summary>Every entry of <paramref name="zip"/> with its bytes, in the archive's order.</summary>
+        public static List<(string Name, byte[] Bytes)> Entries(string zip)
+        {
+            using var archive = ZipFile.OpenRead(zip);
+            return archive.Entries.Select(e =>
+            {
+                using var s = e.Open();
+                using var m = new MemoryStream();
+                s.CopyTo(m);
+                return (e.FullName, m.ToArray());
+            }).ToList();
+        }
+
+        /// <summary>The bytes of the entry named <paramref name="name"/> (or ending in "/name").</summary>
+        public static byte[] Entry(string zip, string name)
+            => Entries(zip).Single(e => e.Name.EndsWith("/" + name, StringComparison.Ordinal) || e.Name == name).Bytes;
 
         /// <summary>The whole error (<c>ToString</c>: ML.NET wraps the diagnosis) of loading <paramref name="zip"/>; fails the test when it loads.</summary>
         public static string LoadError(MLContext ml, string zip)

@@ -43,14 +43,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
         private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
 
-        private static byte[] Entry(string zip, string name)
-        {
-            using var archive = ZipFile.OpenRead(zip);
-            using var s = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal)).Open();
-            using var m = new MemoryStream();
-            s.CopyTo(m);
-            return m.ToArray();
-        }
+        private static byte[] Entry(string zip, string name) => ModelZips.Entry(zip, name);
 
         private static string LoadError(string zip) => ModelZips.LoadError(Ml, zip);
 

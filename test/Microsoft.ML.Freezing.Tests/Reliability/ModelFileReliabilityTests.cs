@@ -48,17 +48,7 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             return null;
         }
 
-        private static List<(string Name, byte[] Bytes)> Entries(string zip)
-        {
-            using var archive = ZipFile.OpenRead(zip);
-            return archive.Entries.Select(e =>
-            {
-                using var s = e.Open();
-                using var m = new MemoryStream();
-                s.CopyTo(m);
-                return (e.FullName, m.ToArray());
-            }).ToList();
-        }
+        private static List<(string Name, byte[] Bytes)> Entries(string zip) => ModelZips.Entries(zip);
 
         /// <summary>A copy of the tiny model with each entry passed through <paramref name="change"/> (null drops it).</summary>
         private static string Rewrite(Func<string, byte[], byte[]> change)
