@@ -131,7 +131,27 @@ namespace Microsoft.ML.Freezing
                 using var pooled = nn.functional.adaptive_avg_pool2d(input, new long[] { 1, 1 }).flatten(1);
                 return _fcWeight is null ? pooled.alias() : nn.functional.linear(pooled, _fcWeight, _fcBias);
             }
-            return _stages[stage].Forward(x);
+            var y = _stages[stage].Forward(x);
+            if (IsChannelsLast(y))
+                return y;
+            using (y) // a shape that fell back to NCHW (ConvolutionRoutes): keep the documented layout
+                return ToChannelsLast(y);
+        }
+
+        /// <summary>
+        /// Raised, once per convolution shape and process, when a folded convolution's fast kernel disagrees with a
+        /// plain matrix product on real data and another route takes over (see the README's numerics notes). The
+        /// trainer and the transformers forward it to ML.NET's log; the engine to <see cref="FineTuneOptions.Log"/>.
+        /// </summary>
+        public static event Action<string> KernelFallback;
+
+        internal static void ReportFallback(string message)
+        {
+            var handlers = KernelFallback;
+            if (handlers is null)
+                Console.Error.WriteLine("Microsoft.ML.Freezing: " + message);
+            else
+                handlers(message);
         }
 
         /// <inheritdoc/>
@@ -200,61 +220,6 @@ namespace Microsoft.ML.Freezing
         {
             public abstract Tensor Forward(Tensor x);
             public abstract void Dispose();
-        }
-
-        /// <summary>A convolution with its BatchNorm folded in.</summary>
-        internal sealed class FoldedConv : IDisposable
-        {
-            private readonly Tensor _weight;
-            private readonly Tensor _bias;
-            private readonly long[] _stride;
-            private readonly long[] _padding;
-            private readonly long[] _dilation;
-            private readonly long _groups;
-
-            private FoldedConv(Tensor weight, Tensor bias, long[] stride, long[] padding, long[] dilation, long groups)
-            {
-                _weight = weight;
-                _bias = bias;
-                _stride = stride;
-                _padding = padding;
-                _dilation = dilation;
-                _groups = groups;
-            }
-
-            public static FoldedConv Create(IReadOnlyDictionary<string, nn.Module> modules, string convName, string bnName, double eps, ScalarType dtype)
-            {
-                if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv)
-                    throw new InvalidOperationException($"The network has no convolution '{convName}'.");
-                if (!modules.TryGetValue(bnName, out var b) || b is not BatchNorm2d bn)
-                    throw new InvalidOperationException($"The network has no BatchNorm '{bnName}'.");
-                if (conv.padding_type.HasValue)
-                    throw new NotSupportedException($"Convolution '{convName}' uses symbolic padding, which folding does not support.");
-                using var scope = NewDisposeScope();
-                // float32 throughout (rounding ~1e-7 relative). Every tensor here is new: the module's are only read.
-                var scale = bn.weight.detach().div(bn.running_var.detach().add(eps).sqrt_());
-                var shift = conv.bias is null ? bn.running_mean.detach().neg() : conv.bias.detach().sub(bn.running_mean.detach());
-                var bias = bn.bias.detach().add(shift.mul_(scale));
-                var weight = conv.weight.detach().mul(scale.view(-1, 1, 1, 1));
-                if (!IsChannelsLast(weight))
-                    weight = ToChannelsLast(weight);
-                if (dtype != ScalarType.Float32)
-                {
-                    weight = weight.to_type(dtype);
-                    bias = bias.to_type(dtype);
-                }
-                var folded = new FoldedConv(weight.DetachFromDisposeScope(), bias.DetachFromDisposeScope(),
-                    (long[])conv.stride.Clone(), (long[])conv.padding.Clone(), (long[])conv.dilation.Clone(), conv.groups);
-                return folded;
-            }
-
-            public Tensor Forward(Tensor x) => nn.functional.conv2d(x, _weight, _bias, _stride, _padding, _dilation, _groups);
-
-            public void Dispose()
-            {
-                _weight.Dispose();
-                _bias.Dispose();
-            }
         }
 
         private sealed class Stem : Stage
