@@ -8,22 +8,32 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
 
-// A child process of Reliability/FuzzTests: runs a batch of fuzz cases and reports each on stdout, so that a native
-// crash (SkiaSharp, libtorch) ends this process and the parent still sees which case was running.
+// A child process of Reliability/FuzzTests and Engine/FoldedPresetTests: runs a batch of cases and reports each on
+// stdout, so that a native crash (SkiaSharp, libtorch, oneDNN) ends this process and the parent still sees which case
+// was running.
 //
 //   FuzzHost images <seed-image-folder> <first> <count> <seed>
 //       decodes mutated copies of the folder's files (name order) with ImagePreprocessing.ImageNet(32)
 //   FuzzHost zips <model.zip> <probe-image> <first> <count> <seed>
 //       loads mutated copies of the zip from memory with MLContext.Model.Load; when one loads, scores the probe image
+//   FuzzHost folded <image-size>
+//       every network preset through the folded path against the modules, stage by stage (FoldedPresets.cs)
 //
 // Case i uses its own generator, Random(seed * 1_000_003 + i), so `first` and `count` replay any single case.
 // Output, one line each: "CASE i <mutation>" before case i runs, then "OK i <what>", "REJECTED i <type>: <message>"
 // (a managed exception with a message; for a zip, the innermost exception's type, origin and message, as ML.NET wraps
 // loader errors) or "UNEXPECTED i <type>: <message>" (an outcome the contract does not allow),
 // and "RAN n" at the end.
+if (args.Length == 2 && args[0] == "folded")
+{
+    var writer = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
+    writer.WriteLine($"RAN {FoldedPresets.Run(writer, Int(args[1]))}");
+    return 0;
+}
 if (args.Length < 5)
 {
-    Console.Error.WriteLine("usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> <seed>");
+    Console.Error.WriteLine("usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> <seed>" +
+        " | folded <image-size>");
     return 2;
 }
 var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };

@@ -8,10 +8,11 @@ namespace Microsoft.ML.Freezing.Tests.Engine
 {
     /// <summary>BatchNorm folding and the channels-last inference snapshot (<see cref="ResNet.Fold"/>).</summary>
     [TestClass]
+    [TestCategory(Categories.Numerical)]
     public sealed class FoldedResNetTests
     {
         /// <summary>Non-trivial BatchNorm statistics and affine parameters, so a wrong fold shows.</summary>
-        private static ResNet EvalNetwork(ResNetDefinition definition, ulong seed = 3)
+        internal static ResNet EvalNetwork(ResNetDefinition definition, ulong seed = 3)
         {
             var model = new ResNet(definition, seed: (long)seed);
             using var generator = new Generator(seed);
@@ -31,7 +32,7 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             return model;
         }
 
-        private static Tensor Images(int count, int size, ulong seed = 5)
+        internal static Tensor Images(int count, int size, ulong seed = 5)
         {
             using var generator = new Generator(seed);
             return randn(new long[] { count, 3, size, size }, generator: generator);
