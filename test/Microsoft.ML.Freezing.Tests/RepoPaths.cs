@@ -3,13 +3,17 @@ using System.IO;
 
 namespace Microsoft.ML.Freezing.Tests
 {
-    /// <summary>Locates the repository root (the folder with Freezing.sln) and shared/ beside it.</summary>
+    /// <summary>Locates the repository root (the folder with Freezing.sln).</summary>
     internal static class RepoPaths
     {
         public static string Root { get; } = FindRoot();
 
-        /// <summary>shared/ lies beside the repository (the project's shared data and docs).</summary>
-        public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
+        /// <summary>
+        /// ML.NET's ResNet18.onnx mapped by hand to torchvision names: ONNX initializer, torchvision key, shape (a
+        /// fixture kept with the tests).
+        /// </summary>
+        public static string MLNetResNet18Mapping => Path.Combine(Root, "test", "Microsoft.ML.Freezing.Tests", "Weights",
+            "Fixtures", "mlnet-resnet18-onnx-to-torchvision-names.tsv");
 
         private static string FindRoot()
         {

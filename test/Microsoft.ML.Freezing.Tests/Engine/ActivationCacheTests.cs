@@ -56,11 +56,19 @@ namespace Microsoft.ML.Freezing.Tests.Engine
 
         private static void AssertSameWeights(Run expected, Run actual)
         {
+            // Relative to each tensor's largest value: the same computation up to float rounding on any CPU's kernels.
+            double worst = 0;
             foreach (var name in expected.Weights.Keys.Where(k => !k.EndsWith("num_batches_tracked")))
-                Assert.IsTrue(expected.Weights[name].allclose(actual.Weights[name], rtol: 1e-4, atol: 1e-5), $"{name} differs beyond float rounding");
+            {
+                double difference = ScoreComparison.RelativeDifference(expected.Weights[name], actual.Weights[name]);
+                Assert.IsTrue(difference <= ScoreComparison.Relative, $"{name} differs by {difference:G3} of its range");
+                worst = Math.Max(worst, difference);
+            }
+            Console.WriteLine($"weights differ by at most {worst:G3} of their range");
         }
 
         [TestMethod]
+        [TestCategory(Categories.Numerical)]
         public void GradualScheduleRunsEachFrozenStageOnceAndMatchesTheUncachedPath()
         {
             var cached = Train(cache: true);
@@ -86,6 +94,7 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
+        [TestCategory(Categories.Numerical)]
         public void MemoryStaysUnderTheCapAndTheRestSpills()
         {
             // At 32 px a tiny network's layer1 output is 64x8x8 floats = 4 KB per image: 64 KB for 16 images.

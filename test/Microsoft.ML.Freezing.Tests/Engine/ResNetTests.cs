@@ -47,10 +47,9 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         [TestMethod]
         public void MlNetResNet18DefinitionMatchesTheCheckedOnnxMapping()
         {
-            // ML.NET's pretrained ResNet-18 is [2,2,2,3]; shared/data lists its tensors with torchvision names and shapes.
-            string mapping = Path.Combine(RepoPaths.Shared, "data", "mlnet-resnet18-onnx-to-torchvision-names.tsv");
-            if (!File.Exists(mapping))
-                Assert.Fail($"Missing {mapping} (shared/ lies beside the repository).");
+            // ML.NET's pretrained ResNet-18 is [2,2,2,3]; the fixture lists its tensors with torchvision names and shapes.
+            string mapping = RepoPaths.MLNetResNet18Mapping;
+            Assert.IsTrue(File.Exists(mapping), $"Missing {mapping}.");
             var expected = File.ReadAllLines(mapping).Where(l => l.Length > 0).Select(l => l.Split('\t'))
                 .ToDictionary(f => f[1], f => f[2].Trim('[', ']').Split(',').Select(s => long.Parse(s.Trim())).ToArray());
             using var model = new ResNet(new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0), seed: 1);
