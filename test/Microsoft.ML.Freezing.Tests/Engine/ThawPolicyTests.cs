@@ -204,6 +204,22 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
+        public void EarlyStoppingStopsAndRestoresTheBestEpochAsBefore()
+        {
+            using var validation = Mislabelled(16);
+            var options = Options(UnfreezeSchedule.None, epochs: 6);
+            options.EarlyStopping = new EarlyStopping(patience: 1);
+            using var run = Train(options, validation);
+
+            int best = BestByValidationLoss(run.History);
+            Assert.HasCount(best + 2, run.History, "stops one epoch without improvement after the best");
+            Assert.AreEqual(best, run.RestoredEpoch);
+            Assert.IsTrue(SameWeights(run.Snapshots[best + 1], run.Final), $"the model lacks epoch {best}'s weights");
+            Assert.IsTrue(run.Log.Contains($"Restoring the weights of epoch {best}, the best by ValidationLoss."),
+                string.Join("\n", run.Log));
+        }
+
+        [TestMethod]
         public void RestoreBestEpochNeedsAValidationSet()
         {
             using var model = new ResNet(TestData.TinyDefinition(), seed: 2);
