@@ -7,8 +7,9 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// When frozen parameters thaw during training. Epochs count from 0; a thaw takes effect at the start of its epoch.
+    /// A planned <see cref="ThawPolicy"/>: every epoch's mask is known before training (<see cref="Plan"/>).
     /// </summary>
-    public abstract class UnfreezeSchedule
+    public abstract class UnfreezeSchedule : ThawPolicy
     {
         private protected UnfreezeSchedule() { }
 
@@ -83,6 +84,18 @@ namespace Microsoft.ML.Freezing
             }
             return masks;
         }
+
+        /// <summary>The mask of the context's epoch, from the mask before it: one step of <see cref="Plan"/>.</summary>
+        public sealed override ThawDecision Decide(ThawContext context)
+        {
+            if (context == null) throw new ArgumentNullException(nameof(context));
+            return new ThawDecision(Step(context.Epoch, context.CurrentMask, context.ParameterNames, context.Log));
+        }
+
+        /// <summary>The schedule's <see cref="Plan"/>.</summary>
+        public sealed override IReadOnlyList<FreezeMask> PlannedMasks(
+            FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log)
+            => Plan(initial, parameterNames, epochs, log);
 
         /// <summary>The epochs at which this schedule acts (checked against the run's length).</summary>
         private protected abstract IEnumerable<int> FixedEpochs { get; }

@@ -37,10 +37,6 @@ namespace Microsoft.ML.Freezing
         /// <summary>Smallest change that counts as an improvement.</summary>
         public double MinDelta { get; }
 
-        /// <summary>The watched value of an epoch, oriented so that higher is better.</summary>
-        internal double Score(EpochRecord record)
-            => Metric == EarlyStoppingMetric.ValidationLoss ? -(record.ValidationLoss ?? double.NaN) : record.ValidationAccuracy ?? double.NaN;
-
         /// <inheritdoc/>
         public override string ToString() => $"early stopping on {Metric} (patience {Patience}, min delta {MinDelta:g})";
     }

@@ -34,8 +34,11 @@ namespace Microsoft.ML.Freezing
         public FreezeMask Freeze { get; set; } = FreezeMask.None;
         /// <summary>How BatchNorm layers whose parameters are frozen behave. Default <see cref="BatchNormPolicy.Frozen"/>.</summary>
         public BatchNormPolicy BatchNorm { get; set; } = BatchNormPolicy.Frozen;
-        /// <summary>When frozen parameters thaw. Default <see cref="UnfreezeSchedule.None"/>.</summary>
-        public UnfreezeSchedule Unfreezing { get; set; } = UnfreezeSchedule.None;
+        /// <summary>
+        /// When frozen parameters thaw: an <see cref="UnfreezeSchedule"/>, planned before training, or any
+        /// <see cref="ThawPolicy"/>, which may react to validation. Default <see cref="UnfreezeSchedule.None"/>.
+        /// </summary>
+        public ThawPolicy Unfreezing { get; set; } = UnfreezeSchedule.None;
         /// <summary>Stage k (Head = 0 ... Stem = 5) trains at lr / decay^k. Default 1 (off); ULMFiT uses 2.6.</summary>
         public double LayerLearningRateDecay { get; set; } = 1;
         /// <summary>Per-stage multipliers of the learning rate; they replace the decay for the stages they name. Default none.</summary>
@@ -48,6 +51,11 @@ namespace Microsoft.ML.Freezing
         public int Seed { get; set; }
         /// <summary>Stop when validation stops improving and keep the best epoch's weights. Default null (off).</summary>
         public EarlyStopping EarlyStopping { get; set; }
+        /// <summary>
+        /// After the last epoch, put back the weights of the epoch with the best validation score (early stopping's
+        /// metric when it is on, else validation loss), without stopping early. Needs a validation set. Default false.
+        /// </summary>
+        public bool RestoreBestEpoch { get; set; }
         /// <summary>
         /// Cache the outputs of the frozen prefix so later epochs start from the freeze boundary (only with
         /// <see cref="BatchNormPolicy.Frozen"/> and images that do not change between epochs). Default true.

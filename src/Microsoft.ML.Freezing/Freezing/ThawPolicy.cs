@@ -1,0 +1,51 @@
+using System;
+using System.Collections.Generic;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// Decides, at every epoch boundary, which parameters are frozen for the coming epoch, from what happened so far
+    /// (the validation metrics of the epochs before, the mask in force). Like fastai's callbacks or Lightning's
+    /// <c>BaseFinetuning.finetune_function</c>, but the loop does the mechanics: it applies the mask, resets the
+    /// optimizer state of parameters that thaw, warms them up, and keeps the activation cache valid.
+    /// </summary>
+    /// <remarks>
+    /// <see cref="UnfreezeSchedule"/> (none, gradual, at, custom) is the planned kind: it knows every epoch's mask up
+    /// front (<see cref="PlannedMasks"/>), and the loop follows that plan without calling <see cref="Decide"/>. A
+    /// reactive policy returns no plan; the loop then calls <see cref="Decide"/> before every epoch, epoch 0 included.
+    /// </remarks>
+    public abstract class ThawPolicy
+    {
+        /// <summary>Creates the policy.</summary>
+        protected ThawPolicy() { }
+
+        /// <summary>
+        /// The decision for epoch <see cref="ThawContext.Epoch"/>: its mask, and whether to restore the best epoch's
+        /// weights or to stop first. Called once per epoch, in order, with the history of the epochs before.
+        /// </summary>
+        public abstract ThawDecision Decide(ThawContext context);
+
+        /// <summary>
+        /// The mask of each of <paramref name="epochs"/> epochs when the policy knows them before training (then the
+        /// activation cache can keep every freeze boundary the run will reach, and <see cref="Decide"/> is not called);
+        /// null, the default, for a policy that reacts to what happens.
+        /// </summary>
+        public virtual IReadOnlyList<FreezeMask> PlannedMasks(
+            FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log) => null;
+    }
+
+    /// <summary>What a <see cref="ThawPolicy"/> decided at an epoch boundary.</summary>
+    /// <param name="Mask">The freeze mask of the coming epoch (may be null when <see cref="Stop"/> is set).</param>
+    /// <param name="Reason">Why, in a few words; logged as "Epoch k: reason" when not null.</param>
+    public sealed record ThawDecision(FreezeMask Mask, string Reason = null)
+    {
+        /// <summary>
+        /// Put the weights of the best epoch so far (by validation loss, or by the early-stopping metric when early
+        /// stopping is on) back before the coming epoch, with fresh optimizer state. Needs a validation set.
+        /// </summary>
+        public bool RestoreBestWeights { get; init; }
+
+        /// <summary>End training now, before the coming epoch (after restoring, when that is asked too).</summary>
+        public bool Stop { get; init; }
+    }
+}

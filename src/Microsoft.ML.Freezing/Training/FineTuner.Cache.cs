@@ -1,0 +1,93 @@
+using System.Collections.Generic;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    // The frozen prefix: folded for an epoch, or its outputs cached across epochs.
+    //
+    // With a planned policy the loop knows every boundary the run will reach, so the first pass through the images
+    // fills them all. A reactive policy's future is unknown: the cache holds the current boundary only, and an epoch
+    // that moves the boundary (a thaw, or a re-freeze) runs the prefix from the images and fills the new boundary on
+    // the way. A restore of the best epoch's weights empties the cache.
+    public sealed partial class FineTuner
+    {
+        /// <summary>The cache, or null (with the reason logged) when the run cannot use one.</summary>
+        private ActivationCache CreateCache(IImageBatchSource train)
+        {
+            string off = !_options.UseActivationCache ? "disabled by the options"
+                : _options.BatchNorm != BatchNormPolicy.Frozen
+                    ? $"BatchNorm policy {_options.BatchNorm} lets gradients or statistics reach frozen stages"
+                : !train.IsDeterministic ? "augmentation changes the images every epoch"
+                : Plan != null && !Plan.Any(m => LowestStageLeftTrainableBy(m) > ResNetStage.Stem)
+                    ? "no epoch has a frozen prefix"
+                : null;
+            if (off != null)
+            {
+                _options.Log?.Invoke($"Activation cache off: {off}.");
+                return null;
+            }
+            return new ActivationCache(train.Count, _options.ActivationCacheMemoryLimit,
+                _options.ActivationCacheFolder ?? System.IO.Path.GetTempPath(), _options.Log);
+        }
+
+        /// <summary>
+        /// The stage output an epoch reads (when complete), else the outputs it stores on its way; drops outputs no
+        /// longer needed.
+        /// </summary>
+        private (ResNetStage? Boundary, HashSet<ResNetStage> Fill) PlanCache(int epoch, ResNetStage first,
+            ActivationCache cache)
+        {
+            var fill = new HashSet<ResNetStage>();
+            if (cache == null)
+                return (null, fill);
+            var needed = CacheOutputsNeeded(epoch);
+            cache.Retain(needed);
+            if (first > ResNetStage.Stem && needed.Contains(first - 1) && cache.IsComplete(first - 1))
+                return (first - 1, fill);
+            fill.UnionWith(needed.Where(s => s < first && !cache.IsComplete(s)));
+            return (null, fill);
+        }
+
+        /// <summary>
+        /// Stage outputs worth keeping at <paramref name="epoch"/>: the input of a later (or this) epoch's first
+        /// trainable stage, provided nothing at or below that output trains in between (else it would go stale).
+        /// Without a plan, only this epoch's mask is known.
+        /// </summary>
+        private HashSet<ResNetStage> CacheOutputsNeeded(int epoch)
+        {
+            var masks = Plan != null ? Plan.Skip(epoch) : new[] { CurrentMask };
+            var needed = new HashSet<ResNetStage>();
+            var lowestSoFar = ResNetStage.Head;
+            foreach (var mask in masks)
+            {
+                var first = LowestStageLeftTrainableBy(mask);
+                if (first < lowestSoFar) lowestSoFar = first;
+                // Valid only if every epoch from `epoch` to this one keeps stages up to first-1 frozen.
+                if (first > ResNetStage.Stem && first - 1 < lowestSoFar)
+                    needed.Add(first - 1);
+            }
+            return needed;
+        }
+
+        /// <summary>
+        /// The epoch's frozen prefix folded for inference, when every BatchNorm in it is in eval mode (the Frozen
+        /// policy); else null, and the prefix runs through the modules.
+        /// </summary>
+        private FoldedResNet FoldPrefix(EpochPlan plan)
+        {
+            var first = plan.FirstTrainable;
+            if (first == ResNetStage.Stem || Model.BatchNorms().Any(b => b.Stage < first && b.Module.training))
+                return null;
+            var prefix = Model.Fold(ResNetStage.Stem, first - 1, _options.FrozenPrefixPrecision);
+            if (prefix.Precision == InferencePrecision.BFloat16)
+                _options.Log?.Invoke($"Epoch {plan.Epoch}: the frozen prefix " +
+                    $"({ResNetStage.Stem.Name()}..{(first - 1).Name()}) runs in bfloat16.");
+            return prefix;
+        }
+
+        // With the Frozen BatchNorm policy, the lowest stage that has a parameter the mask leaves trainable.
+        private ResNetStage LowestStageLeftTrainableBy(FreezeMask mask)
+            => _parameterNames.Where(n => !mask.IsFrozen(n)).Select(ResNetStages.OfParameter)
+                .DefaultIfEmpty(ResNetStage.Head).Min();
+    }
+}

@@ -1,0 +1,192 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Linq;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing
+{
+    // One epoch: plan it (mask, thaw, warm-up, cache boundary), run its batches, validate and record it.
+    public sealed partial class FineTuner
+    {
+        /// <summary>What stays the same for every epoch of one <see cref="Fit"/>.</summary>
+        private sealed record FitRun(IImageBatchSource Train, IImageBatchSource Validation, ActivationCache Cache,
+            Random Shuffle, int BatchesPerEpoch, long TotalSteps)
+        {
+            public static FitRun Create(IImageBatchSource train, IImageBatchSource validation, ActivationCache cache,
+                FineTuneOptions options)
+            {
+                int batchesPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
+                return new FitRun(train, validation != null && validation.Count > 0 ? validation : null, cache,
+                    new Random(options.Seed), batchesPerEpoch, (long)batchesPerEpoch * options.Epochs);
+            }
+        }
+
+        /// <summary>What one epoch does, settled before its first batch.</summary>
+        /// <param name="Epoch">The epoch, from 0.</param>
+        /// <param name="FirstStep">The run's step at the epoch's first batch (epochs have equal batches).</param>
+        /// <param name="FirstTrainable">The lowest stage that trains; the stages below run under no_grad.</param>
+        /// <param name="CachedBoundary">The stage output read from the cache; null: the epoch runs the images.</param>
+        /// <param name="Fill">Stage outputs stored on the way (one the cache has no room for drops out).</param>
+        /// <param name="Warming">Stages that just thawed: they warm up over the first WarmupSteps batches.</param>
+        /// <param name="WarmupSteps">The length of the thaw warm-up, in batches.</param>
+        private sealed record EpochPlan(int Epoch, long FirstStep, ResNetStage FirstTrainable,
+            ResNetStage? CachedBoundary, ISet<ResNetStage> Fill, ISet<ResNetStage> Warming, int WarmupSteps);
+
+        /// <summary>Sums over an epoch's training batches.</summary>
+        private readonly record struct EpochTotals(double LossSum, long Correct, long Seen, TimeSpan Elapsed);
+
+        private EpochRecord TrainEpoch(int epoch, FreezeMask mask, FitRun run)
+        {
+            var plan = PlanEpoch(epoch, mask, run);
+            var totals = RunBatches(plan, run);
+            return ValidateAndRecord(plan, totals, run);
+        }
+
+        /// <summary>Puts the mask in force; thawed parameters get fresh optimizer state and a warm-up.</summary>
+        private EpochPlan PlanEpoch(int epoch, FreezeMask mask, FitRun run)
+        {
+            var thawed = ApplyMaskAndListThawed(mask, epoch);
+            if (thawed.Count > 0)
+                ParameterGroups.ResetState(Optimizer, Groups, thawed);
+            var first = LowestTrainableStageNow();
+            var (boundary, fill) = PlanCache(epoch, first, run.Cache);
+            return new EpochPlan(epoch, (long)epoch * run.BatchesPerEpoch, first, boundary, fill,
+                new HashSet<ResNetStage>(thawed.Select(ResNetStages.OfParameter)),
+                (int)Math.Ceiling(run.BatchesPerEpoch * _options.ThawWarmupFraction));
+        }
+
+        // The parameters the mask thaws (none at epoch 0: nothing has trained, so nothing warms up).
+        private HashSet<string> ApplyMaskAndListThawed(FreezeMask mask, int epoch)
+        {
+            var before = TrainableNames();
+            ApplyMask(mask);
+            return epoch == 0 ? new HashSet<string>() : new HashSet<string>(TrainableNames().Except(before));
+        }
+
+        private EpochTotals RunBatches(EpochPlan plan, FitRun run)
+        {
+            // Frozen parameters cannot change during the epoch, so one folded snapshot serves all of it.
+            using var prefix = plan.CachedBoundary.HasValue ? null : FoldPrefix(plan);
+            var clock = Stopwatch.StartNew();
+            var totals = new EpochTotals();
+            int batch = 0;
+            foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, run.Shuffle))
+            {
+                _options.CancellationToken.ThrowIfCancellationRequested();
+                SetBatchLearningRates(plan, batch, run.TotalSteps);
+                var (loss, hits) = plan.CachedBoundary is ResNetStage boundary
+                    ? TrainFromCache(run.Cache, boundary, indices, (plan.Epoch, batch))
+                    : TrainStep(run, plan, prefix, indices, batch);
+                totals = totals with
+                {
+                    LossSum = totals.LossSum + loss * indices.Length,
+                    Correct = totals.Correct + hits,
+                    Seen = totals.Seen + indices.Length,
+                };
+                batch++;
+                if (run.Cache != null)
+                    PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, run.Cache.MemoryBytes);
+                _options.BatchCallback?.Invoke(new BatchProgress(plan.Epoch, batch, run.BatchesPerEpoch, loss,
+                    totals.Seen / clock.Elapsed.TotalSeconds));
+            }
+            return totals with { Elapsed = clock.Elapsed };
+        }
+
+        // The schedule's factor, times a linear warm-up for the stages that just thawed.
+        private void SetBatchLearningRates(EpochPlan plan, int batch, long totalSteps)
+        {
+            double schedule = _options.LearningRateSchedule.Factor(plan.FirstStep + batch, totalSteps);
+            double warmup = batch < plan.WarmupSteps ? (batch + 1.0) / (plan.WarmupSteps + 1.0) : 1.0;
+            ParameterGroups.SetLearningRates(Optimizer, Groups,
+                g => schedule * (plan.Warming.Contains(g.Stage) ? warmup : 1.0));
+        }
+
+        private (double Loss, long Correct) TrainStep(FitRun run, EpochPlan plan, FoldedResNet prefix, int[] indices,
+            int batch)
+        {
+            using var images = run.Train.GetBatch(indices);
+            using var scope = NewDisposeScope();
+            var labels = images.Labels.to(_device);
+            var hidden = images.Images.to(_device);
+            if (plan.FirstTrainable > ResNetStage.Stem)
+                hidden = ForwardFrozenPrefix(hidden, images.Labels, indices, plan, prefix, run.Cache);
+            return Optimize(hidden, labels, plan.FirstTrainable, indices.Length, (plan.Epoch, batch));
+        }
+
+        // Nothing below the lowest trainable stage needs a gradient; its outputs may feed the cache.
+        private Tensor ForwardFrozenPrefix(Tensor hidden, Tensor labels, int[] indices, EpochPlan plan,
+            FoldedResNet prefix, ActivationCache cache)
+        {
+            using var noGrad = no_grad();
+            for (var stage = ResNetStage.Stem; stage < plan.FirstTrainable; stage++)
+            {
+                hidden = prefix != null && stage <= prefix.To
+                    ? prefix.ForwardStage(stage, hidden)
+                    : Model.ForwardStage(stage, hidden);
+                _stageForwards[stage] += indices.Length;
+                if (plan.Fill.Contains(stage) && !cache.Put(stage, indices, hidden, labels))
+                    plan.Fill.Remove(stage);
+            }
+            return hidden;
+        }
+
+        private (double Loss, long Correct) TrainFromCache(ActivationCache cache, ResNetStage boundary, int[] indices,
+            (int Epoch, int Batch) position)
+        {
+            using var scope = NewDisposeScope();
+            var hidden = cache.Get(boundary, indices).to(_device);
+            var labels = cache.Labels(indices).to(_device);
+            return Optimize(hidden, labels, boundary + 1, indices.Length, position);
+        }
+
+        // Forward from `first` to the head, backward, one optimizer step (inside the caller's dispose scope).
+        private (double Loss, long Correct) Optimize(Tensor hidden, Tensor labels, ResNetStage first, int count,
+            (int Epoch, int Batch) position)
+        {
+            for (var stage = first; stage <= ResNetStage.Head; stage++)
+            {
+                hidden = Model.ForwardStage(stage, hidden);
+                _stageForwards[stage] += count;
+            }
+            var loss = nn.functional.cross_entropy(hidden, labels);
+            float value = loss.item<float>();
+            if (!float.IsFinite(value))
+            {
+                // Stop before the step: a non-finite loss would poison the weights, and no NaN model may come out.
+                throw new ArithmeticException($"Training diverged: the loss is {value} at epoch {position.Epoch}, " +
+                    $"batch {position.Batch}. Lower the learning rate (or check the data); no model was produced.");
+            }
+            Optimizer.zero_grad();
+            loss.backward();
+            Optimizer.step();
+            return (value, hidden.argmax(1).eq(labels).sum().item<long>());
+        }
+
+        private EpochRecord ValidateAndRecord(EpochPlan plan, EpochTotals totals, FitRun run)
+        {
+            var clock = Stopwatch.StartNew();
+            EvaluationResult? validation = run.Validation != null ? Evaluate(run.Validation) : null;
+            double startFactor = _options.LearningRateSchedule.Factor(plan.FirstStep, run.TotalSteps);
+            var record = new EpochRecord
+            {
+                Epoch = plan.Epoch,
+                FrozenStages = CurrentMask.FrozenStages(_parameterNames),
+                TrainableParameters = Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel()),
+                StageLearningRates = Groups.GroupBy(g => g.Stage)
+                    .ToDictionary(g => g.Key, g => g.First().BaseLearningRate * startFactor),
+                TrainLoss = totals.LossSum / totals.Seen,
+                TrainAccuracy = (double)totals.Correct / totals.Seen,
+                ValidationLoss = validation?.Loss,
+                ValidationAccuracy = validation?.Accuracy,
+                ImagesPerSecond = totals.Seen / totals.Elapsed.TotalSeconds,
+                CachedBoundary = plan.CachedBoundary,
+                Duration = totals.Elapsed + clock.Elapsed,
+            };
+            _history.Add(record);
+            _options.Log?.Invoke(record.ToString());
+            _options.EpochCallback?.Invoke(record);
+            return record;
+        }
+    }
+}

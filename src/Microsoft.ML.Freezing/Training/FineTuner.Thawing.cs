@@ -1,0 +1,77 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    // The epoch boundaries: the thaw policy's decision, early stopping, and putting the best epoch's weights back.
+    public sealed partial class FineTuner
+    {
+        /// <summary>The planned mask of <paramref name="epoch"/>, or what the reactive policy decides now.</summary>
+        private ThawDecision DecideThaw(int epoch)
+        {
+            if (Plan != null)
+                return new ThawDecision(Plan[epoch]);
+            var context = new ThawContext(epoch, _options.Epochs, CurrentMask, _history.ToArray(), _parameterNames,
+                _options.Log);
+            var decision = _policy.Decide(context)
+                ?? throw new InvalidOperationException($"Thaw policy {_policy} gave no decision for epoch {epoch}.");
+            if (decision.Reason != null)
+                _options.Log?.Invoke($"Epoch {epoch}: {decision.Reason}");
+            if (decision.Mask == null && !decision.Stop)
+                throw new InvalidOperationException($"Thaw policy {_policy} gave no freeze mask for epoch {epoch}.");
+            decision.Mask?.Validate(_parameterNames);
+            return decision;
+        }
+
+        /// <summary>
+        /// A policy's restore between epochs: the best weights back, with fresh optimizer state and an empty
+        /// activation cache (both belonged to the weights just discarded). Returns the epoch the model now holds.
+        /// </summary>
+        private int RestoreBeforeEpoch(BestEpoch best, ActivationCache cache, int epoch, int heldEpoch)
+        {
+            if (!best.HasWeights)
+                throw new InvalidOperationException($"Thaw policy {_policy} asked at epoch {epoch} for the best " +
+                    "epoch's weights, but none were kept: that needs a validation set and a finished epoch.");
+            if (best.Epoch == heldEpoch)
+            {
+                _options.Log?.Invoke($"Epoch {epoch}: the model holds the best epoch's weights ({best.Epoch}).");
+                return heldEpoch;
+            }
+            RestoreBest(best, $"the best by {best.Metric}, as thaw policy {_policy} asked");
+            ParameterGroups.ResetState(Optimizer, Groups, new HashSet<string>(_parameterNames));
+            cache?.Retain(new HashSet<ResNetStage>());
+            return best.Epoch;
+        }
+
+        /// <summary>
+        /// With early stopping or <see cref="FineTuneOptions.RestoreBestEpoch"/>, puts the best epoch's weights back
+        /// unless the model holds them. Returns the epoch the model now holds.
+        /// </summary>
+        private int RestoreBestAtEnd(BestEpoch best, int heldEpoch)
+        {
+            bool wanted = _options.EarlyStopping != null || _options.RestoreBestEpoch;
+            if (!wanted || best.Epoch < 0 || best.Epoch == heldEpoch)
+                return heldEpoch;
+            RestoreBest(best, $"the best by {best.Metric}");
+            return best.Epoch;
+        }
+
+        private void RestoreBest(BestEpoch best, string why)
+        {
+            _options.Log?.Invoke($"Restoring the weights of epoch {best.Epoch}, {why}.");
+            best.Restore(Model);
+        }
+
+        /// <summary>Whether early stopping ends the run after <paramref name="record"/>'s epoch.</summary>
+        private bool StopsEarly(EpochRecord record, BestEpoch best)
+        {
+            var early = _options.EarlyStopping;
+            if (early == null || record.Epoch - best.Epoch < early.Patience)
+                return false;
+            _options.Log?.Invoke(
+                $"Early stopping after epoch {record.Epoch}: no {early.Metric} improvement since epoch {best.Epoch}.");
+            return true;
+        }
+    }
+}
