@@ -85,7 +85,7 @@ namespace Microsoft.ML.Freezing
                     if (failures.Count > 0)
                         FoldedResNet.ReportFallback(
                             $"Folded convolution {signature}: {string.Join("; ", failures)}. Using the {Name(route)} route " +
-                            $"(relative error {error:G2}) for this shape in this process.");
+                            $"(relative error {error:G2}) for this shape in this process.", conv.Log);
                     return y;
                 }
                 failures.Add($"the {Name(route)} route is off by {error:G2} of the output's range");

@@ -15,8 +15,10 @@ namespace Microsoft.ML.Freezing
         private Tensor _contiguousWeight;     // NCHW copy, made on first use by the NCHW route
         private readonly object _lock = new object();
 
-        private FoldedConv(Tensor weight, Tensor bias, long[] stride, long[] padding, long[] dilation, long groups)
+        private FoldedConv(Tensor weight, Tensor bias, long[] stride, long[] padding, long[] dilation, long groups,
+            Action<string> log)
         {
+            Log = log;
             _weight = weight;
             Bias = bias;
             Stride = stride;
@@ -26,6 +28,8 @@ namespace Microsoft.ML.Freezing
         }
 
         public Tensor Bias { get; }
+        /// <summary>Where a route fallback is reported; null: <see cref="FoldedResNet.KernelFallback"/>.</summary>
+        public Action<string> Log { get; }
         public long[] Stride { get; }
         public long[] Padding { get; }
         public long[] Dilation { get; }
@@ -34,7 +38,7 @@ namespace Microsoft.ML.Freezing
         public ScalarType DType => _weight.dtype;
 
         public static FoldedConv Create(IReadOnlyDictionary<string, nn.Module> modules, string convName, string bnName,
-            double eps, ScalarType dtype)
+            double eps, ScalarType dtype, Action<string> log)
         {
             if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv)
                 throw new InvalidOperationException($"The network has no convolution '{convName}'.");
@@ -59,7 +63,7 @@ namespace Microsoft.ML.Freezing
                 bias = bias.to_type(dtype);
             }
             return new FoldedConv(weight.DetachFromDisposeScope(), bias.DetachFromDisposeScope(),
-                (long[])conv.stride.Clone(), (long[])conv.padding.Clone(), (long[])conv.dilation.Clone(), conv.groups);
+                (long[])conv.stride.Clone(), (long[])conv.padding.Clone(), (long[])conv.dilation.Clone(), conv.groups, log);
         }
 
         /// <summary>The convolution of <paramref name="x"/>, through the route trusted for its shape.</summary>

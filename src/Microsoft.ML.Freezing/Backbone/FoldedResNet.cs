@@ -140,13 +140,19 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// Raised, once per convolution shape and process, when a folded convolution's fast kernel disagrees with a
-        /// plain matrix product on real data and another route takes over (see the README's numerics notes). The
-        /// trainer and the transformers forward it to ML.NET's log; the engine to <see cref="FineTuneOptions.Log"/>.
+        /// plain matrix product on real data and another route takes over (see the README's numerics notes), unless the
+        /// fold has a log of its own: the engine's goes to <see cref="FineTuneOptions.Log"/>, the transformers' to
+        /// ML.NET's log. Without a handler the message goes to standard error.
         /// </summary>
         public static event Action<string> KernelFallback;
 
-        internal static void ReportFallback(string message)
+        internal static void ReportFallback(string message, Action<string> log)
         {
+            if (log is not null)
+            {
+                log(message);
+                return;
+            }
             var handlers = KernelFallback;
             if (handlers is null)
                 Console.Error.WriteLine("Microsoft.ML.Freezing: " + message);
@@ -166,7 +172,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Builds the snapshot of <paramref name="network"/>'s stages <paramref name="from"/>..<paramref name="to"/>.</summary>
-        internal static FoldedResNet Create(ResNet network, ResNetStage from, ResNetStage to, InferencePrecision precision)
+        internal static FoldedResNet Create(ResNet network, ResNetStage from, ResNetStage to, InferencePrecision precision,
+            Action<string> log)
         {
             if (to < from)
                 throw new ArgumentException($"Stage range {from.Name()}..{to.Name()} is empty.");
@@ -190,7 +197,7 @@ namespace Microsoft.ML.Freezing
                     switch (stage)
                     {
                         case ResNetStage.Stem:
-                            var conv = FoldedConv.Create(modules, "conv1", "bn1", definition.BatchNormEpsilon, dtype);
+                            var conv = FoldedConv.Create(modules, "conv1", "bn1", definition.BatchNormEpsilon, dtype, log);
                             stages[stage] = new Stem(conv);
                             break;
                         case ResNetStage.Head:
@@ -201,7 +208,7 @@ namespace Microsoft.ML.Freezing
                             }
                             break;
                         default:
-                            stages[stage] = Layer.Create(modules, stage, definition, dtype);
+                            stages[stage] = Layer.Create(modules, stage, definition, dtype, log);
                             break;
                     }
                 }
@@ -277,7 +284,8 @@ namespace Microsoft.ML.Freezing
 
             private Layer(List<Block> blocks) => _blocks = blocks;
 
-            public static Layer Create(IReadOnlyDictionary<string, nn.Module> modules, ResNetStage stage, ResNetDefinition definition, ScalarType dtype)
+            public static Layer Create(IReadOnlyDictionary<string, nn.Module> modules, ResNetStage stage,
+                ResNetDefinition definition, ScalarType dtype, Action<string> log)
             {
                 int layer = (int)stage;
                 var blocks = new List<Block>();
@@ -289,9 +297,11 @@ namespace Microsoft.ML.Freezing
                         string prefix = $"layer{layer}.{i}.";
                         var convs = new FoldedConv[convsPerBlock];
                         for (int k = 0; k < convsPerBlock; k++)
-                            convs[k] = FoldedConv.Create(modules, $"{prefix}conv{k + 1}", $"{prefix}bn{k + 1}", definition.BatchNormEpsilon, dtype);
+                            convs[k] = FoldedConv.Create(modules, $"{prefix}conv{k + 1}", $"{prefix}bn{k + 1}",
+                                definition.BatchNormEpsilon, dtype, log);
                         var downsample = modules.ContainsKey(prefix + "downsample.0")
-                            ? FoldedConv.Create(modules, prefix + "downsample.0", prefix + "downsample.1", definition.BatchNormEpsilon, dtype)
+                            ? FoldedConv.Create(modules, prefix + "downsample.0", prefix + "downsample.1",
+                                definition.BatchNormEpsilon, dtype, log)
                             : null;
                         blocks.Add(new Block(convs, downsample));
                     }

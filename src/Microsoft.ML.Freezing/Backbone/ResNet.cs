@@ -66,7 +66,14 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         /// <exception cref="InvalidOperationException">A BatchNorm in the range is in training mode.</exception>
         public FoldedResNet Fold(ResNetStage from = ResNetStage.Stem, ResNetStage to = ResNetStage.Head, InferencePrecision precision = InferencePrecision.Float32)
-            => FoldedResNet.Create(this, from, to, precision);
+            => FoldedResNet.Create(this, from, to, precision, log: null);
+
+        /// <summary>
+        /// <see cref="Fold(ResNetStage, ResNetStage, InferencePrecision)"/> whose convolution-route fallbacks go to
+        /// <paramref name="log"/> (else to <see cref="FoldedResNet.KernelFallback"/>).
+        /// </summary>
+        internal FoldedResNet Fold(ResNetStage from, ResNetStage to, InferencePrecision precision, Action<string> log)
+            => FoldedResNet.Create(this, from, to, precision, log);
 
         /// <summary>Runs the whole network: logits of shape [N, classes] (or pooled features when there is no fc).</summary>
         public override Tensor forward(Tensor x) => Forward(x, ResNetStage.Stem, ResNetStage.Head);

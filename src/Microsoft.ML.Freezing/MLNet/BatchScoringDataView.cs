@@ -20,7 +20,15 @@ namespace Microsoft.ML.Freezing
             _parent = parent;
         }
 
-        protected override IBatchComputation StartBatches() => new Scoring(new FrozenResNetModel.BatchScorer(_parent.Model));
+        protected override IBatchComputation StartBatches()
+            => new Scoring(new FrozenResNetModel.BatchScorer(_parent.Model, Warn));
+
+        /// <summary>A numerical fallback of the folded network, in ML.NET's log (<c>MLContext.Log</c>).</summary>
+        private void Warn(string message)
+        {
+            using var channel = Host.Start("FrozenResNet");
+            channel.Warning(message);
+        }
 
         /// <summary>Output 0 is Score (the probabilities), 1 PredictedLabel (their arg-max as a key).</summary>
         protected override Delegate MakeGetter(int output, Func<float[]> current) => output == 0

@@ -66,7 +66,15 @@ namespace Microsoft.ML.Freezing
             private FoldedResNet _folded;
             private bool _folding = true;
 
-            public BatchScorer(FrozenResNetModel model) => _model = model;
+            private readonly Action<string> _log;
+
+            /// <param name="model">The model to score with.</param>
+            /// <param name="log">Where a convolution-route fallback of the fold is reported (null: the static event).</param>
+            public BatchScorer(FrozenResNetModel model, Action<string> log = null)
+            {
+                _model = model;
+                _log = log;
+            }
 
             public float[][] Score(IReadOnlyList<byte[]> rgbImages)
             {
@@ -79,7 +87,7 @@ namespace Microsoft.ML.Freezing
                         // A network someone put back in training mode scores with batch statistics, as the module does.
                         _folding = !_model.Network.BatchNorms().Any(b => b.Module.training);
                         if (_folding)
-                            _folded = _model.Network.Fold();
+                            _folded = _model.Network.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _log);
                     }
                     return _folded is null ? _model.Network.call(images) : _folded.Forward(images);
                 });

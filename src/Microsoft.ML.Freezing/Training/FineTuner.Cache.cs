@@ -78,7 +78,7 @@ namespace Microsoft.ML.Freezing
             var first = plan.FirstTrainable;
             if (first == ResNetStage.Stem || Model.BatchNorms().Any(b => b.Stage < first && b.Module.training))
                 return null;
-            var prefix = Model.Fold(ResNetStage.Stem, first - 1, _options.FrozenPrefixPrecision);
+            var prefix = Model.Fold(ResNetStage.Stem, first - 1, _options.FrozenPrefixPrecision, _options.Log);
             if (prefix.Precision == InferencePrecision.BFloat16)
                 _options.Log?.Invoke($"Epoch {plan.Epoch}: the frozen prefix " +
                     $"({ResNetStage.Stem.Name()}..{(first - 1).Name()}) runs in bfloat16.");

@@ -118,7 +118,7 @@ namespace Microsoft.ML.Freezing
             {
                 using var noGrad = no_grad();
                 // Eval mode throughout: the whole network runs folded (a snapshot of the current weights).
-                using var folded = Model.Fold();
+                using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _options.Log);
                 double lossSum = 0;
                 long correct = 0, seen = 0;
                 foreach (var batch in data.GetBatches(_options.BatchSize, null))

@@ -111,6 +111,25 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
+        public void TheEnginesFrozenPrefixIsCheckedAndItsFallbackGoesToTheEnginesLog()
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
+            using var images = TestData.RandomImages(8, size: 128);
+            var log = new List<string>();
+            Corrupt((route, s) => route == ConvolutionRoute.ChannelsLast && LastStage3x3(s));
+            var options = new FineTuneOptions
+            {
+                Epochs = 1, BatchSize = 8, Freeze = FreezeMask.UpTo(ResNetStage.Layer4), Log = log.Add,
+            };
+            using (var tuner = new FineTuner(model, options))
+                tuner.Fit(images);
+
+            Assert.IsTrue(log.Any(l => l.Contains("channels-last route is off") && l.Contains("NCHW route")),
+                string.Join("\n", log));
+            Assert.AreEqual(0, _reports.Count, "the engine's log took the message: " + string.Join("\n", _reports));
+        }
+
+        [TestMethod]
         public void ABFloat16KernelIsCheckedAgainstFloat32()
         {
             using var model = FoldedResNetTests.EvalNetwork(TestData.TinyDefinition(4));
