@@ -83,5 +83,15 @@ namespace Microsoft.ML.Freezing
         public Action<string> Log { get; set; }
         /// <summary>Stops training between batches.</summary>
         public CancellationToken CancellationToken { get; set; }
+
+        /// <summary>The learning-rate range test's exponential ramp, in place of <see cref="LearningRateSchedule"/>.</summary>
+        internal Func<long, long, double> LearningRateFactorOverride { get; set; }
+
+        /// <summary>The factor on every group's base rate at a step (the schedule's, or the range test's ramp).</summary>
+        internal double ScheduleFactor(long step, long totalSteps)
+            => LearningRateFactorOverride?.Invoke(step, totalSteps) ?? LearningRateSchedule.Factor(step, totalSteps);
+
+        /// <summary>A shallow copy (the range test runs with a few members changed).</summary>
+        internal FineTuneOptions Clone() => (FineTuneOptions)MemberwiseClone();
     }
 }

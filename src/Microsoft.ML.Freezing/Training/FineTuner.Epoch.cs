@@ -96,7 +96,7 @@ namespace Microsoft.ML.Freezing
         // The schedule's factor, times a linear warm-up for the stages that just thawed.
         private void SetBatchLearningRates(EpochPlan plan, int batch, long totalSteps)
         {
-            double schedule = _options.LearningRateSchedule.Factor(plan.FirstStep + batch, totalSteps);
+            double schedule = _options.ScheduleFactor(plan.FirstStep + batch, totalSteps);
             double warmup = batch < plan.WarmupSteps ? (batch + 1.0) / (plan.WarmupSteps + 1.0) : 1.0;
             ParameterGroups.SetLearningRates(Optimizer, Groups,
                 g => schedule * (plan.Warming.Contains(g.Stage) ? warmup : 1.0));
@@ -167,7 +167,7 @@ namespace Microsoft.ML.Freezing
         {
             var clock = Stopwatch.StartNew();
             EvaluationResult? validation = run.Validation != null ? Evaluate(run.Validation) : null;
-            double startFactor = _options.LearningRateSchedule.Factor(plan.FirstStep, run.TotalSteps);
+            double startFactor = _options.ScheduleFactor(plan.FirstStep, run.TotalSteps);
             var record = new EpochRecord
             {
                 Epoch = plan.Epoch,
