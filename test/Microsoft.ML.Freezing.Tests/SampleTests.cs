@@ -42,6 +42,8 @@ namespace Microsoft.ML.Freezing.Tests
                 (code, text) = RunSample("predict", "--model", zip, image);
                 Assert.AreEqual(0, code, text);
                 StringAssert.Matches(text, new Regex("^" + Regex.Escape(image) + @": (horizontal|vertical) [01]\.\d{3}  (horizontal|vertical) [01]\.\d{3}\s*$", RegexOptions.Multiline));
+                // No native warning reaches the user (libtorch's "[W...] Could not initialize NNPACK!" and the like).
+                Assert.IsFalse(Regex.IsMatch(text, @"NNPACK|^\[W[ 0-9]", RegexOptions.Multiline), text);
 
                 (code, text) = RunSample("evaluate", "--model", zip, "--data", data);
                 Assert.AreEqual(0, code, text);

@@ -33,6 +33,7 @@ namespace Microsoft.ML.Freezing
         public ResNet(ResNetDefinition definition, long? seed = null) : base(nameof(ResNet))
         {
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
+            LibTorchSettings.EnsureApplied();
             conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: definition.ConvBias);
             bn1 = nn.BatchNorm2d(64, definition.BatchNormEpsilon);
             maxpool = nn.MaxPool2d(MaxPoolKernel, stride: MaxPoolStride, padding: MaxPoolPadding);
