@@ -32,6 +32,12 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public virtual IReadOnlyList<FreezeMask> PlannedMasks(
             FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log) => null;
+
+        /// <summary>
+        /// Whether the run ends with the weights of its best validated epoch (as with
+        /// <see cref="FineTuneOptions.RestoreBestEpoch"/>), when a validation set was given. Default false.
+        /// </summary>
+        public virtual bool RestoreBestEpochAtEnd => false;
     }
 
     /// <summary>What a <see cref="ThawPolicy"/> decided at an epoch boundary.</summary>

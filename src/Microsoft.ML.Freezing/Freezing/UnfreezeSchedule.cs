@@ -7,9 +7,10 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// When frozen parameters thaw during training. Epochs count from 0; a thaw takes effect at the start of its epoch.
-    /// A planned <see cref="ThawPolicy"/>: every epoch's mask is known before training (<see cref="Plan"/>).
+    /// None, gradual, at and custom are planned: every epoch's mask is known before training (<see cref="Plan"/>).
+    /// <see cref="Auto"/> reacts to validation loss instead (it has no plan).
     /// </summary>
-    public abstract class UnfreezeSchedule : ThawPolicy
+    public abstract partial class UnfreezeSchedule : ThawPolicy
     {
         private protected UnfreezeSchedule() { }
 
@@ -43,26 +44,47 @@ namespace Microsoft.ML.Freezing
             return new CustomUnfreezing(copy, "custom(" + string.Join("; ", copy.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")) + ")");
         }
 
-        /// <summary>Parses <c>none</c>, <c>gradual</c>, <c>gradual(start,every)</c> or <c>at(epoch)</c>.</summary>
+        /// <summary>
+        /// Parses <c>none</c>, <c>gradual</c>, <c>gradual(start,every)</c>, <c>at(epoch)</c>, <c>auto</c>,
+        /// <c>auto(patience)</c> or <c>auto(patience,minDelta)</c>.
+        /// </summary>
         public static UnfreezeSchedule Parse(string text)
         {
             string t = (text ?? "").Trim().ToLowerInvariant().Replace(" ", "");
             if (t.Length == 0 || t == "none") return None;
             if (t == "gradual") return Gradual();
-            int[] args = null;
+            if (t == "auto") return Auto();
             int open = t.IndexOf('(');
-            if (open > 0 && t.EndsWith(")", StringComparison.Ordinal))
-            {
-                var parts = t.Substring(open + 1, t.Length - open - 2).Split(',');
-                if (parts.All(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)))
-                    args = parts.Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToArray();
-            }
             string name = open > 0 ? t.Substring(0, open) : t;
-            if (args != null && name == "gradual" && args.Length <= 2)
-                return Gradual(args.Length > 0 ? args[0] : 1, args.Length > 1 ? args[1] : 1);
-            if (args != null && name == "at" && args.Length == 1)
-                return At(args[0]);
-            throw new FormatException($"Invalid unfreezing schedule '{text}': expected none, gradual, gradual(start,every) or at(epoch).");
+            double[] args = open > 0 ? ParseArguments(t.Substring(open)) : null;
+            bool integers = args != null && args.All(a => a == Math.Floor(a) && Math.Abs(a) <= int.MaxValue);
+            if (integers && name == "gradual" && args.Length <= 2)
+                return Gradual(args.Length > 0 ? (int)args[0] : 1, args.Length > 1 ? (int)args[1] : 1);
+            if (integers && name == "at" && args.Length == 1)
+                return At((int)args[0]);
+            bool integerPatience = args != null && (args.Length == 0 || args[0] == Math.Floor(args[0]));
+            if (integerPatience && name == "auto" && args.Length <= 2)
+                return Auto(args.Length > 0 ? (int)args[0] : 1, args.Length > 1 ? args[1] : DefaultAutoMinDelta);
+            throw new FormatException($"Invalid unfreezing schedule '{text}': expected none, gradual, " +
+                "gradual(start,every), at(epoch), auto, auto(patience) or auto(patience,minDelta).");
+        }
+
+        // "(1,2.5)" -> [1, 2.5]; "()" -> []; null when it is not a parenthesised list of numbers.
+        private static double[] ParseArguments(string list)
+        {
+            if (!list.EndsWith(")", StringComparison.Ordinal))
+                return null;
+            string inner = list.Substring(1, list.Length - 2);
+            if (inner.Length == 0)
+                return Array.Empty<double>();
+            var parts = inner.Split(',');
+            var values = new double[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+            {
+                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]))
+                    return null;
+            }
+            return values;
         }
 
         /// <summary>
@@ -72,6 +94,9 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public IReadOnlyList<FreezeMask> Plan(FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log = null)
         {
+            if (!IsPlanned)
+                throw new InvalidOperationException(
+                    $"Unfreezing schedule {this} reacts to validation: it has no plan.");
             if (initial == null) throw new ArgumentNullException(nameof(initial));
             if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), "A run has at least one epoch.");
             Validate(epochs);
@@ -86,16 +111,19 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>The mask of the context's epoch, from the mask before it: one step of <see cref="Plan"/>.</summary>
-        public sealed override ThawDecision Decide(ThawContext context)
+        public override ThawDecision Decide(ThawContext context)
         {
             if (context == null) throw new ArgumentNullException(nameof(context));
             return new ThawDecision(Step(context.Epoch, context.CurrentMask, context.ParameterNames, context.Log));
         }
 
-        /// <summary>The schedule's <see cref="Plan"/>.</summary>
-        public sealed override IReadOnlyList<FreezeMask> PlannedMasks(
+        /// <summary>The schedule's <see cref="Plan"/> (null for <see cref="Auto"/>).</summary>
+        public override IReadOnlyList<FreezeMask> PlannedMasks(
             FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log)
-            => Plan(initial, parameterNames, epochs, log);
+            => IsPlanned ? Plan(initial, parameterNames, epochs, log) : null;
+
+        /// <summary>Whether every epoch's mask is known before training.</summary>
+        private protected virtual bool IsPlanned => true;
 
         /// <summary>The epochs at which this schedule acts (checked against the run's length).</summary>
         private protected abstract IEnumerable<int> FixedEpochs { get; }

@@ -23,9 +23,20 @@ namespace Microsoft.ML.Freezing
         private readonly Action<string> _log;
         private readonly long[] _labels;
         private readonly bool[] _labelled;
+        private readonly string _name;
+        private readonly Func<long> _sharedBytes;
 
-        public ActivationCache(int count, long memoryLimit, string spillFolder, Action<string> log)
+        /// <param name="count">Examples in the source.</param>
+        /// <param name="memoryLimit">Bytes in memory, this cache and <paramref name="sharedBytes"/> together.</param>
+        /// <param name="spillFolder">Where stores that do not fit in memory go.</param>
+        /// <param name="log">Receives one-line notes, each starting with <paramref name="name"/>.</param>
+        /// <param name="name">How the log names this cache.</param>
+        /// <param name="sharedBytes">Bytes another cache holds in memory under the same cap (null: none).</param>
+        public ActivationCache(int count, long memoryLimit, string spillFolder, Action<string> log,
+            string name = "Activation cache", Func<long> sharedBytes = null)
         {
+            _name = name;
+            _sharedBytes = sharedBytes;
             _count = count;
             _memoryLimit = memoryLimit;
             _spillFolder = spillFolder;
@@ -49,7 +60,7 @@ namespace Microsoft.ML.Freezing
             {
                 _stores[stage].Dispose();
                 _stores.Remove(stage);
-                _log?.Invoke($"Activation cache: dropped {stage.Name()} outputs (no longer needed).");
+                _log?.Invoke($"{_name}: dropped {stage.Name()} outputs (no longer needed).");
             }
         }
 
@@ -88,9 +99,9 @@ namespace Microsoft.ML.Freezing
         private ActivationStore Create(ResNetStage stage, long[] exampleShape)
         {
             long bytes = _count * exampleShape.Aggregate(1L, (a, b) => a * b) * sizeof(float);
-            if (MemoryBytes + bytes <= _memoryLimit)
+            if (MemoryBytes + (_sharedBytes?.Invoke() ?? 0) + bytes <= _memoryLimit)
             {
-                _log?.Invoke($"Activation cache: {stage.Name()} outputs in memory ({bytes / 1e6:F0} MB).");
+                _log?.Invoke($"{_name}: {stage.Name()} outputs in memory ({bytes / 1e6:F0} MB).");
                 return new MemoryActivationStore(_count, exampleShape);
             }
             try
@@ -98,16 +109,18 @@ namespace Microsoft.ML.Freezing
                 var drive = new DriveInfo(Path.GetFullPath(_spillFolder));
                 if (drive.AvailableFreeSpace > bytes * 2)
                 {
-                    _log?.Invoke($"Activation cache: {stage.Name()} outputs ({bytes / 1e6:F0} MB) exceed the memory cap; spilling to a memory-mapped file in {_spillFolder}.");
+                    _log?.Invoke($"{_name}: {stage.Name()} outputs ({bytes / 1e6:F0} MB) exceed the memory cap; " +
+                        $"spilling to a memory-mapped file in {_spillFolder}.");
                     return new MappedActivationStore(_count, exampleShape, _spillFolder);
                 }
             }
             catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is ArgumentException)
             {
-                _log?.Invoke($"Activation cache: cannot spill to {_spillFolder} ({ex.Message}).");
+                _log?.Invoke($"{_name}: cannot spill to {_spillFolder} ({ex.Message}).");
             }
             _noRoom.Add(stage);
-            _log?.Invoke($"Activation cache: no room for {stage.Name()} outputs ({bytes / 1e6:F0} MB); they are recomputed every epoch.");
+            _log?.Invoke($"{_name}: no room for {stage.Name()} outputs ({bytes / 1e6:F0} MB); " +
+                "they are recomputed every epoch.");
             return null;
         }
 

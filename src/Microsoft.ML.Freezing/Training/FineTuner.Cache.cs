@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 
@@ -8,26 +9,41 @@ namespace Microsoft.ML.Freezing
     // With a planned policy the loop knows every boundary the run will reach, so the first pass through the images
     // fills them all. A reactive policy's future is unknown: the cache holds the current boundary only, and an epoch
     // that moves the boundary (a thaw, or a re-freeze) runs the prefix from the images and fills the new boundary on
-    // the way. A restore of the best epoch's weights empties the cache.
+    // the way. A restore of the best epoch's weights empties the cache. Validation keeps a second cache by the same
+    // rules (FineTuner.Validation.cs).
     public sealed partial class FineTuner
     {
-        /// <summary>The cache, or null (with the reason logged) when the run cannot use one.</summary>
-        private ActivationCache CreateCache(IImageBatchSource train)
+        /// <summary>
+        /// The run's state: its training cache, and a validation cache under the same memory cap (each null when it
+        /// cannot be used, with the reason logged).
+        /// </summary>
+        private FitRun StartRun(IImageBatchSource train, IImageBatchSource validation)
+        {
+            var validated = validation != null && validation.Count > 0 ? validation : null;
+            ActivationCache validationCache = null;
+            var cache = CreateCache(train, "Activation cache", () => validationCache?.MemoryBytes ?? 0);
+            validationCache = validated == null ? null
+                : CreateCache(validated, "Validation activation cache", () => cache?.MemoryBytes ?? 0);
+            return FitRun.Create(train, validated, cache, validationCache, _options);
+        }
+
+        /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be used.</summary>
+        private ActivationCache CreateCache(IImageBatchSource source, string name, Func<long> sharedBytes)
         {
             string off = !_options.UseActivationCache ? "disabled by the options"
                 : _options.BatchNorm != BatchNormPolicy.Frozen
                     ? $"BatchNorm policy {_options.BatchNorm} lets gradients or statistics reach frozen stages"
-                : !train.IsDeterministic ? "augmentation changes the images every epoch"
+                : !source.IsDeterministic ? "augmentation changes the images every epoch"
                 : Plan != null && !Plan.Any(m => LowestStageLeftTrainableBy(m) > ResNetStage.Stem)
                     ? "no epoch has a frozen prefix"
                 : null;
             if (off != null)
             {
-                _options.Log?.Invoke($"Activation cache off: {off}.");
+                _options.Log?.Invoke($"{name} off: {off}.");
                 return null;
             }
-            return new ActivationCache(train.Count, _options.ActivationCacheMemoryLimit,
-                _options.ActivationCacheFolder ?? System.IO.Path.GetTempPath(), _options.Log);
+            return new ActivationCache(source.Count, _options.ActivationCacheMemoryLimit,
+                _options.ActivationCacheFolder ?? System.IO.Path.GetTempPath(), _options.Log, name, sharedBytes);
         }
 
         /// <summary>

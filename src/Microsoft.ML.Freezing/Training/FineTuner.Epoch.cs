@@ -9,16 +9,24 @@ namespace Microsoft.ML.Freezing
     // One epoch: plan it (mask, thaw, warm-up, cache boundary), run its batches, validate and record it.
     public sealed partial class FineTuner
     {
-        /// <summary>What stays the same for every epoch of one <see cref="Fit"/>.</summary>
+        /// <summary>What stays the same for every epoch of one <see cref="Fit"/>; owns the activation caches.</summary>
         private sealed record FitRun(IImageBatchSource Train, IImageBatchSource Validation, ActivationCache Cache,
-            Random Shuffle, int BatchesPerEpoch, long TotalSteps)
+            ActivationCache ValidationCache, Random Shuffle, int BatchesPerEpoch, long TotalSteps) : IDisposable
         {
             public static FitRun Create(IImageBatchSource train, IImageBatchSource validation, ActivationCache cache,
-                FineTuneOptions options)
+                ActivationCache validationCache, FineTuneOptions options)
             {
                 int batchesPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
-                return new FitRun(train, validation != null && validation.Count > 0 ? validation : null, cache,
+                return new FitRun(train, validation, cache, validationCache,
                     new Random(options.Seed), batchesPerEpoch, (long)batchesPerEpoch * options.Epochs);
+            }
+
+            public long CacheMemoryBytes => (Cache?.MemoryBytes ?? 0) + (ValidationCache?.MemoryBytes ?? 0);
+
+            public void Dispose()
+            {
+                Cache?.Dispose();
+                ValidationCache?.Dispose();
             }
         }
 
@@ -30,30 +38,32 @@ namespace Microsoft.ML.Freezing
         /// <param name="Fill">Stage outputs stored on the way (one the cache has no room for drops out).</param>
         /// <param name="Warming">Stages that just thawed: they warm up over the first WarmupSteps batches.</param>
         /// <param name="WarmupSteps">The length of the thaw warm-up, in batches.</param>
+        /// <param name="ThawReason">Why the thaw policy chose the epoch's mask, when it said.</param>
         private sealed record EpochPlan(int Epoch, long FirstStep, ResNetStage FirstTrainable,
-            ResNetStage? CachedBoundary, ISet<ResNetStage> Fill, ISet<ResNetStage> Warming, int WarmupSteps);
+            ResNetStage? CachedBoundary, ISet<ResNetStage> Fill, ISet<ResNetStage> Warming, int WarmupSteps,
+            string ThawReason);
 
         /// <summary>Sums over an epoch's training batches.</summary>
         private readonly record struct EpochTotals(double LossSum, long Correct, long Seen, TimeSpan Elapsed);
 
-        private EpochRecord TrainEpoch(int epoch, FreezeMask mask, FitRun run)
+        private EpochRecord TrainEpoch(int epoch, ThawDecision decision, FitRun run)
         {
-            var plan = PlanEpoch(epoch, mask, run);
+            var plan = PlanEpoch(epoch, decision, run);
             var totals = RunBatches(plan, run);
             return ValidateAndRecord(plan, totals, run);
         }
 
         /// <summary>Puts the mask in force; thawed parameters get fresh optimizer state and a warm-up.</summary>
-        private EpochPlan PlanEpoch(int epoch, FreezeMask mask, FitRun run)
+        private EpochPlan PlanEpoch(int epoch, ThawDecision decision, FitRun run)
         {
-            var thawed = ApplyMaskAndListThawed(mask, epoch);
+            var thawed = ApplyMaskAndListThawed(decision.Mask, epoch);
             if (thawed.Count > 0)
                 ParameterGroups.ResetState(Optimizer, Groups, thawed);
             var first = LowestTrainableStageNow();
             var (boundary, fill) = PlanCache(epoch, first, run.Cache);
             return new EpochPlan(epoch, (long)epoch * run.BatchesPerEpoch, first, boundary, fill,
                 new HashSet<ResNetStage>(thawed.Select(ResNetStages.OfParameter)),
-                (int)Math.Ceiling(run.BatchesPerEpoch * _options.ThawWarmupFraction));
+                (int)Math.Ceiling(run.BatchesPerEpoch * _options.ThawWarmupFraction), decision.Reason);
         }
 
         // The parameters the mask thaws (none at epoch 0: nothing has trained, so nothing warms up).
@@ -85,8 +95,7 @@ namespace Microsoft.ML.Freezing
                     Seen = totals.Seen + indices.Length,
                 };
                 batch++;
-                if (run.Cache != null)
-                    PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, run.Cache.MemoryBytes);
+                PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, run.CacheMemoryBytes);
                 _options.BatchCallback?.Invoke(new BatchProgress(plan.Epoch, batch, run.BatchesPerEpoch, loss,
                     totals.Seen / clock.Elapsed.TotalSeconds));
             }
@@ -166,7 +175,7 @@ namespace Microsoft.ML.Freezing
         private EpochRecord ValidateAndRecord(EpochPlan plan, EpochTotals totals, FitRun run)
         {
             var clock = Stopwatch.StartNew();
-            EvaluationResult? validation = run.Validation != null ? Evaluate(run.Validation) : null;
+            var (validation, validationBoundary) = run.Validation != null ? Validate(plan, run) : (null, null);
             double startFactor = _options.ScheduleFactor(plan.FirstStep, run.TotalSteps);
             var record = new EpochRecord
             {
@@ -181,6 +190,8 @@ namespace Microsoft.ML.Freezing
                 ValidationAccuracy = validation?.Accuracy,
                 ImagesPerSecond = totals.Seen / totals.Elapsed.TotalSeconds,
                 CachedBoundary = plan.CachedBoundary,
+                ValidationCachedBoundary = validationBoundary,
+                ThawReason = plan.ThawReason,
                 Duration = totals.Elapsed + clock.Elapsed,
             };
             _history.Add(record);

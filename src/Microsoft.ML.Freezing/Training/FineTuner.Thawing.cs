@@ -28,7 +28,7 @@ namespace Microsoft.ML.Freezing
         /// A policy's restore between epochs: the best weights back, with fresh optimizer state and an empty
         /// activation cache (both belonged to the weights just discarded). Returns the epoch the model now holds.
         /// </summary>
-        private int RestoreBeforeEpoch(BestEpoch best, ActivationCache cache, int epoch, int heldEpoch)
+        private int RestoreBeforeEpoch(BestEpoch best, FitRun run, int epoch, int heldEpoch)
         {
             if (!best.HasWeights)
                 throw new InvalidOperationException($"Thaw policy {_policy} asked at epoch {epoch} for the best " +
@@ -40,17 +40,19 @@ namespace Microsoft.ML.Freezing
             }
             RestoreBest(best, $"the best by {best.Metric}, as thaw policy {_policy} asked");
             ParameterGroups.ResetState(Optimizer, Groups, new HashSet<string>(_parameterNames));
-            cache?.Retain(new HashSet<ResNetStage>());
+            run.Cache?.Retain(new HashSet<ResNetStage>());
+            run.ValidationCache?.Retain(new HashSet<ResNetStage>());
             return best.Epoch;
         }
 
         /// <summary>
-        /// With early stopping or <see cref="FineTuneOptions.RestoreBestEpoch"/>, puts the best epoch's weights back
+        /// With early stopping, <see cref="FineTuneOptions.RestoreBestEpoch"/> or a thaw policy that asks for it
+        /// (<see cref="ThawPolicy.RestoreBestEpochAtEnd"/>), puts the best epoch's weights back
         /// unless the model holds them. Returns the epoch the model now holds.
         /// </summary>
         private int RestoreBestAtEnd(BestEpoch best, int heldEpoch)
         {
-            bool wanted = _options.EarlyStopping != null || _options.RestoreBestEpoch;
+            bool wanted = _options.EarlyStopping != null || _options.RestoreBestEpoch || _policy.RestoreBestEpochAtEnd;
             if (!wanted || best.Epoch < 0 || best.Epoch == heldEpoch)
                 return heldEpoch;
             RestoreBest(best, $"the best by {best.Metric}");
@@ -61,6 +63,15 @@ namespace Microsoft.ML.Freezing
         {
             _options.Log?.Invoke($"Restoring the weights of epoch {best.Epoch}, {why}.");
             best.Restore(Model);
+            if (_history.Count > 0)
+                _history[_history.Count - 1].RestoredEpoch = best.Epoch;
+        }
+
+        // The run ends before `epoch`: the last record says why.
+        private void StopBefore(int epoch, string why)
+        {
+            if (epoch > 0)
+                _history[_history.Count - 1].StopReason = why;
         }
 
         /// <summary>Whether early stopping ends the run after <paramref name="record"/>'s epoch.</summary>
@@ -69,8 +80,9 @@ namespace Microsoft.ML.Freezing
             var early = _options.EarlyStopping;
             if (early == null || record.Epoch - best.Epoch < early.Patience)
                 return false;
-            _options.Log?.Invoke(
-                $"Early stopping after epoch {record.Epoch}: no {early.Metric} improvement since epoch {best.Epoch}.");
+            string why = $"no {early.Metric} improvement since epoch {best.Epoch}";
+            _options.Log?.Invoke($"Early stopping after epoch {record.Epoch}: {why}.");
+            StopBefore(record.Epoch + 1, "early stopping: " + why);
             return true;
         }
     }

@@ -24,6 +24,8 @@ namespace Microsoft.ML.Freezing
         private readonly List<EpochRecord> _history = new List<EpochRecord>();
         private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
         private readonly Dictionary<ResNetStage, long> _stageForwards = ResNetStages.All.ToDictionary(s => s, _ => 0L);
+        private readonly Dictionary<ResNetStage, long> _validationStageForwards =
+            ResNetStages.All.ToDictionary(s => s, _ => 0L);
 
         /// <summary>Prepares training of <paramref name="model"/> (moved to the options' device).</summary>
         public FineTuner(ResNet model, FineTuneOptions options)
@@ -75,15 +77,22 @@ namespace Microsoft.ML.Freezing
         public int? RestoredEpoch { get; private set; }
         /// <summary>Images that went forward through each stage during training (validation not counted).</summary>
         public IReadOnlyDictionary<ResNetStage, long> StageForwardCounts => _stageForwards;
-        /// <summary>Largest number of bytes the activation cache held in memory during <see cref="Fit"/>.</summary>
+        /// <summary>
+        /// Images that went forward through each stage while <see cref="Fit"/> validated (frozen stages run once per
+        /// freeze boundary when the validation activations are cached); <see cref="Evaluate"/> is not counted.
+        /// </summary>
+        public IReadOnlyDictionary<ResNetStage, long> ValidationStageForwardCounts => _validationStageForwards;
+        /// <summary>
+        /// Largest number of bytes the activation caches (training and validation) held in memory during
+        /// <see cref="Fit"/>.
+        /// </summary>
         public long PeakActivationCacheBytes { get; private set; }
 
         /// <summary>Trains for the configured epochs (fewer when stopped); returns the history.</summary>
         public IReadOnlyList<EpochRecord> Fit(IImageBatchSource train, IImageBatchSource validation = null)
         {
             CheckData(train, validation);
-            using var cache = CreateCache(train);
-            var run = FitRun.Create(train, validation, cache, _options);
+            using var run = StartRun(train, validation);
             using var best = BestEpoch.For(_options, keepWeights: run.Validation != null
                 && (_options.EarlyStopping != null || _options.RestoreBestEpoch || Plan == null));
             int heldEpoch = -1; // the epoch whose weights the model holds
@@ -91,13 +100,14 @@ namespace Microsoft.ML.Freezing
             {
                 var decision = DecideThaw(epoch);
                 if (decision.RestoreBestWeights)
-                    heldEpoch = RestoreBeforeEpoch(best, cache, epoch, heldEpoch);
+                    heldEpoch = RestoreBeforeEpoch(best, run, epoch, heldEpoch);
                 if (decision.Stop)
                 {
+                    StopBefore(epoch, decision.Reason ?? $"thaw policy {_policy} asked to stop");
                     _options.Log?.Invoke($"Stopping before epoch {epoch}, as thaw policy {_policy} asked.");
                     break;
                 }
-                var record = TrainEpoch(epoch, decision.Mask, run);
+                var record = TrainEpoch(epoch, decision, run);
                 heldEpoch = epoch;
                 if (run.Validation != null)
                     best.Offer(record, Model);
@@ -112,35 +122,20 @@ namespace Microsoft.ML.Freezing
         /// <summary>Mean cross-entropy loss and accuracy of the model in eval mode.</summary>
         public EvaluationResult Evaluate(IImageBatchSource data)
         {
-            bool wasTraining = Model.training;
-            Model.eval();
-            try
+            if (data == null) throw new ArgumentNullException(nameof(data));
+            return InEvalMode(() =>
             {
-                using var noGrad = no_grad();
-                // Eval mode throughout: the whole network runs folded (a snapshot of the current weights).
+                // The whole network runs folded (a snapshot of the current weights).
                 using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _options.Log);
-                double lossSum = 0;
-                long correct = 0, seen = 0;
+                var totals = new ScoreTotals();
                 foreach (var batch in data.GetBatches(_options.BatchSize, null))
                 {
                     using (batch)
                     using (var scope = NewDisposeScope())
-                    {
-                        var labels = batch.Labels.to(_device);
-                        var logits = folded.Forward(batch.Images.to(_device));
-                        lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * batch.Count;
-                        correct += logits.argmax(1).eq(labels).sum().item<long>();
-                        seen += batch.Count;
-                    }
+                        totals.Add(folded.Forward(batch.Images.to(_device)), batch.Labels.to(_device));
                 }
-                return new EvaluationResult(seen == 0 ? double.NaN : lossSum / seen,
-                    seen == 0 ? double.NaN : (double)correct / seen, seen);
-            }
-            finally
-            {
-                Model.train(wasTraining);
-                if (wasTraining) ApplyBatchNormModes();
-            }
+                return totals.Result;
+            });
         }
 
         /// <summary>

@@ -27,6 +27,26 @@ namespace Microsoft.ML.Freezing
         public double ImagesPerSecond { get; init; }
         /// <summary>The stage output the epoch trained from when it read cached activations; null when it ran from the images.</summary>
         public ResNetStage? CachedBoundary { get; init; }
+        /// <summary>
+        /// The stage output validation read from its activation cache (the frozen prefix ran once for it); null when
+        /// validation ran from the images (or there was none).
+        /// </summary>
+        public ResNetStage? ValidationCachedBoundary { get; init; }
+        /// <summary>
+        /// Why the thaw policy chose this epoch's mask, when it said (a reactive policy such as
+        /// <see cref="UnfreezeSchedule.Auto"/> always does; it is also logged as "Epoch k: reason"); else null.
+        /// </summary>
+        public string ThawReason { get; init; }
+        /// <summary>
+        /// Set when, after this epoch, the weights of an earlier epoch were put back (by the thaw policy, early
+        /// stopping or <see cref="FineTuneOptions.RestoreBestEpoch"/>): that epoch. Null otherwise.
+        /// </summary>
+        public int? RestoredEpoch { get; internal set; }
+        /// <summary>
+        /// Set on the last epoch of a run that ended before its configured epochs: why (the thaw policy's reason, or
+        /// early stopping). Null otherwise.
+        /// </summary>
+        public string StopReason { get; internal set; }
         /// <summary>Wall time of the epoch, validation included.</summary>
         public TimeSpan Duration { get; init; }
         /// <summary>

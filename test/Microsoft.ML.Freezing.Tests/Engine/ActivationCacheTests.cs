@@ -108,6 +108,75 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             Assert.IsTrue(capped.Forwards[ResNetStage.Stem] == 16, "spilled outputs are still read back, not recomputed");
         }
 
+        // Each epoch's validation in Fit (cached at the freeze boundary) against Evaluate, which runs every stage.
+        private static (List<EpochRecord> History, List<EvaluationResult> Uncached,
+            Dictionary<ResNetStage, long> Forwards) Validate(ThawPolicy policy, IImageBatchSource validation)
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
+            using var train = TestData.RandomImages(16);
+            var uncached = new List<EvaluationResult>();
+            FineTuner tuner = null;
+            var options = new FineTuneOptions
+            {
+                Epochs = 4, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 3,
+                Freeze = FreezeMask.AllButHead, Unfreezing = policy,
+                EpochCallback = _ => uncached.Add(tuner.Evaluate(validation)),
+            };
+            using (tuner = new FineTuner(model, options))
+            {
+                var history = tuner.Fit(train, validation).ToList();
+                var forwards = tuner.ValidationStageForwardCounts.ToDictionary(kv => kv.Key, kv => kv.Value);
+                return (history, uncached, forwards);
+            }
+        }
+
+        private static void AssertSameValidation(List<EpochRecord> history, List<EvaluationResult> uncached)
+        {
+            Assert.HasCount(history.Count, uncached);
+            for (int e = 0; e < history.Count; e++)
+            {
+                double loss = uncached[e].Loss;
+                Assert.AreEqual(loss, history[e].ValidationLoss.Value, 1e-5 * loss, $"epoch {e}");
+                Assert.AreEqual(uncached[e].Accuracy, history[e].ValidationAccuracy.Value, 1e-9, $"epoch {e}");
+            }
+        }
+
+        [TestMethod]
+        public void ValidationRunsEachFrozenStageOncePerBoundaryAndEqualsTheUncachedValidation()
+        {
+            using var validation = TestData.RandomImages(8, seed: 9);
+            var (history, uncached, forwards) = Validate(UnfreezeSchedule.Gradual(1, 1), validation);
+
+            // Planned: epoch 0 runs the 8 images through every stage and stores every boundary the plan reaches.
+            var expected = new Dictionary<ResNetStage, long>
+            {
+                [ResNetStage.Stem] = 8, [ResNetStage.Layer1] = 8, [ResNetStage.Layer2] = 16,
+                [ResNetStage.Layer3] = 24, [ResNetStage.Layer4] = 32, [ResNetStage.Head] = 32,
+            };
+            foreach (var stage in ResNetStages.All)
+                Assert.AreEqual(expected[stage], forwards[stage], $"validation forwards through {stage}");
+            var boundaries = new ResNetStage?[] { null, ResNetStage.Layer3, ResNetStage.Layer2, ResNetStage.Layer1 };
+            CollectionAssert.AreEqual(boundaries, history.Select(h => h.ValidationCachedBoundary).ToArray());
+            AssertSameValidation(history, uncached);
+        }
+
+        [TestMethod]
+        public void ReactiveValidationCachesTheCurrentBoundaryAndEqualsTheUncachedValidation()
+        {
+            // Auto with a min delta no epoch can beat: a plateau at every boundary, so layer4 thaws at 2 and (the thaw
+            // having not hurt validation) layer3 at 3.
+            using var validation = TestData.RandomImages(8, seed: 9);
+            var (history, uncached, forwards) = Validate(UnfreezeSchedule.Auto(1, minDelta: 100), validation);
+
+            Assert.HasCount(4, history);
+            // Epoch 0 stores layer4's outputs, epoch 1 reads them; each thaw moves the boundary: run from the images.
+            CollectionAssert.AreEqual(new ResNetStage?[] { null, ResNetStage.Layer4, null, null },
+                history.Select(h => h.ValidationCachedBoundary).ToArray());
+            Assert.AreEqual(24L, forwards[ResNetStage.Stem]);
+            Assert.AreEqual(32L, forwards[ResNetStage.Head]);
+            AssertSameValidation(history, uncached);
+        }
+
         [TestMethod]
         public void CacheIsOffWithAugmentationOrTrainableBatchNormAndSaysWhy()
         {

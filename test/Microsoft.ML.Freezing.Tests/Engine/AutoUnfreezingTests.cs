@@ -1,0 +1,198 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Freezing.Tests.Engine
+{
+    /// <summary>
+    /// <see cref="UnfreezeSchedule.Auto"/>: its decisions from a history, then real runs whose data force a plateau
+    /// (the head cannot learn: its rate is 0) and a thaw that hurts (validation labels the thawed stage unlearns).
+    /// </summary>
+    [TestClass]
+    public sealed class AutoUnfreezingTests
+    {
+        private static readonly IReadOnlyList<string> Names = ParameterNames();
+
+        private static IReadOnlyList<string> ParameterNames()
+        {
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 1);
+            return model.named_parameters().Select(p => p.name).ToList();
+        }
+
+        private static EpochRecord Record(int epoch, double? loss, FreezeMask mask) => new EpochRecord
+        {
+            Epoch = epoch, ValidationLoss = loss, FrozenStages = mask.FrozenStages(Names),
+        };
+
+        // The decision after losses.Length epochs; losses[k] is epoch k's validation loss, masks[k] its mask.
+        private static ThawDecision Decide(UnfreezeSchedule auto, double?[] losses, FreezeMask[] masks)
+        {
+            var history = losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList();
+            var current = masks.Length > 0 ? masks[^1] : FreezeMask.AllButHead;
+            return auto.Decide(new ThawContext(history.Count, 10, current, history, Names));
+        }
+
+        private static FreezeMask[] Head(int epochs) => Enumerable.Repeat(FreezeMask.AllButHead, epochs).ToArray();
+
+        private static readonly FreezeMask Layer4Thawed = FreezeMask.UpTo(ResNetStage.Layer3);
+
+        [TestMethod]
+        public void DecidesFromTheHistory()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            Assert.AreEqual("stem..layer4", Decide(auto, new double?[0], new FreezeMask[0]).Mask.ToString());
+            // Improving (by more than the min delta): keep the head phase.
+            var improving = Decide(auto, new double?[] { 0.9, 0.8 }, Head(2));
+            Assert.AreEqual("stem..layer4", improving.Mask.ToString());
+            StringAssert.Contains(improving.Reason, "improved on 0.9000");
+            // A plateau (0.0005 is under the default min delta): thaw the top-most frozen stage.
+            var plateau = Decide(auto, new double?[] { 0.9, 0.8, 0.7995 }, Head(3));
+            Assert.AreEqual("stem..layer3", plateau.Mask.ToString());
+            Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 by 0.001 for 1 epoch: thawing layer4.",
+                plateau.Reason);
+            // Patience 2 waits one more epoch.
+            Assert.AreEqual("stem..layer4", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85 }, Head(3))
+                .Mask.ToString());
+            Assert.AreEqual("stem..layer3", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85, 0.81 },
+                Head(4)).Mask.ToString());
+        }
+
+        [TestMethod]
+        public void RestoresAndStopsWhenAThawHurtsOrNothingIsLeft()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            var masks = Head(3).Append(Layer4Thawed).ToArray();
+            var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks);
+            Assert.IsTrue(hurt.RestoreBestWeights && hurt.Stop);
+            Assert.AreEqual("the best validation loss since the thaw at epoch 3, 0.8200, is worse than 0.8000 before " +
+                "it: restoring the weights of epoch 1 (validation loss 0.8000) and stopping.", hurt.Reason);
+            // A thaw that helped keeps going.
+            Assert.IsFalse(Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.7 }, masks).Stop);
+
+            var none = Enumerable.Repeat(FreezeMask.None, 3).ToArray();
+            var done = Decide(auto, new double?[] { 0.9, 0.8, 0.85 }, none);
+            Assert.IsTrue(done.RestoreBestWeights && done.Stop);
+            StringAssert.Contains(done.Reason, "nothing is left to thaw: restoring the weights of epoch 1");
+        }
+
+        [TestMethod]
+        public void WithoutValidationActsAsGradualAndSaysSo()
+        {
+            var decision = Decide(UnfreezeSchedule.Auto(), new double?[] { null }, Head(1));
+            Assert.AreEqual("stem..layer3", decision.Mask.ToString());
+            StringAssert.StartsWith(decision.Reason, "no validation loss to watch (no validation set), so auto acts " +
+                "as gradual(1,1): thawing layer4");
+        }
+
+        [TestMethod]
+        public void ParsesAuto()
+        {
+            Assert.AreEqual("auto(1,0.001)", UnfreezeSchedule.Parse("auto").ToString());
+            Assert.AreEqual("auto(1,0.001)", UnfreezeSchedule.Parse(" Auto ").ToString());
+            Assert.AreEqual("auto(2,0.001)", UnfreezeSchedule.Parse("auto(2)").ToString());
+            Assert.AreEqual("auto(3,0.05)", UnfreezeSchedule.Parse("auto(3, 0.05)").ToString());
+            Assert.IsNull(UnfreezeSchedule.Parse("auto").PlannedMasks(FreezeMask.AllButHead, Names, 3, null));
+            Assert.ThrowsExactly<FormatException>(() => UnfreezeSchedule.Parse("auto(1.5)"));
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => UnfreezeSchedule.Parse("auto(0)"));
+            Assert.ThrowsExactly<InvalidOperationException>(
+                () => UnfreezeSchedule.Auto().Plan(FreezeMask.AllButHead, Names, 3));
+        }
+
+        private sealed class Run : IDisposable
+        {
+            public List<Dictionary<string, Tensor>> Snapshots = new List<Dictionary<string, Tensor>>();
+            public IReadOnlyList<EpochRecord> History;
+            public Dictionary<string, Tensor> Final;
+            public int? RestoredEpoch;
+            public List<string> Log = new List<string>();
+
+            public void Dispose()
+            {
+                Snapshots.ForEach(TestData.Dispose);
+                TestData.Dispose(Final);
+            }
+        }
+
+        // The head's rate is 0, so its phase cannot improve validation: a plateau after epoch 1, by construction.
+        private static Run Train(IImageBatchSource validation, int epochs)
+        {
+            var run = new Run();
+            using var model = new ResNet(TestData.TinyDefinition(), seed: 2);
+            using var train = TestData.RandomImages(16);
+            run.Snapshots.Add(TestData.Snapshot(model));
+            var options = new FineTuneOptions
+            {
+                Epochs = epochs, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1,
+                Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Auto(),
+                StageLearningRateMultipliers = new Dictionary<ResNetStage, double> { [ResNetStage.Head] = 0 },
+                EpochCallback = _ => run.Snapshots.Add(TestData.Snapshot(model)), Log = run.Log.Add,
+            };
+            using (var tuner = new FineTuner(model, options))
+            {
+                run.History = tuner.Fit(train, validation).ToList();
+                run.RestoredEpoch = tuner.RestoredEpoch;
+            }
+            run.Final = TestData.Snapshot(model);
+            return run;
+        }
+
+        [TestMethod]
+        public void ThawsLayer4WhenTheHeadPhasePlateaus()
+        {
+            // Validating on the training images: what layer4 learns shows in validation.
+            using var validation = TestData.RandomImages(16);
+            using var run = Train(validation, epochs: 4);
+            string log = string.Join("\n", run.Log);
+
+            Assert.AreEqual(run.History[0].ValidationLoss, run.History[1].ValidationLoss, "the head cannot learn");
+            CollectionAssert.Contains(run.History[1].FrozenStages.ToArray(), ResNetStage.Layer4);
+            CollectionAssert.DoesNotContain(run.History[2].FrozenStages.ToArray(), ResNetStage.Layer4, log);
+            string loss = run.History[1].ValidationLoss.Value.ToString("F4", CultureInfo.InvariantCulture);
+            string reason = $"validation loss {loss} did not improve on {loss} by 0.001 for 1 epoch: thawing layer4.";
+            Assert.AreEqual(reason, run.History[2].ThawReason);
+            CollectionAssert.Contains(run.Log, "Epoch 2: " + reason);
+            Assert.IsTrue(run.History.All(h => h.ThawReason != null), "every decision has a reason");
+            foreach (var name in run.Final.Keys.Where(n => ResNetStages.OfParameter(n) == ResNetStage.Layer4
+                && !n.EndsWith("num_batches_tracked")))
+            {
+                Assert.IsTrue(TestData.Same(run.Snapshots[0][name], run.Snapshots[2][name]), $"{name} moved early");
+                Assert.IsFalse(TestData.Same(run.Snapshots[2][name], run.Snapshots[3][name]), $"{name} did not train");
+            }
+            Assert.IsTrue(run.History[2].ValidationLoss < run.History[1].ValidationLoss, log);
+        }
+
+        [TestMethod]
+        public void RestoresTheBestWeightsAndStopsWhenTheThawHurtsValidation()
+        {
+            // The training images with every label moved on by one class: the more layer4 fits the training labels,
+            // the worse it validates.
+            using var validation = Mislabelled(16);
+            using var run = Train(validation, epochs: 6);
+            string log = string.Join("\n", run.Log);
+
+            Assert.HasCount(3, run.History, log);
+            Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
+            Assert.AreEqual(0, run.RestoredEpoch);
+            Assert.AreEqual(0, run.History[2].RestoredEpoch);
+            foreach (var name in run.Final.Keys)
+                Assert.IsTrue(TestData.Same(run.Snapshots[1][name], run.Final[name]), $"{name} is not epoch 0's");
+            StringAssert.Contains(run.History[2].StopReason, "since the thaw at epoch 2");
+            StringAssert.Contains(run.History[2].StopReason, "restoring the weights of epoch 0");
+            StringAssert.Contains(log, "Epoch 3: the best validation loss since the thaw at epoch 2");
+            StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
+            StringAssert.Contains(log, "Stopping before epoch 3, as thaw policy auto(1,0.001) asked.");
+        }
+
+        private static TensorImageSource Mislabelled(int count)
+        {
+            using var scope = NewDisposeScope();
+            using var generator = new Generator(7);
+            var images = rand(new long[] { count, 3, 32, 32 }, generator: generator) * 2 - 1;
+            var labels = randint(3, new long[] { count }, generator: generator);
+            return new TensorImageSource(images, (labels + 1).remainder(3));
+        }
+    }
+}
