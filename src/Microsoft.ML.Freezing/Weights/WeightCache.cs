@@ -7,7 +7,8 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// Converted weights, cached in TorchSharp format in a user-visible folder, keyed by the source file's hash, so a
     /// conversion runs once per source file. Safe when two processes convert at once: each writes a temporary file in
-    /// the cache folder and renames it into place.
+    /// the cache folder and renames it into place. When that folder cannot be written (a read-only or missing home
+    /// folder, as in some containers and services), conversions go to <see cref="FallbackFolder"/> instead.
     /// </summary>
     public static class WeightCache
     {
@@ -15,16 +16,24 @@ namespace Microsoft.ML.Freezing
         public static string Folder => FreezingPaths.Weights;
 
         /// <summary>
+        /// Where conversions go when <see cref="Folder"/> cannot be written:
+        /// <see cref="FreezingPaths.TemporaryHome"/><c>/weights</c>.
+        /// </summary>
+        public static string FallbackFolder => Path.Combine(FreezingPaths.TemporaryHome, "weights");
+
+        /// <summary>
         /// The cached conversion of <paramref name="sourcePath"/> by <paramref name="converter"/> (a short name that
         /// changes when the conversion does), converting and caching it first when needed.
         /// </summary>
         public static PretrainedWeights GetOrConvert(string sourcePath, string converter, string description, Func<ConvertedWeights> convert)
         {
-            string folder = Folder;
-            Directory.CreateDirectory(folder);
-            string cached = Path.Combine(folder, $"{converter}-{Hash(sourcePath)}.weights");
-            if (File.Exists(cached))
+            string name = $"{converter}-{Hash(sourcePath)}.weights";
+            var folders = new[] { Folder, FallbackFolder };
+            foreach (string folder in folders)
             {
+                string cached = Path.Combine(folder, name);
+                if (!File.Exists(cached))
+                    continue;
                 try
                 {
                     return WeightsFile.Read(cached, description);
@@ -34,20 +43,37 @@ namespace Microsoft.ML.Freezing
                     // A damaged cache entry is rebuilt below, never trusted.
                 }
             }
-            using (var weights = convert())
+            using var weights = convert();
+            for (int i = 0; ; i++)
             {
-                string temp = Path.Combine(folder, $".{Path.GetFileName(cached)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                string cached = Path.Combine(folders[i], name);
                 try
                 {
-                    WeightsFile.Write(temp, weights);
-                    File.Move(temp, cached, overwrite: true);
+                    Write(weights, cached);
+                    return WeightsFile.Read(cached, description);
                 }
-                finally
+                catch (Exception ex) when (i + 1 < folders.Length && ex is UnauthorizedAccessException or IOException)
                 {
-                    if (File.Exists(temp)) File.Delete(temp);
+                    // The home folder is read-only or missing: the next folder serves.
                 }
             }
-            return WeightsFile.Read(cached, description);
+        }
+
+        private static void Write(ConvertedWeights weights, string cached)
+        {
+            string folder = Path.GetDirectoryName(cached);
+            Directory.CreateDirectory(folder);
+            string temp = Path.Combine(folder,
+                $".{Path.GetFileName(cached)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                WeightsFile.Write(temp, weights);
+                File.Move(temp, cached, overwrite: true);
+            }
+            finally
+            {
+                if (File.Exists(temp)) File.Delete(temp);
+            }
         }
 
         /// <summary>SHA-256 of a file's bytes, hex, first 16 characters (enough to tell files apart).</summary>
