@@ -40,9 +40,12 @@ for dep in TorchSharp libtorch-cpu-linux-x64 Microsoft.ML.DnnImageFeaturizer.Res
 done
 listing=$(unzip -Z1 "$nupkg")
 for f in buildTransitive/Microsoft.ML.Freezing.targets buildTransitive/MarkGlibcxxWeak.cs \
+         buildTransitive/LibTorchSharpGlibcxxFix.targets buildTransitive/MLNetResNet18Model.targets \
          build/Microsoft.ML.Freezing.targets build/MarkGlibcxxWeak.cs; do
     grep -qx "$f" <<<"$listing" || { echo "FAIL: package lacks $f" >&2; exit 1; }
 done
+# The model comes from its own package, not as a 64 MB copy inside ours.
+if grep -q '\.onnx$' <<<"$listing"; then echo "FAIL: package contains an ONNX file" >&2; exit 1; fi
 
 echo "== throwaway consumer in $app"
 mkdir -p "$app"
