@@ -28,34 +28,43 @@ namespace Microsoft.ML.Freezing
         public static PretrainedWeights GetOrConvert(string sourcePath, string converter, string description, Func<ConvertedWeights> convert)
         {
             string name = $"{converter}-{Hash(sourcePath)}.weights";
-            var folders = new[] { Folder, FallbackFolder };
-            foreach (string folder in folders)
+            foreach (string folder in new[] { Folder, FallbackFolder })
             {
                 string cached = Path.Combine(folder, name);
-                if (!File.Exists(cached))
+                if (File.Exists(cached))
+                {
+                    try
+                    {
+                        return WeightsFile.Read(cached, description);
+                    }
+                    catch (InvalidDataException)
+                    {
+                        // A damaged cache entry is rebuilt below, never trusted.
+                    }
+                }
+                // A read-only or missing home folder: the fallback serves instead.
+                if (!IsWritable(folder))
                     continue;
-                try
-                {
-                    return WeightsFile.Read(cached, description);
-                }
-                catch (InvalidDataException)
-                {
-                    // A damaged cache entry is rebuilt below, never trusted.
-                }
-            }
-            using var weights = convert();
-            for (int i = 0; ; i++)
-            {
-                string cached = Path.Combine(folders[i], name);
-                try
-                {
+                using (var weights = convert())
                     Write(weights, cached);
-                    return WeightsFile.Read(cached, description);
-                }
-                catch (Exception ex) when (i + 1 < folders.Length && ex is UnauthorizedAccessException or IOException)
-                {
-                    // The home folder is read-only or missing: the next folder serves.
-                }
+                return WeightsFile.Read(cached, description);
+            }
+            throw new IOException($"Neither '{Folder}' nor '{FallbackFolder}' can be written to cache {description}.");
+        }
+
+        private static bool IsWritable(string folder)
+        {
+            try
+            {
+                Directory.CreateDirectory(folder);
+                string probe = Path.Combine(folder, $".probe.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                File.WriteAllBytes(probe, Array.Empty<byte>());
+                File.Delete(probe);
+                return true;
+            }
+            catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+            {
+                return false;
             }
         }
 
