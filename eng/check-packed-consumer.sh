@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Proves that the libstdc++ workaround (eng/LibTorchSharpGlibcxxFix.targets) reaches package consumers:
-# packs Microsoft.ML.Freezing into a temporary feed, then builds, runs, publishes and runs a throwaway
-# console app outside the repo that only references the package and makes a TorchSharp call.
-# Exits non-zero unless both the bin/ and the publish/ copies of the app print the right result.
+# Proves that the libstdc++ workaround (eng/LibTorchSharpGlibcxxFix.targets) and the default weights (ML.NET's
+# ResNet-18 from Microsoft.ML.DnnImageFeaturizer.ResNet18) reach package consumers: packs Microsoft.ML.Freezing into
+# a temporary feed, then builds, runs, publishes and runs a throwaway console app outside the repo that only
+# references the package, makes a TorchSharp call and loads the default weights. The published app loads them with
+# an empty NUGET_PACKAGES and an unusable HOME, so they come from its own folder (and the converted weights go to
+# the temporary-folder fallback of the weight cache).
+# Exits non-zero unless both the bin/ and the publish/ copies of the app print the right results.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,14 +35,17 @@ version=${version%.nupkg}
 
 echo "== check the package contents ($version)"
 nuspec=$(unzip -p "$nupkg" Microsoft.ML.Freezing.nuspec)
-for dep in TorchSharp libtorch-cpu-linux-x64; do
+for dep in TorchSharp libtorch-cpu-linux-x64 Microsoft.ML.DnnImageFeaturizer.ResNet18; do
     grep -q "<dependency id=\"$dep\"" <<<"$nuspec" || { echo "FAIL: nuspec does not declare $dep" >&2; exit 1; }
 done
 listing=$(unzip -Z1 "$nupkg")
 for f in buildTransitive/Microsoft.ML.Freezing.targets buildTransitive/MarkGlibcxxWeak.cs \
+         buildTransitive/LibTorchSharpGlibcxxFix.targets buildTransitive/MLNetResNet18Model.targets \
          build/Microsoft.ML.Freezing.targets build/MarkGlibcxxWeak.cs; do
     grep -qx "$f" <<<"$listing" || { echo "FAIL: package lacks $f" >&2; exit 1; }
 done
+# The model comes from its own package, not as a 64 MB copy inside ours.
+if grep -q '\.onnx$' <<<"$listing"; then echo "FAIL: package contains an ONNX file" >&2; exit 1; fi
 
 echo "== throwaway consumer in $app"
 mkdir -p "$app"
@@ -65,26 +71,41 @@ cat >"$app/Consumer.csproj" <<EOF
 </Project>
 EOF
 cat >"$app/Program.cs" <<'EOF'
+using Microsoft.ML.Freezing;
 using TorchSharp;
+if (args.Length > 0 && args[0] == "weights")
+{
+    // The trainer's and the featurizer's default weights, found with no path given.
+    var weights = PretrainedWeights.MLNetResNet18();
+    string onnx = System.IO.Path.GetRelativePath(System.AppContext.BaseDirectory, MLNetResNet18Importer.Resolve(null));
+    System.Console.WriteLine($"onnx={onnx} depths={string.Join(",", weights.Definition.Depths)}");
+    return;
+}
 System.Console.WriteLine("sum=" + torch.ones(2, 2).sum().item<float>());
 EOF
 
-expect() { # expect <label> <command...>: runs the app, requires "sum=4"
-    local label=$1 out
-    shift
+expect() { # expect <label> <expected output> <command...>: runs the app, requires the expected output
+    local label=$1 expected=$2 out
+    shift 2
     if ! out=$("$@" 2>&1); then
         echo "$out" >&2
         echo "FAIL: $label exited non-zero" >&2
         exit 1
     fi
     echo "$label: $out"
-    [ "$out" = "sum=4" ] || { echo "FAIL: $label printed the wrong result" >&2; exit 1; }
+    [ "$out" = "$expected" ] || { echo "FAIL: $label printed the wrong result" >&2; exit 1; }
 }
+sum="sum=4"
+weights="onnx=DnnImageModels/ResNet18Onnx/ResNet18.onnx depths=2,2,2,3"
 
 dotnet build "$app" -c Release -nologo -v minimal
-expect "bin" dotnet "$app/bin/Release/net10.0/Consumer.dll"
+expect "bin" "$sum" dotnet "$app/bin/Release/net10.0/Consumer.dll"
+expect "bin weights" "$weights" dotnet "$app/bin/Release/net10.0/Consumer.dll" weights
 
 dotnet publish "$app" -c Release -o "$app/publish" -nologo -v minimal
-expect "publish" dotnet "$app/publish/Consumer.dll"
+expect "publish" "$sum" dotnet "$app/publish/Consumer.dll"
+# No NuGet cache to fall back on and a HOME that cannot hold a folder: the model must sit beside the app.
+expect "publish weights, no NuGet cache or home" "$weights" \
+    env -u XDG_CACHE_HOME -u FREEZING_HOME NUGET_PACKAGES= HOME=/dev/null dotnet "$app/publish/Consumer.dll" weights
 
-echo "OK: a package consumer loads TorchSharp from bin/ and from publish/"
+echo "OK: a package consumer loads TorchSharp and the default weights from bin/ and from publish/"

@@ -120,6 +120,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 _transformer = _ml.MulticlassClassification.Trainers.FrozenResNet(new FrozenResNetTrainer.Options
                 {
                     FeatureColumnName = "ImageSource", ImageSize = 224, Epochs = 1, PretrainedWeights = _weights, NumberOfThreads = 2, Seed = 1,
+                    ValidationFraction = 0,
                 }).Fit(keyed);
                 RunTransform("transform", 32); // warm-up
                 RunTransform("sequential", 32);

@@ -99,7 +99,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 FeatureColumnName = "ImageSource", ImageSize = ImageSize, PretrainedWeights = weights,
                 Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Momentum = Momentum, WeightDecay = 0,
                 ThawWarmupFraction = 0, LayerLearningRateDecay = 1, Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Gradual(1, 1),
-                BatchNorm = BatchNormPolicy.Frozen, Seed = Seed, NumberOfThreads = 2,
+                BatchNorm = BatchNormPolicy.Frozen, Seed = Seed, NumberOfThreads = 2, ValidationFraction = 0,
                 FrozenPrefixPrecision = bf16Prefix ? InferencePrecision.BFloat16 : InferencePrecision.Float32,
             };
             var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.FrozenResNet(options));

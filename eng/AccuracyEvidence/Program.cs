@@ -104,6 +104,7 @@ namespace AccuracyEvidence
                 Seed = seed,
                 // Scored after every epoch for the curves only: no recipe here selects an epoch or stops on it.
                 ValidationSet = keys.Fit(train).Transform(heldOut),
+                RestoreBestEpoch = false,
                 MetricsCallback = e => Console.WriteLine($"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
                     $"held-out loss {e.ValidationLoss:F3} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, {e.Duration.TotalSeconds:F0} s"),
             };

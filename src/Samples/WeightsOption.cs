@@ -27,7 +27,7 @@ namespace Samples
             "mlnet-resnet18" => "ML.NET ResNet-18 (ImageNet)",
             "keras-resnet50" => "Keras ResNet-50 (ImageNet)",
             "none" => $"{architecture ?? ResNetArchitecture.ResNet18}, random init",
-            _ => weights != null ? Path.GetFileName(text) : text,
+            _ => weights != PretrainedWeights.None ? Path.GetFileName(text) : text,
         };
 
         private static PretrainedWeights Load(string command, string name, Func<PretrainedWeights> load, string fetchScript)
@@ -45,17 +45,18 @@ namespace Samples
             }
         }
 
-        /// <summary>The weights named by <paramref name="text"/>; null for <c>none</c>.</summary>
+        /// <summary>The weights <paramref name="text"/> names (none: <see cref="PretrainedWeights.None"/>).</summary>
         public static PretrainedWeights Resolve(string text, string command)
         {
             switch (text.ToLowerInvariant())
             {
                 case "none":
-                    return null;
+                    return PretrainedWeights.None;
                 case "mlnet-resnet18":
-                    // From the Microsoft.ML.DnnImageFeaturizer.ResNet18 package, which the sample references: its ONNX
-                    // file is copied beside the sample, converted on first use and cached.
-                    return Load(command, text, () => PretrainedWeights.MLNetResNet18(), fetchScript: null);
+                    // The library's default weights: its Microsoft.ML.DnnImageFeaturizer.ResNet18 dependency copies the
+                    // ONNX file beside the sample, converted on first use and cached.
+                    return Load(command, text, () => TrainingDefaults.Weights(null, ResNetArchitecture.ResNet18),
+                        fetchScript: null);
                 case "keras-resnet50":
                     return Load(command, text, () => PretrainedWeights.KerasResNet50(), fetchScript: "fetch-keras-resnet50.sh");
                 default:

@@ -16,7 +16,8 @@ namespace Microsoft.ML.Freezing.Tests
     [TestClass]
     public sealed class SampleTests
     {
-        private const int ImagesPerClass = 24;
+        // Enough (50 or more) for the library to hold out a validation split.
+        private const int ImagesPerClass = 30;
 
         [TestMethod]
         public void TrainWritesModelAndCurveThenPredictAndEvaluateUseIt()

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
@@ -31,7 +32,13 @@ namespace Microsoft.ML.Freezing
             _host.CheckUserArg(options.NumberOfThreads is null || options.NumberOfThreads > 0, nameof(options.NumberOfThreads), "must be positive");
             _host.CheckUserArg(Enum.IsDefined(options.InvalidImagePolicy), nameof(options.InvalidImagePolicy), "is not a known policy");
             // TorchSharp steps in float32: a larger rate fails inside libtorch with a cryptic message.
-            _host.CheckUserArg(options.LearningRate > 0 && options.LearningRate <= float.MaxValue, nameof(options.LearningRate), "must be positive and at most float.MaxValue");
+            _host.CheckUserArg(options.LearningRate is null or (> 0 and <= float.MaxValue),
+                nameof(options.LearningRate), "must be positive and at most float.MaxValue");
+            if (options.PretrainedWeights is null && options.ArchitectureWasSet)
+            {
+                string noWeights = TrainingDefaults.NoBuiltInWeights(options.Architecture);
+                _host.CheckUserArg(noWeights is null, nameof(options.PretrainedWeights), noWeights);
+            }
         }
 
         /// <summary>Trains from scratch or from <see cref="Options.PretrainedWeights"/>.</summary>
@@ -54,10 +61,10 @@ namespace Microsoft.ML.Freezing
             if (_options.NumberOfThreads.HasValue)
                 TorchSharp.torch.set_num_threads(_options.NumberOfThreads.Value);
 
-            var weights = _options.PretrainedWeights;
-            CheckArchitecture(weights);
+            // Continued training starts from the previous network, so it needs no weights (nor their file).
+            var weights = previousModel != null ? null : ResolveWeights();
             var preprocessing = previousModel?.Model.Preprocessing
-                ?? (weights?.Preprocessing ?? ImagePreprocessing.ImageNet()).WithImageSize(_options.ImageSize);
+                ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
 
             var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
@@ -73,9 +80,11 @@ namespace Microsoft.ML.Freezing
             var validation = ReadValidation(ch, labels, preprocessing, seed, ref train, out int invalidValidationImages);
 
             ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
-                : weights != null ? weights.CreateNetwork(labels.ClassNames.Length, seed)
+                : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
                 : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
-            var tuneOptions = TuneOptions(ch, weights != null, seed, train.InvalidImages + invalidValidationImages);
+            // Continued training (null weights) freezes nothing unless told.
+            var tuneOptions = TuneOptions(ch, weights, validation != null, seed,
+                train.InvalidImages + invalidValidationImages);
             try
             {
                 using var tuner = new FineTuner(network, tuneOptions);
@@ -91,6 +100,7 @@ namespace Microsoft.ML.Freezing
                         ch.Warning($"The previous model was trained with {previousModel.State.Optimizer}, this run uses {_options.Optimizer}: its optimizer state is not reused.");
                 }
                 ch.Info($"FrozenResNet: {network.Definition}, {train.Source.Count} training images{(validation != null ? $", {validation.Count} validation images" : "")}, {preprocessing}.");
+                ch.Info(Describe(tuneOptions, weights?.ToString() ?? "the previous model", validation != null));
                 var history = tuner.Fit(train.Source, validation);
                 // The loss is checked before every step, but the last step itself could still overflow.
                 ModelFormat.ThrowIfDiverged(network, train.Source);
@@ -157,6 +167,25 @@ namespace Microsoft.ML.Freezing
                 throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, column.Type));
         }
 
+        /// <summary>
+        /// The weights training starts from (<see cref="TrainingDefaults.Weights"/>), checked against Architecture.
+        /// </summary>
+        private PretrainedWeights ResolveWeights()
+        {
+            PretrainedWeights weights;
+            try
+            {
+                weights = TrainingDefaults.Weights(_options.PretrainedWeights,
+                    _options.ArchitectureWasSet ? _options.Architecture : null);
+            }
+            catch (ArgumentException ex)
+            {
+                throw _host.Except(ex.Message);
+            }
+            CheckArchitecture(weights);
+            return weights;
+        }
+
         private void CheckArchitecture(PretrainedWeights weights)
         {
             if (weights?.Architecture != null && _options.ArchitectureWasSet && weights.Architecture != _options.Architecture)
@@ -185,13 +214,15 @@ namespace Microsoft.ML.Freezing
                     throw _host.Except($"The validation set has label '{labels.ClassNames[unseen]}', which the training data lacks.");
                 return rows.Source;
             }
-            if (_options.ValidationFraction > 0)
-            {
-                var (kept, heldOut) = train.Split(_options.ValidationFraction, seed);
-                train = kept;
-                return heldOut;
-            }
-            return null;
+            if (_options.ValidationFraction == 0)
+                return null;
+            var split = ValidationSplit.Stratified(train.Labels, _options.ValidationFraction, seed);
+            ch.Info(split.Describe(labels.ClassNames));
+            if (!split.HoldsOut)
+                return null;
+            var (kept, heldOut) = train.Split(split);
+            train = kept;
+            return heldOut;
         }
 
         // Cancellation (MLContext.CancelExecution() or the token) between rows while the data is read.
@@ -201,26 +232,19 @@ namespace Microsoft.ML.Freezing
             _options.CancellationToken.ThrowIfCancellationRequested();
         }
 
-        private FineTuneOptions TuneOptions(IChannel ch, bool pretrained, int seed, int skippedInvalidImages) => new FineTuneOptions
+        /// <summary>
+        /// The engine's options: every shared setting copied by the record's copy constructor, the automatic ones
+        /// resolved for <paramref name="weights"/> (null when continuing a fitted model) by
+        /// <see cref="TrainingDefaults"/>, and the trainer's hooks.
+        /// </summary>
+        private FineTuneOptions TuneOptions(IChannel ch, PretrainedWeights weights, bool hasValidation, int seed,
+            int skippedInvalidImages) => new FineTuneOptions(_options)
         {
-            Epochs = _options.Epochs,
-            BatchSize = _options.BatchSize,
-            LearningRate = _options.LearningRate,
-            Optimizer = _options.Optimizer,
-            Momentum = _options.Momentum,
-            Nesterov = _options.Nesterov,
-            WeightDecay = _options.WeightDecay,
-            Freeze = _options.Freeze ?? (pretrained ? FreezeMask.AllButHead : FreezeMask.None),
-            BatchNorm = _options.BatchNorm,
-            Unfreezing = _options.Unfreezing ?? (pretrained && _options.Epochs > 1 ? UnfreezeSchedule.Gradual(1, 1) : UnfreezeSchedule.None),
-            LayerLearningRateDecay = _options.LayerLearningRateDecay,
-            StageLearningRateMultipliers = _options.StageLearningRateMultipliers,
-            LearningRateSchedule = _options.LearningRateSchedule,
-            ThawWarmupFraction = _options.ThawWarmupFraction,
-            EarlyStopping = _options.EarlyStopping,
+            LearningRate = TrainingDefaults.LearningRate(_options.LearningRate, weights),
+            Freeze = TrainingDefaults.Freeze(_options.Freeze, weights),
+            Unfreezing = TrainingDefaults.Unfreezing(_options.Unfreezing, weights, _options.Epochs),
+            RestoreBestEpoch = hasValidation && _options.RestoreBestEpoch,
             Seed = seed,
-            Device = _options.Device,
-            FrozenPrefixPrecision = _options.FrozenPrefixPrecision,
             EpochCallback = record =>
             {
                 record.SkippedInvalidImages = skippedInvalidImages;
@@ -232,9 +256,17 @@ namespace Microsoft.ML.Freezing
                 _host.CheckAlive();
                 _options.BatchCallback?.Invoke(progress);
             },
-            CancellationToken = _options.CancellationToken,
             Log = ch.Info,
         };
+
+        /// <summary>The resolved settings, for the log.</summary>
+        private string Describe(FineTuneOptions tune, string start, bool hasValidation)
+            => string.Create(CultureInfo.InvariantCulture,
+                $"Starting from {start}: learning rate {tune.LearningRate:g3}" +
+                $"{(_options.LearningRate is null ? " (automatic)" : "")}, " +
+                $"freeze {tune.Freeze}, unfreeze {tune.Unfreezing}" +
+                $"{(_options.EarlyStopping is null && hasValidation && _options.RestoreBestEpoch
+                    ? ", best epoch by validation loss kept" : "")}.");
 
         private static ResNet Copy(ResNet source)
         {

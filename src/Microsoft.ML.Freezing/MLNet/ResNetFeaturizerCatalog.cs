@@ -14,11 +14,14 @@ namespace Microsoft.ML.Freezing
         /// <param name="catalog">The transforms catalog.</param>
         /// <param name="outputColumnName">The float vector column written.</param>
         /// <param name="inputColumnName">The image column read; null reads <paramref name="outputColumnName"/> (and replaces it).</param>
-        /// <param name="weights">The backbone, e.g. <see cref="PretrainedWeights.MLNetResNet18"/> or <see cref="PretrainedWeights.KerasResNet50"/>.</param>
+        /// <param name="weights">
+        /// The backbone, e.g. <see cref="PretrainedWeights.KerasResNet50"/>; null (the default) for ML.NET's ResNet-18
+        /// (<see cref="PretrainedWeights.MLNetResNet18"/>).
+        /// </param>
         /// <param name="stage">The stage whose output is pooled, stem to layer4.</param>
         /// <param name="imageSize">Square input side in pixels; null keeps the weights' (224).</param>
         public static ResNetFeaturizerEstimator ResNetFeatures(this TransformsCatalog catalog, string outputColumnName, string inputColumnName,
-            PretrainedWeights weights, ResNetStage stage = ResNetStage.Layer4, int? imageSize = null)
+            PretrainedWeights weights = null, ResNetStage stage = ResNetStage.Layer4, int? imageSize = null)
             => ResNetFeatures(catalog, new ResNetFeaturizerEstimator.Options
             {
                 OutputColumnName = outputColumnName,

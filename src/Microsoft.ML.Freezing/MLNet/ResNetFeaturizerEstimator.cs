@@ -17,7 +17,10 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTransformer>
     {
-        /// <summary>Settings of the featurizer. Exactly one of <see cref="Weights"/> and <see cref="Model"/> is required.</summary>
+        /// <summary>
+        /// Settings of the featurizer. At most one of <see cref="Weights"/> and <see cref="Model"/>; with neither,
+        /// ML.NET's pretrained ResNet-18.
+        /// </summary>
         public sealed class Options
         {
             /// <summary>The float vector column written. Default "Features".</summary>
@@ -27,7 +30,10 @@ namespace Microsoft.ML.Freezing
             /// (<c>LoadImages</c>). Default null: the same as <see cref="OutputColumnName"/> (the column is replaced).
             /// </summary>
             public string InputColumnName { get; set; }
-            /// <summary>Pretrained weights; they define the network and the preprocessing. Default null.</summary>
+            /// <summary>
+            /// Pretrained weights; they define the network and the preprocessing. Default null: ML.NET's ResNet-18
+            /// (<see cref="PretrainedWeights.MLNetResNet18"/>) unless <see cref="Model"/> is set.
+            /// </summary>
             public PretrainedWeights Weights { get; set; }
             /// <summary>
             /// A fitted FrozenResNet model whose fine-tuned backbone (without its head) and preprocessing are used; it is copied
@@ -54,8 +60,11 @@ namespace Microsoft.ML.Freezing
             _host.CheckValue(options, nameof(options));
             _host.CheckNonEmpty(options.OutputColumnName, nameof(options.OutputColumnName));
             _host.CheckUserArg(options.InputColumnName is null || options.InputColumnName.Length > 0, nameof(options.InputColumnName), "must not be empty");
-            _host.CheckUserArg((options.Weights is null) != (options.Model is null), nameof(options.Weights),
-                "give exactly one source of weights: PretrainedWeights (Weights) or a fitted FrozenResNetTransformer (Model)");
+            _host.CheckUserArg(options.Weights is null || options.Model is null, nameof(options.Weights),
+                "give one source of weights: PretrainedWeights (Weights) or a fitted FrozenResNetTransformer (Model)");
+            _host.CheckUserArg(options.Weights is null || !options.Weights.IsNone, nameof(options.Weights),
+                "PretrainedWeights.None define no network to take features from; leave Weights null for ML.NET's "
+                + "ResNet-18");
             _host.CheckUserArg(options.Stage >= ResNetStage.Stem && options.Stage <= ResNetStage.Layer4, nameof(options.Stage),
                 "features are pooled after one of stem, layer1..layer4 (for the head's outputs use the FrozenResNet model itself)");
             _host.CheckUserArg(options.ImageSize is null || (options.ImageSize >= 32 && options.ImageSize <= ImagePreprocessing.MaxImageSize),
@@ -66,7 +75,8 @@ namespace Microsoft.ML.Freezing
             {
                 OutputColumnName = options.OutputColumnName,
                 InputColumnName = options.InputColumnName ?? options.OutputColumnName,
-                Weights = options.Weights,
+                // Resolved here, so that FeatureDimension and a missing model file show up before Fit.
+                Weights = options.Model is null ? TrainingDefaults.Weights(options.Weights, architecture: null) : null,
                 Model = options.Model,
                 Stage = options.Stage,
                 ImageSize = options.ImageSize,

@@ -115,20 +115,16 @@ namespace Microsoft.ML.Freezing
                 : $"Skipped {InvalidImages} rows of the {where} whose image could not be read (InvalidImagePolicy.Skip); " +
                   $"{(InvalidImages > InvalidImageReasons.Count ? "the first: " : "")}{string.Join(" ", InvalidImageReasons)}";
 
-        /// <summary>A seeded random split: the rows kept for training and a held-out validation source.</summary>
-        public (TrainingRows Kept, IImageBatchSource HeldOut) Split(double fraction, int seed)
+        /// <summary>
+        /// The rows <paramref name="split"/> keeps for training and a source of the rows it holds out.
+        /// </summary>
+        public (TrainingRows Kept, IImageBatchSource HeldOut) Split(ValidationSplit split)
         {
-            var order = Enumerable.Range(0, _images.Count).ToArray();
-            new Random(seed).Shuffle(order);
-            int heldOut = Math.Max(1, (int)Math.Round(order.Length * fraction));
-            if (heldOut >= order.Length)
-                throw new ArgumentOutOfRangeException(nameof(fraction), $"ValidationFraction {fraction} leaves no training rows out of {order.Length}.");
-            var validation = order.Take(heldOut).OrderBy(i => i).ToList();
-            var training = order.Skip(heldOut).OrderBy(i => i).ToList();
+            var training = split.TrainingRows;
             var kept = new TrainingRows(training.Select(i => _images[i]).ToList(), training.Select(i => Labels[i]).ToList(),
                 _preprocessing, _augmentation, _seed, Skipped, FirstSkippedRow, InvalidImages, InvalidImageReasons);
             var held = new DecodedImageSource(_preprocessing, ImageAugmentation.None, _seed);
-            foreach (int i in validation)
+            foreach (int i in split.ValidationRows)
                 held.Add(_images[i], Labels[i]);
             return (kept, held);
         }

@@ -95,7 +95,7 @@ namespace Microsoft.ML.Freezing
         private static FineTuneOptions RampOptions(FineTuneOptions options, LearningRateFinderOptions finder, int images,
             LossRecorder recorder, CancellationTokenSource stop)
         {
-            var ramp = options.Clone();
+            var ramp = options with { };
             int batchesPerEpoch = (images + options.BatchSize - 1) / options.BatchSize;
             ramp.Epochs = (finder.Steps + batchesPerEpoch - 1) / batchesPerEpoch;
             ramp.LearningRate = 1; // the factor is the rate; stage multipliers still apply

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// The user-visible folder where the library and the scripts in <c>eng/</c> keep fetched assets and converted
     /// weights: <c>$FREEZING_HOME</c>, else <c>$XDG_CACHE_HOME/Microsoft.ML.Freezing</c>, else
-    /// <c>~/.cache/Microsoft.ML.Freezing</c>.
+    /// <c>~/.cache/Microsoft.ML.Freezing</c>; without a home folder, <see cref="TemporaryHome"/>.
     /// </summary>
     public static class FreezingPaths
     {
@@ -19,12 +19,20 @@ namespace Microsoft.ML.Freezing
                 if (!string.IsNullOrEmpty(home))
                     return home;
                 string xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-                string cache = string.IsNullOrEmpty(xdg)
-                    ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
-                    : xdg;
+                string profile = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+                if (string.IsNullOrEmpty(xdg) && string.IsNullOrEmpty(profile))
+                    return TemporaryHome; // never a path relative to the working folder
+                string cache = string.IsNullOrEmpty(xdg) ? Path.Combine(profile, ".cache") : xdg;
                 return Path.Combine(cache, "Microsoft.ML.Freezing");
             }
         }
+
+        /// <summary>
+        /// <c>Microsoft.ML.Freezing-USER</c> in the system's temporary folder: the root used when the home folder is
+        /// missing or read-only (per user, so that one user's folder does not block another's).
+        /// </summary>
+        public static string TemporaryHome
+            => Path.Combine(Path.GetTempPath(), $"Microsoft.ML.Freezing-{Environment.UserName}");
 
         /// <summary>Converted weights (<see cref="WeightCache"/>).</summary>
         public static string Weights => Path.Combine(Home, "weights");

@@ -15,6 +15,20 @@ namespace Microsoft.ML.Freezing
         private readonly Action<ResNet> _load;
         private ResNetArchitecture? _family;
 
+        /// <summary>
+        /// No weights: training starts from random initialisation (of the trainer's <c>Architecture</c>). Has no
+        /// <see cref="Definition"/>; <see cref="Preprocessing"/> is torchvision's
+        /// <see cref="ImagePreprocessing.ImageNet"/>.
+        /// </summary>
+        public static PretrainedWeights None { get; } =
+            new PretrainedWeights("random initialisation (PretrainedWeights.None)");
+
+        private PretrainedWeights(string description)
+        {
+            Description = description;
+            Preprocessing = ImagePreprocessing.ImageNet();
+        }
+
         private PretrainedWeights(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
         {
             Description = description;
@@ -41,14 +55,29 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>Where the weights come from, for logs.</summary>
         public string Description { get; }
-        /// <summary>The network the weights fit, with their own head (class count) when they have one.</summary>
+        /// <summary>
+        /// The network the weights fit, with their own head (class count) when they have one; null for
+        /// <see cref="None"/>.
+        /// </summary>
         public ResNetDefinition Definition { get; }
         /// <summary>The preprocessing the weights expect.</summary>
         public ImagePreprocessing Preprocessing { get; }
         /// <summary>The preset family the weights belong to: as their importer names it, else the preset with the same block type and depths.</summary>
-        public ResNetArchitecture? Architecture => _family ?? Enum.GetValues<ResNetArchitecture>()
+        public ResNetArchitecture? Architecture => IsNone ? null : _family ?? Enum.GetValues<ResNetArchitecture>()
             .Cast<ResNetArchitecture?>()
             .FirstOrDefault(a => ResNetDefinition.For(a.Value, 0) is var preset && preset.BlockType == Definition.BlockType && preset.Depths.SequenceEqual(Definition.Depths));
+
+        /// <summary>
+        /// The head's learning rate that training from these weights starts well with (SGD, momentum 0.9):
+        /// <see cref="TrainingDefaults.PretrainedLearningRate"/> (0.001) for pretrained weights,
+        /// <see cref="TrainingDefaults.RandomInitLearningRate"/> (0.003) for <see cref="None"/>. The trainer uses it
+        /// when its LearningRate is null.
+        /// </summary>
+        public double RecommendedLearningRate
+            => IsNone ? TrainingDefaults.RandomInitLearningRate : TrainingDefaults.PretrainedLearningRate;
+
+        /// <summary>True for <see cref="None"/>.</summary>
+        internal bool IsNone => ReferenceEquals(this, None);
 
         /// <summary>
         /// Weights in TorchSharp's format (<c>module.save</c>) for a network of <paramref name="definition"/>.
@@ -75,8 +104,12 @@ namespace Microsoft.ML.Freezing
         /// weights; the head is replaced (freshly initialised from <paramref name="seed"/>) unless the class count equals
         /// the weights' own head and <paramref name="keepHead"/> is set.
         /// </summary>
+        /// <exception cref="InvalidOperationException">These are <see cref="None"/>: no network.</exception>
         public ResNet CreateNetwork(int numClasses, long seed, bool keepHead = false)
         {
+            if (IsNone)
+                throw new InvalidOperationException(
+                    "PretrainedWeights.None define no network: build one with new ResNet(ResNetDefinition.For(...)).");
             var full = new ResNet(Definition, seed);
             if (keepHead && Definition.NumClasses == numClasses)
             {
@@ -105,6 +138,6 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <inheritdoc/>
-        public override string ToString() => $"{Description} ({Definition})";
+        public override string ToString() => IsNone ? Description : $"{Description} ({Definition})";
     }
 }

@@ -36,7 +36,7 @@ namespace Microsoft.ML.Freezing.Tests.Export
                 .Append(ml.MulticlassClassification.Trainers.FrozenResNet(new FrozenResNetTrainer.Options
                 {
                     FeatureColumnName = "ImageSource", ImageSize = Side, Epochs = 1, BatchSize = 16, LearningRate = 0.001, Seed = 3,
-                    PretrainedWeights = weights, MetricsCallback = e => Console.WriteLine(e),
+                    PretrainedWeights = weights, MetricsCallback = e => Console.WriteLine(e), ValidationFraction = 0,
                 }))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
             var model = pipeline.Fit(train);

@@ -174,7 +174,9 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         {
             var weights = PretrainedWeights.MLNetResNet18();
             Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Transforms.ResNetFeatures("Features", "ImageSource", weights, ResNetStage.Head));
-            Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Transforms.ResNetFeatures(new ResNetFeaturizerEstimator.Options { OutputColumnName = "Features" }));
+            // Without weights the featurizer takes ML.NET's ResNet-18; PretrainedWeights.None has no network to use.
+            var none = new ResNetFeaturizerEstimator.Options { Weights = PretrainedWeights.None };
+            Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Transforms.ResNetFeatures(none));
             var error = Assert.Throws<Exception>(() => _ml.Transforms.ResNetFeatures("Features", "Label", weights).Fit(_train));
             StringAssert.Contains(error.Message, "Label");
             Assert.Throws<Exception>(() => _ml.Transforms.ResNetFeatures("Features", "Missing", weights).Fit(_train));

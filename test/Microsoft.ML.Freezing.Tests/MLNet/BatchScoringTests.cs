@@ -27,7 +27,12 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         public static void TrainOnce(TestContext _)
         {
             var data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(16, 1));
-            var options = new FrozenResNetTrainer.Options { FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8, Architecture = ResNetArchitecture.ResNet18, Seed = 1 };
+            var options = new FrozenResNetTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8,
+                Architecture = ResNetArchitecture.ResNet18, Seed = 1,
+                PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
+            };
             var keyed = Ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
             _model = Ml.MulticlassClassification.Trainers.FrozenResNet(options).Fit(keyed);
         }

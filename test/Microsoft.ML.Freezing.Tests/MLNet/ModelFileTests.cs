@@ -21,6 +21,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         {
             FeatureColumnName = feature, ImageSize = 32, Epochs = epochs, BatchSize = 8,
             Architecture = ResNetArchitecture.ResNet18, Seed = 1,
+            PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
         };
 
         [ClassInitialize]

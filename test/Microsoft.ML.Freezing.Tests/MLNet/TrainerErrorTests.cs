@@ -14,7 +14,12 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         private static readonly MLContext Ml = new MLContext(seed: 1);
 
         private static FrozenResNetTrainer Trainer(IDataView validation = null) => Ml.MulticlassClassification.Trainers.FrozenResNet(
-            new FrozenResNetTrainer.Options { FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8, ValidationSet = validation });
+            new FrozenResNetTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8,
+                ValidationSet = validation,
+                PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
+            });
 
         private static IDataView Keyed(IDataView data) => Ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
 

@@ -24,6 +24,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         {
             LabelColumnName = "Label", FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 4, BatchSize = 16,
             LearningRate = 0.02, Freeze = freeze, Seed = 3,
+            PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
         };
 
         private static IEstimator<ITransformer> Pipeline(MLContext ml, FrozenResNetTrainer.Options options)

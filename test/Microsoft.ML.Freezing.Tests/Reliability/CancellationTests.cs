@@ -39,6 +39,7 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var options = new FrozenResNetTrainer.Options
             {
                 FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 50, BatchSize = 16, Seed = 1,
+                PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
                 BatchCallback = _ =>
                 {
                     if (Interlocked.Increment(ref count) == 2) running.Set();

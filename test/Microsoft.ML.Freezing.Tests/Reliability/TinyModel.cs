@@ -57,6 +57,7 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         {
             FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = epochs, BatchSize = 16, LearningRate = 0.01, Seed = 1,
             PretrainedWeights = Weights, Freeze = FreezeMask.None, Unfreezing = UnfreezeSchedule.None,
+            ValidationFraction = 0,
         };
 
         /// <summary>

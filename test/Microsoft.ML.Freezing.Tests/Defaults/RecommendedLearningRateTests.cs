@@ -1,0 +1,64 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using Microsoft.ML;
+using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+namespace Microsoft.ML.Freezing.Tests.Defaults
+{
+    /// <summary>
+    /// The automatic learning rate (each weights' <see cref="PretrainedWeights.RecommendedLearningRate"/>) trains on
+    /// real photos from every weights source at hand: two short epochs of the trainer's defaults (pretrained: head
+    /// first, then layer4 thaws; random: everything trains) keep the validation loss finite and falling.
+    /// </summary>
+    [TestClass]
+    public sealed class RecommendedLearningRateTests
+    {
+        private const int ImageSize = 64;
+
+        private const string TorchvisionHint = "run eng/torchvision-references.sh";
+
+        private static PretrainedWeights Weights(string source) => source switch
+        {
+            "mlnet-resnet18" => PretrainedWeights.MLNetResNet18(),
+            "keras-resnet50" => PretrainedWeights.KerasResNet50(
+                Assets.Require(PretrainedWeights.KerasResNet50ModelPath, "run eng/fetch-keras-resnet50.sh")),
+            "torchvision-resnet18" => PretrainedWeights.FromPyTorch(
+                Assets.Require(Path.Combine(Assets.Folder("torchvision"), "resnet18.pth"), TorchvisionHint)),
+            "none" => PretrainedWeights.None,
+            _ => throw new ArgumentOutOfRangeException(nameof(source)),
+        };
+
+        [TestMethod]
+        [DataRow("mlnet-resnet18", 0.001)]
+        [DataRow("keras-resnet50", 0.001)]
+        [DataRow("torchvision-resnet18", 0.001)]
+        [DataRow("none", 0.003)]
+        public void RecommendedRateTrainsOnRealPhotos(string source, double expectedRate)
+        {
+            var weights = Weights(source);
+            Assert.AreEqual(expectedRate, weights.RecommendedLearningRate);
+
+            var ml = new MLContext(seed: 1);
+            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label");
+            var train = ml.Data.LoadFromEnumerable(DogsAndCatsImages.Rows(0, 48));
+            var validation = ml.Data.LoadFromEnumerable(DogsAndCatsImages.Rows(500, 50));
+            var options = new FrozenResNetTrainer.Options
+            {
+                FeatureColumnName = "ImageSource", PretrainedWeights = weights, ImageSize = ImageSize, Epochs = 2,
+                BatchSize = 16, Seed = 1, ValidationSet = keys.Fit(train).Transform(validation),
+            };
+            using var model = keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train);
+            var history = model.LastTransformer.History;
+            foreach (var epoch in history)
+                Console.WriteLine($"{source}: {epoch}");
+
+            Assert.AreEqual(2, history.Count);
+            Assert.AreEqual(expectedRate, history[0].StageLearningRates[ResNetStage.Head], 1e-12);
+            var losses = history.Select(e => e.ValidationLoss.Value).ToArray();
+            Assert.IsTrue(losses.All(double.IsFinite), $"{source}: validation losses {string.Join(", ", losses)}");
+            Assert.IsTrue(losses[1] < losses[0], $"{source}: validation loss rose: {losses[0]:F4} -> {losses[1]:F4}");
+        }
+    }
+}
