@@ -9,7 +9,8 @@ namespace Samples
 {
     /// <summary>
     /// The learning-curve PNG of a training run (ScottPlot): loss above, accuracy below, train and validation per epoch,
-    /// with a dashed vertical line before each epoch at which stages thawed, labelled with those stages.
+    /// with a dashed vertical line before each epoch at which stages thawed, labelled with those stages, and a dotted
+    /// one at the epoch whose weights were kept when an earlier epoch was restored.
     /// </summary>
     public static class LearningCurve
     {
@@ -42,6 +43,19 @@ namespace Samples
                     var line = plot.Add.VerticalLine(epoch + 0.5, width: 1.5f, color: Colors.Gray, pattern: LinePattern.Dashed);
                     line.Text = "thaw " + TrainingDisplay.StageList(stages);
                     line.LabelOppositeAxis = true;
+                    line.LabelFontSize = 11;
+                }
+            }
+
+            // The epoch whose weights the model holds when the run put an earlier epoch's back (best by validation).
+            var restored = history.LastOrDefault(h => h.RestoredEpoch.HasValue)?.RestoredEpoch;
+            if (restored.HasValue)
+            {
+                foreach (var plot in new[] { loss, accuracy })
+                {
+                    var line = plot.Add.VerticalLine(restored.Value + 1, width: 1.5f, color: Colors.Green,
+                        pattern: LinePattern.Dotted);
+                    line.Text = "kept";
                     line.LabelFontSize = 11;
                 }
             }

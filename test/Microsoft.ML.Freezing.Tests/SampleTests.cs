@@ -16,8 +16,8 @@ namespace Microsoft.ML.Freezing.Tests
     [TestClass]
     public sealed class SampleTests
     {
-        // Enough (50 or more) for the library to hold out a validation split.
-        private const int ImagesPerClass = 30;
+        // Enough for the sample's 20% test split and then (50 or more left) the trainer's validation split.
+        private const int ImagesPerClass = 40;
 
         [TestMethod]
         public void TrainWritesModelAndCurveThenPredictAndEvaluateUseIt()

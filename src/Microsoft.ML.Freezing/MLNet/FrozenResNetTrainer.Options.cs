@@ -89,6 +89,14 @@ namespace Microsoft.ML.Freezing
             /// </summary>
             public bool RestoreBestEpoch { get; set; } = true;
 
+            /// <summary>
+            /// Keep the optimizer's state (SGD momentum or AdamW moments: about as large as the weights) in the fitted
+            /// model and its zip, so that continued training (<c>Fit(data, previousModel)</c>) resumes it exactly. Off, the
+            /// zip holds the weights alone and continued training starts a fresh optimizer state (and says so).
+            /// Default false.
+            /// </summary>
+            public bool SaveOptimizerState { get; set; }
+
             /// <summary>Seed of initialisation, shuffling and augmentation. Default null: the MLContext's seed, else 0.</summary>
             public int? Seed { get; set; }
             /// <summary>TorchSharp intra-op threads. Default null (TorchSharp's default: all cores).</summary>

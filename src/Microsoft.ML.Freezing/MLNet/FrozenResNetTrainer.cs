@@ -52,81 +52,139 @@ namespace Microsoft.ML.Freezing
         {
             _host.CheckValue(trainData, nameof(trainData));
             using var ch = _host.Start("Training FrozenResNet");
+            var run = Prepare(ch, trainData, previousModel);
+            try
+            {
+                using var tuner = new FineTuner(run.Network, run.Tune);
+                ContinueOptimizer(ch, tuner, previousModel);
+                ch.Info($"FrozenResNet: {run.Network.Definition}, {run.Train.Source.Count} training images" +
+                    $"{(run.Validation != null ? $", {run.Validation.Count} validation images" : "")}, {run.Preprocessing}.");
+                ch.Info(Describe(run.Tune, run.Weights?.ToString() ?? "the previous model", run.Validation != null));
+                var history = tuner.Fit(run.Train.Source, run.Validation);
+                // The loss is checked before every step, but the last step itself could still overflow.
+                ModelFormat.ThrowIfDiverged(run.Network, run.Train.Source);
+                // The model only scores from here: drop the last step's gradients (as much memory as the weights).
+                foreach (var parameter in run.Network.parameters())
+                    parameter.grad = null;
+                var model = new FrozenResNetModel(run.Network, run.ClassNames, run.Preprocessing, _options.Device);
+                var all = (previousModel?.History ?? Array.Empty<EpochRecord>()).Concat(history).ToList();
+                return new FrozenResNetTransformer(_host, model, _options.FeatureColumnName, _options.ScoreColumnName,
+                    _options.PredictedLabelColumnName, all, OptimizerState(ch, tuner));
+            }
+            catch
+            {
+                run.Network.Dispose();
+                throw;
+            }
+            finally
+            {
+                run.Dispose();
+            }
+        }
+
+        /// <summary>
+        /// Leslie Smith's learning-rate range test (<see cref="LearningRateFinder"/>) on <paramref name="trainData"/> with
+        /// this trainer's options (weights, freeze mask at the first epoch, optimizer, per-stage rates), before training:
+        /// the loss at each rate and a suggested <see cref="Options.LearningRate"/>. Nothing is trained for good.
+        /// </summary>
+        public LearningRateFinderResult FindLearningRate(IDataView trainData, LearningRateFinderOptions finder = null)
+        {
+            _host.CheckValue(trainData, nameof(trainData));
+            using var ch = _host.Start("FrozenResNet learning-rate range test");
+            var run = Prepare(ch, trainData, previousModel: null);
+            try
+            {
+                var result = LearningRateFinder.Run(run.Network, run.Train.Source, run.Tune, finder);
+                ch.Info(result.Reason);
+                return result;
+            }
+            finally
+            {
+                run.Network.Dispose();
+                run.Dispose();
+            }
+        }
+
+        /// <summary>What a run starts from: the data read, the network built, the engine's options resolved.</summary>
+        private sealed record PreparedRun(PretrainedWeights Weights, ImagePreprocessing Preprocessing, string[] ClassNames,
+            TrainingRows Train, IImageBatchSource Validation, ResNet Network, FineTuneOptions Tune) : IDisposable
+        {
+            public void Dispose()
+            {
+                (Train.Source as IDisposable)?.Dispose();
+                (Validation as IDisposable)?.Dispose();
+            }
+        }
+
+        private PreparedRun Prepare(IChannel ch, IDataView trainData, FrozenResNetTransformer previousModel)
+        {
             var labels = LabelColumn.Check(trainData.Schema, _options.LabelColumnName, "training data");
             CheckFeatureColumn(trainData.Schema);
             if (previousModel != null && !previousModel.Model.ClassNames.SequenceEqual(labels.ClassNames))
-                throw _host.Except($"The previous model's classes ({string.Join(", ", previousModel.Model.ClassNames)}) differ from the label column's keys ({string.Join(", ", labels.ClassNames)}).");
-
+                throw _host.Except($"The previous model's classes ({string.Join(", ", previousModel.Model.ClassNames)}) " +
+                    $"differ from the label column's keys ({string.Join(", ", labels.ClassNames)}).");
             int seed = _options.Seed ?? (_host as IHostEnvironmentInternal)?.Seed ?? 0;
             if (_options.NumberOfThreads.HasValue)
                 TorchSharp.torch.set_num_threads(_options.NumberOfThreads.Value);
-
             // Continued training starts from the previous network, so it needs no weights (nor their file).
             var weights = previousModel != null ? null : ResolveWeights();
-            var preprocessing = previousModel?.Model.Preprocessing
-                ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
+            var preprocessing = previousModel?.Model.Preprocessing ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
+            var train = ReadTraining(ch, trainData, labels, preprocessing, seed);
+            var validation = ReadValidation(ch, labels, preprocessing, seed, ref train, out int invalidValidationImages);
+            ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
+                : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
+                : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
+            // Continued training (null weights) freezes nothing unless told.
+            var tune = TuneOptions(ch, weights, validation != null, seed, train.InvalidImages + invalidValidationImages);
+            return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune);
+        }
 
-            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
+        private TrainingRows ReadTraining(IChannel ch, IDataView trainData, LabelColumn labels,
+            ImagePreprocessing preprocessing, int seed)
+        {
+            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing,
+                _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
                 throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
                 ch.Warning($"Skipped {train.Skipped} training rows with a missing label.");
             if (train.InvalidImages > 0)
                 ch.Warning(train.DescribeInvalidImages("training data"));
-            var distinct = train.Labels.Distinct().Count();
-            if (distinct < 2)
-                throw _host.Except($"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in label column '{_options.LabelColumnName}'; at least two are needed.");
+            if (train.Labels.Distinct().Count() < 2)
+                throw _host.Except($"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in " +
+                    $"label column '{_options.LabelColumnName}'; at least two are needed.");
+            return train;
+        }
 
-            var validation = ReadValidation(ch, labels, preprocessing, seed, ref train, out int invalidValidationImages);
+        /// <summary>Loads the previous model's optimizer state when it has one for this optimizer; says what it did.</summary>
+        private void ContinueOptimizer(IChannel ch, FineTuner tuner, FrozenResNetTransformer previousModel)
+        {
+            if (previousModel is null)
+                return;
+            if (previousModel.State is null)
+                ch.Info("The previous model was saved without its optimizer state (SaveOptimizerState off): " +
+                    "continuing from its weights with a fresh optimizer state.");
+            else if (previousModel.State.Optimizer != _options.Optimizer)
+                ch.Warning($"The previous model was trained with {previousModel.State.Optimizer}, this run uses " +
+                    $"{_options.Optimizer}: its optimizer state is not reused.");
+            else
+            {
+                using var reader = new BinaryReader(new MemoryStream(previousModel.State.OptimizerState));
+                tuner.LoadOptimizerState(reader);
+                ch.Info("Continuing from the previous model's weights and optimizer state.");
+            }
+        }
 
-            ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
-                : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
-                : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
-            // Continued training (null weights) freezes nothing unless told.
-            var tuneOptions = TuneOptions(ch, weights, validation != null, seed,
-                train.InvalidImages + invalidValidationImages);
-            try
-            {
-                using var tuner = new FineTuner(network, tuneOptions);
-                if (previousModel?.State != null)
-                {
-                    if (previousModel.State.Optimizer == _options.Optimizer)
-                    {
-                        using var reader = new BinaryReader(new MemoryStream(previousModel.State.OptimizerState));
-                        tuner.LoadOptimizerState(reader);
-                        ch.Info("Continuing from the previous model's weights and optimizer state.");
-                    }
-                    else
-                        ch.Warning($"The previous model was trained with {previousModel.State.Optimizer}, this run uses {_options.Optimizer}: its optimizer state is not reused.");
-                }
-                ch.Info($"FrozenResNet: {network.Definition}, {train.Source.Count} training images{(validation != null ? $", {validation.Count} validation images" : "")}, {preprocessing}.");
-                ch.Info(Describe(tuneOptions, weights?.ToString() ?? "the previous model", validation != null));
-                var history = tuner.Fit(train.Source, validation);
-                // The loss is checked before every step, but the last step itself could still overflow.
-                ModelFormat.ThrowIfDiverged(network, train.Source);
-                // The model only scores from here: drop the last step's gradients (as much memory as the weights).
-                foreach (var parameter in network.parameters())
-                    parameter.grad = null;
-
-                var stream = new MemoryStream();
-                using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
-                    tuner.SaveOptimizerState(writer);
-                var state = new FrozenResNetTransformer.TrainingState(_options.Optimizer, stream.ToArray());
-                var model = new FrozenResNetModel(network, labels.ClassNames, preprocessing, _options.Device);
-                var all = (previousModel?.History ?? Array.Empty<EpochRecord>()).Concat(history).ToList();
-                return new FrozenResNetTransformer(_host, model, _options.FeatureColumnName, _options.ScoreColumnName,
-                    _options.PredictedLabelColumnName, all, state);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
-            finally
-            {
-                (train.Source as IDisposable)?.Dispose();
-                (validation as IDisposable)?.Dispose();
-            }
+        /// <summary>The optimizer state kept with the model, when <see cref="Options.SaveOptimizerState"/> asks.</summary>
+        private FrozenResNetTransformer.TrainingState OptimizerState(IChannel ch, FineTuner tuner)
+        {
+            if (!_options.SaveOptimizerState)
+                return null;
+            var stream = new MemoryStream();
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                tuner.SaveOptimizerState(writer);
+            ch.Info($"Keeping the optimizer state with the model ({stream.Length / 1e6:F1} MB).");
+            return new FrozenResNetTransformer.TrainingState(_options.Optimizer, stream.ToArray());
         }
 
         /// <summary>Adds Score (float vector of the key count) and PredictedLabel (the label's key type).</summary>
