@@ -15,8 +15,10 @@ namespace Microsoft.ML.Freezing
         /// loss has not dropped by <paramref name="minDelta"/> for <paramref name="patience"/> epochs, then thaw the
         /// top-most frozen stage (layer4, then layer3, ...), and again at each later plateau. When,
         /// <paramref name="patience"/> epochs after a thaw, validation loss is still worse than the best before that
-        /// thaw, the best epoch's weights come back and the run stops; it also stops (with the best weights) at a
-        /// plateau with nothing left to thaw. <see cref="FineTuneOptions.Epochs"/> is an upper bound, and the run ends
+        /// thaw, the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with
+        /// the head alone that costs almost nothing, its inputs being cached) until validation stops improving, and
+        /// then the run stops with the best weights; it also stops so at a plateau with nothing left to thaw.
+        /// <see cref="FineTuneOptions.Epochs"/> is an upper bound, and the run ends
         /// with the best validated epoch's weights, so it validates no worse than its own head-only phase. Every
         /// decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
         /// (<see cref="EpochRecord.StopReason"/> for the last).
@@ -63,13 +65,16 @@ namespace Microsoft.ML.Freezing
                 if (history[history.Count - 1].ValidationLoss == null)
                     return WithoutValidation(context);
                 var losses = history.Select(h => h.ValidationLoss.Value).ToList();
+                int restoredAfter = LastRestore(history);
+                if (restoredAfter >= 0)
+                    return Settled(context, losses, restoredAfter);
                 int phaseStart = CurrentMaskSince(history);
                 int phaseLength = history.Count - phaseStart;
                 if (phaseStart > 0 && phaseLength >= _patience)
                 {
                     double before = losses.Take(phaseStart).Min(), since = losses.Skip(phaseStart).Min();
                     if (since > before)
-                        return RestoreAndStop(losses, $"the best validation loss since the thaw at epoch " +
+                        return RestoreAndSettle(context, losses, $"the best validation loss since the thaw at epoch " +
                             $"{phaseStart}, {Format(since)}, is worse than {Format(before)} before it");
                 }
                 var (best, bestLoss) = LastImprovement(losses);
@@ -81,6 +86,43 @@ namespace Microsoft.ML.Freezing
                 return context.FrozenStages.Count == 0
                     ? RestoreAndStop(losses, plateau + " and nothing is left to thaw")
                     : Thaw(context, plateau);
+            }
+
+            // The epoch after which this policy had the best weights put back (thawing is over from there), or -1.
+            private static int LastRestore(IReadOnlyList<EpochRecord> history)
+            {
+                for (int i = history.Count - 1; i >= 0; i--)
+                {
+                    if (history[i].RestoredEpoch.HasValue)
+                        return i;
+                }
+                return -1;
+            }
+
+            // After a thaw that hurt: the restored mask trains on until validation stops improving on the best.
+            private ThawDecision Settled(ThawContext context, List<double> losses, int restoredAfter)
+            {
+                int since = losses.Count - 1 - restoredAfter;
+                double best = losses.Take(restoredAfter + 1).Min();
+                double recent = losses.Skip(restoredAfter + 1).DefaultIfEmpty(double.PositiveInfinity).Min();
+                if (recent < best - _minDelta || since < _patience)
+                    return Keep(context, $"thawing is over (a thaw made validation worse); validation loss " +
+                        $"{Format(losses[^1])}, the best {Format(losses.Min())}");
+                return RestoreAndStop(losses, $"since the restore validation loss did not improve on " +
+                    $"{Format(best)} {ByDelta}for {Epochs(since)} and thawing is over");
+            }
+
+            // The best epoch's weights and mask back (the stages thawed since it freeze again); no more thawing.
+            private static ThawDecision RestoreAndSettle(ThawContext context, List<double> losses, string why)
+            {
+                int best = losses.IndexOf(losses.Min());
+                var refreeze = context.History[best].FrozenStages.Except(context.FrozenStages).ToArray();
+                var mask = refreeze.Length == 0 ? context.CurrentMask
+                    : context.CurrentMask.Union(FreezeMask.Stages(refreeze));
+                string again = refreeze.Length > 0 ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
+                string reason = $"{why}: restoring the weights of epoch {best} (validation loss " +
+                    $"{Format(losses[best])}){again} and thawing no more.";
+                return new ThawDecision(mask, reason) { RestoreBestWeights = true };
             }
 
             // Before any thaw: the initial mask's phase starts at 0.

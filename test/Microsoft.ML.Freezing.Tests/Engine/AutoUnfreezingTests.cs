@@ -61,14 +61,30 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
-        public void RestoresAndStopsWhenAThawHurtsOrNothingIsLeft()
+        public void AThawThatHurtsRestoresTheBestEpochAndItsMaskThenTrainsOnUntilAPlateau()
         {
             var auto = UnfreezeSchedule.Auto();
             var masks = Head(3).Append(Layer4Thawed).ToArray();
             var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks);
-            Assert.IsTrue(hurt.RestoreBestWeights && hurt.Stop);
+            Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop);
+            Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "layer4 freezes again");
             Assert.AreEqual("the best validation loss since the thaw at epoch 3, 0.8200, is worse than 0.8000 before " +
-                "it: restoring the weights of epoch 1 (validation loss 0.8000) and stopping.", hurt.Reason);
+                "it: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and thawing no more.",
+                hurt.Reason);
+
+            // After the restore (recorded on epoch 3): the head trains on while it improves, and never thaws again.
+            var settledMasks = masks.Append(FreezeMask.AllButHead).ToArray();
+            var history = new double?[] { 0.9, 0.8, 0.85, 0.82, 0.75 }
+                .Select((loss, epoch) => Record(epoch, loss, settledMasks[epoch])).ToList();
+            history[3].RestoredEpoch = 1;
+            var improving = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
+            Assert.IsFalse(improving.Stop || improving.RestoreBestWeights);
+            Assert.AreEqual("stem..layer4", improving.Mask.ToString());
+            StringAssert.Contains(improving.Reason, "thawing is over");
+            history[4] = Record(4, 0.8, FreezeMask.AllButHead);
+            var plateau = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
+            Assert.IsTrue(plateau.Stop && plateau.RestoreBestWeights);
+            StringAssert.Contains(plateau.Reason, "since the restore validation loss did not improve on 0.8000");
             // A thaw that helped keeps going.
             Assert.IsFalse(Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.7 }, masks).Stop);
 
@@ -165,7 +181,7 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         [TestMethod]
-        public void RestoresTheBestWeightsAndStopsWhenTheThawHurtsValidation()
+        public void RestoresTheBestWeightsAndFreezesAgainWhenTheThawHurtsValidation()
         {
             // The training images with every label moved on by one class: the more layer4 fits the training labels,
             // the worse it validates.
@@ -173,17 +189,19 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             using var run = Train(validation, epochs: 6);
             string log = string.Join("\n", run.Log);
 
-            Assert.HasCount(3, run.History, log);
+            // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), 3 the head again from epoch 0's weights, then
+            // a plateau since the restore ends the run.
+            Assert.HasCount(4, run.History, log);
             Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
-            Assert.AreEqual(0, run.RestoredEpoch);
             Assert.AreEqual(0, run.History[2].RestoredEpoch);
+            CollectionAssert.Contains(run.History[3].FrozenStages.ToArray(), ResNetStage.Layer4, "frozen again");
+            StringAssert.Contains(run.History[3].ThawReason, "freezing layer4 again and thawing no more");
             foreach (var name in run.Final.Keys)
                 Assert.IsTrue(TestData.Same(run.Snapshots[1][name], run.Final[name]), $"{name} is not epoch 0's");
-            StringAssert.Contains(run.History[2].StopReason, "since the thaw at epoch 2");
-            StringAssert.Contains(run.History[2].StopReason, "restoring the weights of epoch 0");
+            StringAssert.Contains(run.History[3].StopReason, "since the restore validation loss did not improve");
             StringAssert.Contains(log, "Epoch 3: the best validation loss since the thaw at epoch 2");
             StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
-            StringAssert.Contains(log, "Stopping before epoch 3, as thaw policy auto(1,0.001) asked.");
+            StringAssert.Contains(log, "Stopping before epoch 4, as thaw policy auto(1,0.001) asked.");
         }
 
         private static TensorImageSource Mislabelled(int count)
