@@ -103,7 +103,7 @@ namespace Microsoft.ML.Freezing
                 ch.Info(Describe(tuneOptions, weights?.ToString() ?? "the previous model", validation != null));
                 var history = tuner.Fit(train.Source, validation);
                 // The loss is checked before every step, but the last step itself could still overflow.
-                ModelFormat.ThrowIfDiverged(network, train.Source);
+                Divergence.ThrowIfDiverged(network, train.Source);
                 // The model only scores from here: drop the last step's gradients (as much memory as the weights).
                 foreach (var parameter in network.parameters())
                     parameter.grad = null;

@@ -36,7 +36,7 @@ namespace Microsoft.ML.Freezing
         {
             Host.CheckValue(ctx, nameof(ctx));
             ctx.CheckAtModel();
-            string nonFinite = ModelFormat.FirstNonFinite(Model.Network);
+            string nonFinite = Divergence.FirstNonFinite(Model.Network);
             if (nonFinite != null)
                 throw Host.Except($"The FrozenResNet model cannot be saved: {nonFinite} holds non-finite values (NaN or infinity). A model that diverged is never written.");
             ctx.SetVersionInfo(GetVersionInfo());
