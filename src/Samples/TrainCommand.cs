@@ -148,7 +148,7 @@ namespace Samples
             {
                 model = display.Run(() => pipeline.Fit(train));
             }
-            catch (Exception e) when (ImageFolder.TryNameFile(e, name => name == "validation set" ? validationImages : trainImages, out string message))
+            catch (Exception e) when (ImageFolder.TryNameFile(e, role => role == DataRole.Validation ? validationImages : trainImages, out string message))
             {
                 Console.Error.WriteLine($"{command}: {message}");
                 Console.Error.WriteLine("Fix or remove the file, or pass --invalid-images skip to leave such images out (they are counted).");

@@ -66,7 +66,7 @@ namespace Microsoft.ML.Freezing
             var preprocessing = previousModel?.Model.Preprocessing
                 ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
 
-            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
+            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, DataRole.Training, _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
                 throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
@@ -202,7 +202,7 @@ namespace Microsoft.ML.Freezing
                 CheckFeatureColumn(schema);
                 if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
                     throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
-                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, "validation set", _options.InvalidImagePolicy, CheckAlive);
+                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, DataRole.Validation, _options.InvalidImagePolicy, CheckAlive);
                 invalidImages = rows.InvalidImages;
                 if (invalidImages > 0)
                     ch.Warning(rows.DescribeInvalidImages("validation set"));

@@ -111,7 +111,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var scored = _model.Transform(Ml.Data.LoadFromEnumerable(rows));
             using var cursor = scored.GetRowCursor(new[] { scored.Schema["Score"] });
             int served = 0;
-            var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+            var error = Assert.ThrowsExactly<InvalidImageException>(() =>
             {
                 while (cursor.MoveNext())
                     served++;
