@@ -179,7 +179,7 @@ namespace Samples
                 }
 
                 string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History, png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
+                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
                 Console.WriteLine();
                 Console.WriteLine($"Learning curve: {png}");
                 return 0;

@@ -95,7 +95,7 @@ namespace Microsoft.ML.Freezing
             public int? NumberOfThreads { get; set; }
 
             /// <summary>Called after each epoch. Default null.</summary>
-            public Action<EpochRecord> MetricsCallback { get; set; }
+            public Action<FrozenResNetEpoch> MetricsCallback { get; set; }
             /// <summary>Called after each batch (progress bars). Default null.</summary>
             public Action<BatchProgress> BatchCallback { get; set; }
 

@@ -83,8 +83,8 @@ namespace Microsoft.ML.Freezing
                 : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
                 : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
             // Continued training (null weights) freezes nothing unless told.
-            var tuneOptions = TuneOptions(ch, weights, validation != null, seed,
-                train.InvalidImages + invalidValidationImages);
+            int skippedInvalidImages = train.InvalidImages + invalidValidationImages;
+            var tuneOptions = TuneOptions(ch, weights, validation != null, seed, skippedInvalidImages);
             try
             {
                 using var tuner = new FineTuner(network, tuneOptions);
@@ -101,7 +101,8 @@ namespace Microsoft.ML.Freezing
                 }
                 ch.Info($"FrozenResNet: {network.Definition}, {train.Source.Count} training images{(validation != null ? $", {validation.Count} validation images" : "")}, {preprocessing}.");
                 ch.Info(Describe(tuneOptions, weights?.ToString() ?? "the previous model", validation != null));
-                var history = tuner.Fit(train.Source, validation);
+                var records = tuner.Fit(train.Source, validation);
+                var history = records.Select(r => new FrozenResNetEpoch(r, skippedInvalidImages));
                 // The loss is checked before every step, but the last step itself could still overflow.
                 Divergence.ThrowIfDiverged(network, train.Source);
                 // The model only scores from here: drop the last step's gradients (as much memory as the weights).
@@ -113,7 +114,7 @@ namespace Microsoft.ML.Freezing
                     tuner.SaveOptimizerState(writer);
                 var state = new FrozenResNetTransformer.TrainingState(_options.Optimizer, stream.ToArray());
                 var model = new FrozenResNetModel(network, labels.ClassNames, preprocessing, _options.Device);
-                var all = (previousModel?.History ?? Array.Empty<EpochRecord>()).Concat(history).ToList();
+                var all = (previousModel?.History ?? Array.Empty<FrozenResNetEpoch>()).Concat(history).ToList();
                 return new FrozenResNetTransformer(_host, model, _options.FeatureColumnName, _options.ScoreColumnName,
                     _options.PredictedLabelColumnName, all, state);
             }
@@ -245,11 +246,7 @@ namespace Microsoft.ML.Freezing
             Unfreezing = TrainingDefaults.Unfreezing(_options.Unfreezing, weights, _options.Epochs),
             RestoreBestEpoch = hasValidation && _options.RestoreBestEpoch,
             Seed = seed,
-            EpochCallback = record =>
-            {
-                record.SkippedInvalidImages = skippedInvalidImages;
-                _options.MetricsCallback?.Invoke(record);
-            },
+            EpochCallback = record => _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
             // MLContext.CancelExecution() takes effect within one batch.
             BatchCallback = progress =>
             {

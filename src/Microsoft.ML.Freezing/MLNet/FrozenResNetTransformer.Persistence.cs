@@ -175,7 +175,7 @@ namespace Microsoft.ML.Freezing
                     state = new TrainingState((OptimizerKind)optimizer, bytes);
                 }
 
-                var history = new List<EpochRecord>();
+                var history = new List<FrozenResNetEpoch>();
                 ModelFormat.LoadStream(ctx, HistoryStream, "training history", checksums, s =>
                 {
                     int count = s.ReadInt32();

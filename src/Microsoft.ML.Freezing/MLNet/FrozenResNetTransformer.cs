@@ -23,21 +23,22 @@ namespace Microsoft.ML.Freezing
         internal const int ScoringBatchSize = 32;
 
         internal FrozenResNetTransformer(IHostEnvironment env, FrozenResNetModel model, string featureColumnName,
-            string scoreColumnName, string predictedLabelColumnName, IReadOnlyList<EpochRecord> history, TrainingState trainingState)
+            string scoreColumnName, string predictedLabelColumnName, IReadOnlyList<FrozenResNetEpoch> history,
+            TrainingState trainingState)
             : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(FrozenResNetTransformer)))
         {
             Model = model;
             FeatureColumnName = featureColumnName;
             ScoreColumnName = scoreColumnName;
             PredictedLabelColumnName = predictedLabelColumnName;
-            History = history?.ToList() ?? new List<EpochRecord>();
+            History = history?.ToList() ?? new List<FrozenResNetEpoch>();
             State = trainingState;
         }
 
         /// <summary>The network, class names and preprocessing.</summary>
         public FrozenResNetModel Model { get; }
         /// <summary>One record per training epoch (empty for a model that was never trained here).</summary>
-        public IReadOnlyList<EpochRecord> History { get; }
+        public IReadOnlyList<FrozenResNetEpoch> History { get; }
         /// <summary>The image column read.</summary>
         public string FeatureColumnName { get; }
         /// <summary>The probabilities column written.</summary>

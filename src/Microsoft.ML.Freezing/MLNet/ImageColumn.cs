@@ -12,7 +12,7 @@ namespace Microsoft.ML.Freezing
         /// <summary>Stop with an <see cref="InvalidImageException"/> that names the column and the row.</summary>
         Fail = 0,
         /// <summary>
-        /// Leave the row out and count it: the count is in every <see cref="EpochRecord.SkippedInvalidImages"/> of the run
+        /// Leave the row out and count it: the count is in every <see cref="FrozenResNetEpoch.SkippedInvalidImages"/> of the run
         /// and in a warning in ML.NET's log, with the first few reasons. Training fails when no valid row is left.
         /// </summary>
         Skip = 1,

@@ -10,8 +10,9 @@ namespace Microsoft.ML.Freezing
     /// <summary>Strict readers and writers of the parts of a saved FrozenResNet model, and the checks around them.</summary>
     internal static class ModelFormat
     {
-        public static void WriteRecord(BinaryWriter w, EpochRecord record)
+        public static void WriteRecord(BinaryWriter w, FrozenResNetEpoch epoch)
         {
+            var record = epoch.Record;
             w.Write(record.Epoch);
             w.Write(record.FrozenStages.Count);
             foreach (var stage in record.FrozenStages)
@@ -25,10 +26,10 @@ namespace Microsoft.ML.Freezing
             w.Write(record.ValidationAccuracy ?? double.NaN);
             w.Write(record.ImagesPerSecond);
             w.Write(record.Duration.Ticks);
-            w.Write(record.SkippedInvalidImages); // since 0x00010002
+            w.Write(epoch.SkippedInvalidImages); // since 0x00010002
         }
 
-        public static EpochRecord ReadRecord(BinaryReader r, bool withSkippedImages)
+        public static FrozenResNetEpoch ReadRecord(BinaryReader r, bool withSkippedImages)
         {
             int epoch = r.ReadInt32();
             int frozenCount = r.ReadInt32();
@@ -46,13 +47,14 @@ namespace Microsoft.ML.Freezing
             long ticks = r.ReadInt64();
             int skippedImages = withSkippedImages ? r.ReadInt32() : 0;
             if (skippedImages < 0) throw new InvalidDataException($"{skippedImages} skipped images");
-            return new EpochRecord
+            var record = new EpochRecord
             {
                 Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
                 TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
                 ValidationLoss = double.IsNaN(valLoss) ? null : valLoss, ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
-                ImagesPerSecond = imagesPerSecond, Duration = TimeSpan.FromTicks(ticks), SkippedInvalidImages = skippedImages,
+                ImagesPerSecond = imagesPerSecond, Duration = TimeSpan.FromTicks(ticks),
             };
+            return new FrozenResNetEpoch(record, skippedImages);
         }
 
         /// <summary>What <paramref name="write"/> writes, as bytes.</summary>
