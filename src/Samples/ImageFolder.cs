@@ -130,7 +130,8 @@ namespace Samples
             return true;
         }
 
-        private static string Describe(DataRole role) => role == DataRole.Validation ? "validation set" : "training data";
+        private static string Describe(DataRole role)
+            => role == DataRole.Validation ? "validation set" : "training data";
 
         /// <summary>"cat 800, dog 800".</summary>
         public static string Counts(IEnumerable<LabelledImage> images)

@@ -148,7 +148,8 @@ namespace Samples
             {
                 model = display.Run(() => pipeline.Fit(train));
             }
-            catch (Exception e) when (ImageFolder.TryNameFile(e, role => role == DataRole.Validation ? validationImages : trainImages, out string message))
+            catch (Exception e) when (ImageFolder.TryNameFile(e,
+                role => role == DataRole.Validation ? validationImages : trainImages, out string message))
             {
                 Console.Error.WriteLine($"{command}: {message}");
                 Console.Error.WriteLine("Fix or remove the file, or pass --invalid-images skip to leave such images out (they are counted).");
@@ -179,7 +180,8 @@ namespace Samples
                 }
 
                 string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
+                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png,
+                    $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train / {validationImages.Count} validation images");
                 Console.WriteLine();
                 Console.WriteLine($"Learning curve: {png}");
                 return 0;

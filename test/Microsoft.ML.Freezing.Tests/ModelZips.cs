@@ -56,7 +56,7 @@ namespace Microsoft.ML.Freezing.Tests
             return copy;
         }
 
-        /// <summary>Whether an entry is the Model.key of a model part whose signature is <paramref name="signature"/>.</summary>
+        /// <summary>Whether an entry is the Model.key of a part with signature <paramref name="signature"/>.</summary>
         public static bool IsModelKey(string name, byte[] bytes, string signature)
             => name.EndsWith("/Model.key", StringComparison.Ordinal) && bytes.Length > ModelSignatureOffset + 16
                && System.Text.Encoding.ASCII.GetString(bytes, ModelSignatureOffset, 8) == signature;

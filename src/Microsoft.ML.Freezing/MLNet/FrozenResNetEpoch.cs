@@ -12,7 +12,7 @@ namespace Microsoft.ML.Freezing
             SkippedInvalidImages = skippedInvalidImages;
         }
 
-        /// <summary>The engine's record of the epoch: frozen stages, learning rates, losses, accuracy, timing.</summary>
+        /// <summary>The engine's record of the epoch: frozen stages, learning rates, losses, timing.</summary>
         public EpochRecord Record { get; }
 
         /// <summary>

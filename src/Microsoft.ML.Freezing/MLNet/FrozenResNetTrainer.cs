@@ -66,7 +66,8 @@ namespace Microsoft.ML.Freezing
             var preprocessing = previousModel?.Model.Preprocessing
                 ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
 
-            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing, _options.Augmentation, seed, DataRole.Training, _options.InvalidImagePolicy, CheckAlive);
+            var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing,
+                _options.Augmentation, seed, DataRole.Training, _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
                 throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
@@ -138,11 +139,7 @@ namespace Microsoft.ML.Freezing
                 throw _host.ExceptSchemaMismatch(nameof(inputSchema), "label", _options.LabelColumnName);
             if (!label.IsKey)
                 throw _host.Except(LabelColumn.NotAKey(_options.LabelColumnName, label.ItemType));
-            if (!inputSchema.TryFindColumn(_options.FeatureColumnName, out var feature))
-                throw _host.ExceptSchemaMismatch(nameof(inputSchema), "feature", _options.FeatureColumnName);
-            bool bytes = feature.Kind == SchemaShape.Column.VectorKind.VariableVector && feature.ItemType == NumberDataViewType.Byte;
-            if (!bytes && !(feature.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType))
-                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, feature.ItemType));
+            ImageColumn.Check(_host, inputSchema, _options.FeatureColumnName, "feature");
 
             var columns = inputSchema.ToDictionary(c => c.Name);
             var scorer = new List<SchemaShape.Column>
@@ -161,12 +158,7 @@ namespace Microsoft.ML.Freezing
         }
 
         private void CheckFeatureColumn(DataViewSchema schema)
-        {
-            var column = schema.GetColumnOrNull(_options.FeatureColumnName)
-                ?? throw _host.ExceptSchemaMismatch(nameof(schema), "feature", _options.FeatureColumnName);
-            if (!ImageColumn.IsSupported(column.Type))
-                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, column.Type));
-        }
+            => ImageColumn.Index(_host, schema, _options.FeatureColumnName, "feature");
 
         /// <summary>
         /// The weights training starts from (<see cref="TrainingDefaults.Weights"/>), checked against Architecture.
@@ -203,7 +195,9 @@ namespace Microsoft.ML.Freezing
                 CheckFeatureColumn(schema);
                 if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
                     throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
-                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, DataRole.Validation, _options.InvalidImagePolicy, CheckAlive);
+                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels,
+                    preprocessing, ImageAugmentation.None, seed, DataRole.Validation, _options.InvalidImagePolicy,
+                    CheckAlive);
                 invalidImages = rows.InvalidImages;
                 if (invalidImages > 0)
                     ch.Warning(rows.DescribeInvalidImages("validation set"));
@@ -246,7 +240,8 @@ namespace Microsoft.ML.Freezing
             Unfreezing = TrainingDefaults.Unfreezing(_options.Unfreezing, weights, _options.Epochs),
             RestoreBestEpoch = hasValidation && _options.RestoreBestEpoch,
             Seed = seed,
-            EpochCallback = record => _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
+            EpochCallback = record =>
+                _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
             // MLContext.CancelExecution() takes effect within one batch.
             BatchCallback = progress =>
             {

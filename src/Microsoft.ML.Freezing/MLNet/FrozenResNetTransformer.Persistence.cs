@@ -66,8 +66,8 @@ namespace Microsoft.ML.Freezing
             writer.WriteChecksums();
         }
 
-        private sealed record MainFields(string Feature, string Score, string Predicted, IReadOnlyList<string> ClassNames,
-            ResNetDefinition Definition, ComputeDevice Device, int Optimizer);
+        private sealed record MainFields(string Feature, string Score, string Predicted,
+            IReadOnlyList<string> ClassNames, ResNetDefinition Definition, ComputeDevice Device, int Optimizer);
 
         private static void WriteMain(BinaryWriter w, MainFields main)
         {
@@ -112,7 +112,8 @@ namespace Microsoft.ML.Freezing
 
             // *** Binary format *** (mirrors SaveModel)
             var main = ReadMain(reader);
-            // Since 0x00010002 every part is checked against its SHA-256 before it is used (before the network is built).
+            // Since 0x00010002 every part is checked against its SHA-256 before it is used (before the network is
+            // built).
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
@@ -129,7 +130,8 @@ namespace Microsoft.ML.Freezing
                     s => history = HistoryFormat.Read(s, withSkippedImages: reader.Format >= FormatChecksums));
 
                 var model = new FrozenResNetModel(network, main.ClassNames, preprocessing, device);
-                return new FrozenResNetTransformer(env, model, main.Feature, main.Score, main.Predicted, history, state);
+                return new FrozenResNetTransformer(env, model, main.Feature, main.Score, main.Predicted, history,
+                    state);
             }
             catch
             {

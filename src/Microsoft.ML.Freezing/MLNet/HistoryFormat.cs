@@ -53,7 +53,8 @@ namespace Microsoft.ML.Freezing
         {
             int epoch = r.ReadInt32();
             int frozenCount = r.ReadInt32();
-            if (frozenCount < 0 || frozenCount > ResNetStages.All.Length) throw new InvalidDataException($"{frozenCount} frozen stages");
+            if (frozenCount < 0 || frozenCount > ResNetStages.All.Length)
+                throw new InvalidDataException($"{frozenCount} frozen stages");
             var frozen = Enumerable.Range(0, frozenCount).Select(_ => (ResNetStage)r.ReadInt32()).ToList();
             long trainable = r.ReadInt64();
             var rates = new Dictionary<ResNetStage, double>();
@@ -62,7 +63,8 @@ namespace Microsoft.ML.Freezing
                 double rate = r.ReadDouble();
                 if (!double.IsNaN(rate)) rates[stage] = rate;
             }
-            double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble(), valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble();
+            double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble();
+            double valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble();
             double imagesPerSecond = r.ReadDouble();
             long ticks = r.ReadInt64();
             int skippedImages = withSkippedImages ? r.ReadInt32() : 0;
@@ -71,7 +73,8 @@ namespace Microsoft.ML.Freezing
             {
                 Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
                 TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
-                ValidationLoss = double.IsNaN(valLoss) ? null : valLoss, ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
+                ValidationLoss = double.IsNaN(valLoss) ? null : valLoss,
+                ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
                 ImagesPerSecond = imagesPerSecond, Duration = TimeSpan.FromTicks(ticks),
             };
             return new FrozenResNetEpoch(record, skippedImages);

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms.Image;
 
 namespace Microsoft.ML.Freezing
@@ -12,23 +13,50 @@ namespace Microsoft.ML.Freezing
         /// <summary>Stop with an <see cref="InvalidImageException"/> that names the column and the row.</summary>
         Fail = 0,
         /// <summary>
-        /// Leave the row out and count it: the count is in every <see cref="FrozenResNetEpoch.SkippedInvalidImages"/> of the run
-        /// and in a warning in ML.NET's log, with the first few reasons. Training fails when no valid row is left.
+        /// Leave the row out and count it: the count is in every
+        /// <see cref="FrozenResNetEpoch.SkippedInvalidImages"/> of the run and in a warning in ML.NET's log, with the
+        /// first few reasons. Training fails when no valid row is left.
         /// </summary>
         Skip = 1,
     }
 
     /// <summary>
     /// Reads the image column of a row into the RGB pixels of a model's preprocessing. The column holds encoded bytes
-    /// (<c>byte[]</c>/<c>VBuffer&lt;byte&gt;</c>, as Model Builder and <c>LoadRawImageBytes</c> give) or an <see cref="MLImage"/>
-    /// (<c>LoadImages</c>). Every failure to read a row's image, including an exception of the upstream transform that
-    /// produces the column, is an invalid-image error naming the column and the row (<see cref="InvalidImageException"/>).
+    /// (<c>byte[]</c>/<c>VBuffer&lt;byte&gt;</c>, as Model Builder and <c>LoadRawImageBytes</c> give) or an
+    /// <see cref="MLImage"/> (<c>LoadImages</c>). Every failure to read a row's image, including an exception of the
+    /// upstream transform that produces the column, is an <see cref="InvalidImageException"/> naming the column and
+    /// the row.
     /// </summary>
     internal static class ImageColumn
     {
         /// <summary>Whether a column type is a supported image column.</summary>
         public static bool IsSupported(DataViewType type)
             => type is ImageDataViewType || (type is VectorDataViewType v && v.ItemType == NumberDataViewType.Byte);
+
+        /// <summary>
+        /// Index of image column <paramref name="name"/> in <paramref name="schema"/>, with a clear error when it is
+        /// absent or of another type; <paramref name="role"/> ("feature", "image") names it in the error, and
+        /// <paramref name="parameter"/> the caller's argument.
+        /// </summary>
+        public static int Index(IExceptionContext host, DataViewSchema schema, string name, string role,
+            string parameter = "schema")
+        {
+            var column = schema.GetColumnOrNull(name) ?? throw host.ExceptSchemaMismatch(parameter, role, name);
+            if (!IsSupported(column.Type))
+                throw host.Except(Unsupported(name, column.Type));
+            return column.Index;
+        }
+
+        /// <summary>As <see cref="Index"/>, for an estimator's schema shape.</summary>
+        public static void Check(IExceptionContext host, SchemaShape shape, string name, string role)
+        {
+            if (!shape.TryFindColumn(name, out var column))
+                throw host.ExceptSchemaMismatch("inputSchema", role, name);
+            bool bytes = column.Kind == SchemaShape.Column.VectorKind.VariableVector
+                && column.ItemType == NumberDataViewType.Byte;
+            if (!bytes && !(column.ItemType is ImageDataViewType))
+                throw host.Except(Unsupported(name, column.ItemType));
+        }
 
         /// <summary>The message for a column of another type.</summary>
         public static string Unsupported(string column, object type)
@@ -50,7 +78,8 @@ namespace Microsoft.ML.Freezing
                         throw new InvalidImageException(column.Name, row.Position, "the image is missing");
                     string path = image.Tag as string;
                     if (image.PixelFormat != MLPixelFormat.Bgra32 && image.PixelFormat != MLPixelFormat.Rgba32)
-                        throw new InvalidImageException(column.Name, row.Position, $"unsupported pixel format {image.PixelFormat}", path);
+                        throw new InvalidImageException(column.Name, row.Position,
+                            $"unsupported pixel format {image.PixelFormat}", path);
                     try
                     {
                         return preprocessing.ResizePixels(image.Pixels, image.Width, image.Height, image.PixelFormat == MLPixelFormat.Bgra32);
@@ -91,9 +120,11 @@ namespace Microsoft.ML.Freezing
             {
                 get();
             }
-            catch (Exception ex) when (!(ex is OperationCanceledException || ex is OutOfMemoryException || ex is InvalidImageException))
+            catch (Exception ex) when (!(ex is OperationCanceledException || ex is OutOfMemoryException
+                || ex is InvalidImageException))
             {
-                throw new InvalidImageException(column, row, $"the image could not be read ({ex.GetType().Name}: {ex.Message})", null, ex);
+                throw new InvalidImageException(column, row,
+                    $"the image could not be read ({ex.GetType().Name}: {ex.Message})", null, ex);
             }
         }
     }

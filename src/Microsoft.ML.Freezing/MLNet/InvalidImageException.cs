@@ -22,13 +22,14 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     /// <remarks>
     /// The row is its position in the <see cref="IDataView"/> given to <c>Fit</c> or <c>Transform</c> (for
-    /// <c>LoadFromEnumerable</c>, the index in the enumerable), so a caller that read the images from files maps it back
-    /// to a path with <see cref="Row"/> and <see cref="Role"/>. The path itself is known only when ML.NET's
+    /// <c>LoadFromEnumerable</c>, the index in the enumerable), so a caller that read the images from files maps it
+    /// back to a path with <see cref="Row"/> and <see cref="Role"/>. The path itself is known only when ML.NET's
     /// <c>LoadImages</c> produced the image. (Not an <see cref="InvalidDataException"/>: that class is sealed.)
     /// </remarks>
     public sealed class InvalidImageException : Exception
     {
-        internal InvalidImageException(string column, long row, string reason, string path = null, Exception inner = null)
+        internal InvalidImageException(string column, long row, string reason, string path = null,
+            Exception inner = null)
             : base($"Column '{column}', row {row}{(path != null ? $" ('{path}')" : "")}: {reason.TrimEnd('.')}.", inner)
         {
             Column = column;
@@ -48,7 +49,7 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public DataRole Role { get; internal set; } = DataRole.Scoring;
 
-        /// <summary>The first invalid-image error in <paramref name="exception"/> or its inner exceptions, or null.</summary>
+        /// <summary>The first such error in <paramref name="exception"/> or its inner exceptions, or null.</summary>
         public static InvalidImageException Find(Exception exception)
         {
             for (var ex = exception; ex != null; ex = ex.InnerException)

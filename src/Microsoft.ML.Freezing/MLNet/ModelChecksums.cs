@@ -18,7 +18,8 @@ namespace Microsoft.ML.Freezing
 
         private const int FormatVersion = 1;
         private const int HashBytes = 32;
-        private readonly Dictionary<string, (long Length, byte[] Hash)> _parts = new Dictionary<string, (long, byte[])>(StringComparer.Ordinal);
+        private readonly Dictionary<string, (long Length, byte[] Hash)> _parts =
+            new Dictionary<string, (long, byte[])>(StringComparer.Ordinal);
 
         public void Add(string name, byte[] bytes) => _parts[name] = (bytes.LongLength, SHA256.HashData(bytes));
 
@@ -55,7 +56,9 @@ namespace Microsoft.ML.Freezing
             return checksums;
         }
 
-        /// <summary>Why <paramref name="bytes"/> are not what was saved as <paramref name="name"/>, or null when they are.</summary>
+        /// <summary>
+        /// Why <paramref name="bytes"/> are not what was saved as <paramref name="name"/>, or null when they are.
+        /// </summary>
         public string Mismatch(string name, byte[] bytes)
         {
             if (!_parts.TryGetValue(name, out var expected))
@@ -63,7 +66,8 @@ namespace Microsoft.ML.Freezing
             if (bytes.LongLength != expected.Length)
                 return $"it has {bytes.LongLength:N0} bytes, but {expected.Length:N0} were saved";
             if (!SHA256.HashData(bytes).AsSpan().SequenceEqual(expected.Hash))
-                return "its SHA-256 checksum does not match the one recorded when the model was saved (its bytes were altered or damaged)";
+                return "its SHA-256 checksum does not match the one recorded when the model was saved "
+                    + "(its bytes were altered or damaged)";
             return null;
         }
     }

@@ -5,7 +5,8 @@ using TorchSharp;
 
 namespace Microsoft.ML.Freezing
 {
-    /// <summary>How a kind of saved model names itself in errors: "FrozenResNet model", "a FrozenResNet model".</summary>
+    /// <summary>How a kind of saved model names itself in errors ("FrozenResNet model", "a FrozenResNet model").
+    /// </summary>
     internal sealed record ModelKind(string Title, string Noun, string Component);
 
     /// <summary>
@@ -108,14 +109,17 @@ namespace Microsoft.ML.Freezing
             load(verified);
         }
 
-        /// <summary>The device to run on: the saved one, or the CPU (with a warning) when CUDA is not available here.</summary>
+        /// <summary>
+        /// The device to run on: the saved one, or the CPU (with a warning) when CUDA is not available here.
+        /// </summary>
         public ComputeDevice PlaceOnDevice(IHostEnvironment env, ResNet network, ComputeDevice saved)
         {
             var device = saved;
             if (device == ComputeDevice.Cuda && !torch.cuda.is_available())
             {
                 using var channel = env.Register(_kind.Component).Start("Load");
-                channel.Warning($"The {_kind.Title} was saved for CUDA, which is not available here; running on the CPU.");
+                channel.Warning($"The {_kind.Title} was saved for CUDA, which is not available here; " +
+                    "running on the CPU.");
                 device = ComputeDevice.Cpu;
             }
             if (device == ComputeDevice.Cuda)
@@ -134,7 +138,8 @@ namespace Microsoft.ML.Freezing
             string reads = $"this Microsoft.ML.Freezing ({library}) reads formats 0x{ours.VerWeCanReadBack:X8} to " +
                 $"0x{ours.VerWrittenCur:X8}";
             if (header.ModelSignature != ours.ModelSignature)
-                throw Contracts.ExceptDecode($"{part} is not {_kind.Noun} (model signature 0x{header.ModelSignature:X16}).");
+                throw Contracts.ExceptDecode(
+                    $"{part} is not {_kind.Noun} (model signature 0x{header.ModelSignature:X16}).");
             if (header.ModelVerReadable > header.ModelVerWritten)
                 throw Contracts.ExceptDecode($"{part} has a corrupt header: it needs a reader of format " +
                     $"0x{header.ModelVerReadable:X8} but was written in format 0x{header.ModelVerWritten:X8}.");
@@ -143,8 +148,8 @@ namespace Microsoft.ML.Freezing
                     $"Microsoft.ML.Freezing and needs a reader of format 0x{header.ModelVerReadable:X8}; {reads}. " +
                     "Update the Microsoft.ML.Freezing package to load it.");
             if (header.ModelVerWritten < ours.VerWeCanReadBack)
-                throw Contracts.ExceptDecode($"{part} was saved in format 0x{header.ModelVerWritten:X8}, older than the " +
-                    $"oldest this Microsoft.ML.Freezing ({library}) reads (0x{ours.VerWeCanReadBack:X8}).");
+                throw Contracts.ExceptDecode($"{part} was saved in format 0x{header.ModelVerWritten:X8}, older " +
+                    $"than the oldest this Microsoft.ML.Freezing ({library}) reads (0x{ours.VerWeCanReadBack:X8}).");
             return Math.Min(header.ModelVerWritten, ours.VerWrittenCur);
         }
     }

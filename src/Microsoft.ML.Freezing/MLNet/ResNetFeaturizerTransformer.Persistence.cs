@@ -97,7 +97,8 @@ namespace Microsoft.ML.Freezing
 
             // *** Binary format *** (mirrors SaveModel)
             var main = ReadMain(reader);
-            // Since 0x00010002 every part is checked against its SHA-256 before it is used (before the network is built).
+            // Since 0x00010002 every part is checked against its SHA-256 before it is used (before the network is
+            // built).
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 

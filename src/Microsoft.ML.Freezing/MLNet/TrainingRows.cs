@@ -106,8 +106,8 @@ namespace Microsoft.ML.Freezing
                 labels.Add((int)key - 1);
             }
             if (images.Count == 0 && invalid > 0)
-                throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({invalid}) has an invalid "
-                    + $"image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
+                throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({invalid}) has an "
+                    + $"invalid image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
             return new TrainingRows(images, labels, preprocessing, augmentation, seed, skipped, firstSkipped, invalid, reasons);
         }
 

@@ -92,7 +92,7 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             StringAssert.Contains(preprocessing, "stream 'Preprocessing' (preprocessing) is truncated or malformed");
             StringAssert.Contains(preprocessing, "SHA-256 checksum does not match");
 
-            // The output column's name changed in the main stream ("Features" -> "FeatureX"): it would load as another model.
+            // The output column's name changed in the main stream ("Features" -> "FeatureX"): another model.
             string main = LoadError(RewriteEach((name, bytes) =>
             {
                 if (!ModelZips.IsModelKey(name, bytes, Signature)) return bytes;
@@ -105,7 +105,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             StringAssert.Contains(main, "ResNet featurizer model: the main stream (column names, stage, batch size, " +
                 "device, network definition) is malformed: its SHA-256 checksum does not match");
 
-            StringAssert.Contains(LoadError(Rewrite("Checksums", _ => null)), "stream 'Checksums' (checksums) is missing");
+            StringAssert.Contains(LoadError(Rewrite("Checksums", _ => null)),
+                "stream 'Checksums' (checksums) is missing");
         }
 
         [TestMethod]
@@ -140,7 +141,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             return altered;
         }
 
-        private static string RewriteEach(Func<string, byte[], byte[]> change) => ModelZips.RewriteEach(_zip, _dir, change);
+        private static string RewriteEach(Func<string, byte[], byte[]> change)
+            => ModelZips.RewriteEach(_zip, _dir, change);
 
         private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
 

@@ -79,10 +79,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 int batches = 0;
                 var options = TinyModel.Options();
                 options.BatchCallback = _ => batches++;
-                var error = Assert.ThrowsExactly<InvalidImageException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)), bad.Name);
+                var error = Assert.ThrowsExactly<InvalidImageException>(
+                    () => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)), bad.Name);
                 StringAssert.StartsWith(error.Message, "Column 'ImageSource', row 7: ", bad.Name);
                 StringAssert.Contains(error.Message, bad.Reason, bad.Name);
-                Assert.AreEqual(("ImageSource", 7L, (string)null), (error.Column, error.Row, error.ImagePath), bad.Name);
+                Assert.AreEqual(("ImageSource", 7L, (string)null), (error.Column, error.Row, error.ImagePath),
+                    bad.Name);
                 Assert.AreEqual(0, batches, $"{bad.Name}: training started");
             }
         }
@@ -99,13 +101,15 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var options = TinyModel.Options();
             var train = ml.Data.LoadFromEnumerable(good);
             options.ValidationSet = keys.Fit(train).Transform(ml.Data.LoadFromEnumerable(badValidation));
-            var error = Assert.ThrowsExactly<InvalidImageException>(() => keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train));
+            var error = Assert.ThrowsExactly<InvalidImageException>(
+                () => keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train));
             Assert.AreEqual((2L, DataRole.Validation), (error.Row, error.Role), error.Message);
 
             var badTrain = GeneratedImages.Stripes(10, seed: 3);
             badTrain[2].ImageSource = Encoding.ASCII.GetBytes("not an image");
             options = TinyModel.Options();
-            error = Assert.ThrowsExactly<InvalidImageException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(badTrain)));
+            error = Assert.ThrowsExactly<InvalidImageException>(
+                () => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(badTrain)));
             Assert.AreEqual((2L, DataRole.Training), (error.Row, error.Role), error.Message);
         }
 
@@ -122,7 +126,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                     var rows = good.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = r.Label }).ToList();
                     rows[2].ImageSource = bad.Bytes;
                     var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
-                    var batched = Assert.ThrowsExactly<InvalidImageException>(() => scored.GetColumn<float[]>("Score").ToArray(), bad.Name);
+                    var batched = Assert.ThrowsExactly<InvalidImageException>(
+                        () => scored.GetColumn<float[]>("Score").ToArray(), bad.Name);
                     StringAssert.StartsWith(batched.Message, "Column 'ImageSource', row 2: ", bad.Name);
 
                     using var engine = TinyModel.Engine(ml, model);
@@ -130,7 +135,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                     StringAssert.StartsWith(single.Message, "Column 'ImageSource', row ", bad.Name);
                     StringAssert.Contains(single.Message, bad.Reason, bad.Name);
                     Assert.AreEqual((DataRole.Scoring, DataRole.Scoring), (batched.Role, single.Role), bad.Name);
-                    Assert.AreSame(single, InvalidImageException.Find(new InvalidOperationException("wrapped", single)));
+                    var wrapped = new InvalidOperationException("wrapped", single);
+                    Assert.AreSame(single, InvalidImageException.Find(wrapped));
                     Console.WriteLine($"{bad.Name}: Transform: {batched.Message} PredictionEngine: {single.Message}");
                 }
 
