@@ -113,7 +113,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
             var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
             double testSeconds = clock.Elapsed.TotalSeconds;
             var trained = model.LastTransformer;
-            var history = trained.History.Select(h => new
+            var history = trained.History.Select(e => e.Record).Select(h => new
             {
                 epoch = h.Epoch, seconds = h.Duration.TotalSeconds, loss = h.TrainLoss, img_s = h.ImagesPerSecond,
                 cached = h.CachedBoundary?.Name(),

@@ -105,8 +105,12 @@ namespace AccuracyEvidence
                 // Scored after every epoch for the curves only: no recipe here selects an epoch or stops on it.
                 ValidationSet = keys.Fit(train).Transform(heldOut),
                 RestoreBestEpoch = false,
-                MetricsCallback = e => Console.WriteLine($"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
-                    $"held-out loss {e.ValidationLoss:F3} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, {e.Duration.TotalSeconds:F0} s"),
+                MetricsCallback = epoch =>
+                {
+                    var e = epoch.Record;
+                    Console.WriteLine($"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
+                        $"held-out loss {e.ValidationLoss:F3} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, {e.Duration.TotalSeconds:F0} s");
+                },
             };
             recipe.Apply(options);
             if (options.EarlyStopping != null)
@@ -121,7 +125,7 @@ namespace AccuracyEvidence
                 var metrics = ml.MulticlassClassification.Evaluate(model.Transform(heldOut));
                 return new RunResult(data.Name, recipe.Id, seed, data.Train.Count, data.HeldOut.Count, data.ImageSize,
                     metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, fitSeconds, Settings(options),
-                    RunResult.FromHistory(model.LastTransformer.History));
+                    RunResult.FromHistory(model.LastTransformer.History.Select(e => e.Record).ToList()));
             }
             finally
             {

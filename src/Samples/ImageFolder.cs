@@ -111,24 +111,27 @@ namespace Samples
         }
 
         /// <summary>
-        /// When <paramref name="error"/> is the library's invalid-image error (<see cref="InvalidImageError"/>), a message that
-        /// names the file of the row it reports. <paramref name="imagesOf"/> gives the list whose rows the view enumerated,
-        /// from the error's data name ("training data", "validation set", or null outside training).
+        /// When <paramref name="error"/> is the library's <see cref="InvalidImageException"/>, a message that names the
+        /// file of the row it reports. <paramref name="imagesOf"/> gives the list whose rows the view enumerated, from
+        /// the error's <see cref="InvalidImageException.Role"/>.
         /// </summary>
-        public static bool TryNameFile(Exception error, Func<string, IReadOnlyList<LabelledImage>> imagesOf, out string message)
+        public static bool TryNameFile(Exception error, Func<DataRole, IReadOnlyList<LabelledImage>> imagesOf,
+            out string message)
         {
             message = null;
-            if (!InvalidImageError.TryGetRow(error, out _, out long row, out _, out string dataName))
+            var invalid = InvalidImageException.Find(error);
+            if (invalid == null)
                 return false;
-            var images = imagesOf(dataName);
-            if (images == null || row < 0 || row >= images.Count)
+            var images = imagesOf(invalid.Role);
+            if (images == null || invalid.Row < 0 || invalid.Row >= images.Count)
                 return false;
-            var inner = error;
-            while (!(inner is InvalidDataException) && inner.InnerException != null)
-                inner = inner.InnerException;
-            message = $"Cannot read the image '{images[(int)row].Path}'{(dataName != null ? $" ({dataName})" : "")}: {inner.Message}";
+            string role = invalid.Role == DataRole.Scoring ? "" : $" ({Describe(invalid.Role)})";
+            message = $"Cannot read the image '{images[(int)invalid.Row].Path}'{role}: {invalid.Message}";
             return true;
         }
+
+        private static string Describe(DataRole role)
+            => role == DataRole.Validation ? "validation set" : "training data";
 
         /// <summary>"cat 800, dog 800".</summary>
         public static string Counts(IEnumerable<LabelledImage> images)

@@ -39,12 +39,12 @@ namespace Samples
                     var top = ConsumptionExample.PredictAllLabels(input).Take(3);
                     lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
                 }
-                catch (Exception e) when (InvalidImageError.TryGetRow(e, out string column, out long row, out _))
+                catch (Exception e) when (InvalidImageException.Find(e) is { } invalid)
                 {
                     // One unreadable file must not hide the other predictions. The row is the engine's running count, not
                     // this file's: keep only the reason.
-                    string message = (e as InvalidDataException ?? e.GetBaseException()).Message;
-                    string prefix = $"Column '{column}', row {row}: ";
+                    string message = invalid.Message;
+                    string prefix = $"Column '{invalid.Column}', row {invalid.Row}: ";
                     lines[i] = $"{images[i]}: cannot read the image: {(message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message)}";
                     Interlocked.Increment(ref failed);
                 }

@@ -186,7 +186,8 @@ namespace Samples
                 }
 
                 string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History, png, $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} test images");
+                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png, 
+                    $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} test images");
                 Console.WriteLine();
                 Console.WriteLine($"Learning curve: {png}");
                 return 0;

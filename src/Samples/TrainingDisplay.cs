@@ -83,8 +83,9 @@ namespace Samples
         }
 
         /// <summary>After each epoch (the trainer's <c>MetricsCallback</c>).</summary>
-        public void OnEpoch(EpochRecord r)
+        public void OnEpoch(FrozenResNetEpoch epoch)
         {
+            var r = epoch.Record;
             var thawed = _previous == null ? new List<ResNetStage>() : _previous.FrozenStages.Except(r.FrozenStages).ToList();
             _previous = r;
             if (_context != null)

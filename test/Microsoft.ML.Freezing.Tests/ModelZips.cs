@@ -38,6 +38,46 @@ namespace Microsoft.ML.Freezing.Tests
             return copy;
         }
 
+        /// <summary>
+        /// A copy of <paramref name="zip"/> in <paramref name="folder"/> with each entry passed through
+        /// <paramref name="change"/> (given its name and bytes; null drops it).
+        /// </summary>
+        public static string RewriteEach(string zip, string folder, Func<string, byte[], byte[]> change)
+        {
+            string copy = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".zip");
+            using var archive = ZipFile.Open(copy, ZipArchiveMode.Create);
+            foreach (var (name, bytes) in Entries(zip))
+            {
+                var changed = change(name, bytes);
+                if (changed == null) continue;
+                using var s = archive.CreateEntry(name).Open();
+                s.Write(changed);
+            }
+            return copy;
+        }
+
+        /// <summary>Whether an entry is the Model.key of a part with signature <paramref name="signature"/>.</summary>
+        public static bool IsModelKey(string name, byte[] bytes, string signature)
+            => name.EndsWith("/Model.key", StringComparison.Ordinal) && bytes.Length > ModelSignatureOffset + 16
+               && System.Text.Encoding.ASCII.GetString(bytes, ModelSignatureOffset, 8) == signature;
+
+        /// <summary>A copy of a Model.key with its written and readable format versions set.</summary>
+        public static byte[] WithVersions(byte[] modelKey, uint written, uint readable)
+        {
+            var copy = (byte[])modelKey.Clone();
+            BitConverter.TryWriteBytes(copy.AsSpan(ModelVerWrittenOffset), written);
+            BitConverter.TryWriteBytes(copy.AsSpan(ModelVerReadableOffset), readable);
+            return copy;
+        }
+
+        /// <summary>The written format version of a Model.key.</summary>
+        public static uint WrittenVersion(byte[] modelKey) => BitConverter.ToUInt32(modelKey, ModelVerWrittenOffset);
+
+        // ML.NET's ModelHeader (Microsoft.ML.Core/Data/ModelHeader.cs): the model block's signature and versions.
+        private const int ModelSignatureOffset = 0x40;
+        private const int ModelVerWrittenOffset = 0x48;
+        private const int ModelVerReadableOffset = 0x4C;
+
         /// <summary>Every entry of <paramref name="zip"/> with its bytes, in the archive's order.</summary>
         public static List<(string Name, byte[] Bytes)> Entries(string zip)
         {

@@ -15,7 +15,8 @@ namespace Microsoft.ML.Freezing
         private readonly FrozenResNetTransformer _parent;
 
         public BatchScoringDataView(IHost host, FrozenResNetTransformer parent, IDataView input, IDataView rowByRow)
-            : base(host, input, rowByRow, parent.FeatureColumnIndex(input.Schema), parent.Model.Preprocessing, FrozenResNetTransformer.ScoringBatchSize)
+            : base(host, input, rowByRow, parent.ImageColumnIndex(input.Schema), parent.Preprocessing,
+                  FrozenResNetTransformer.ScoringBatchSize)
         {
             _parent = parent;
         }
@@ -32,7 +33,8 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>Output 0 is Score (the probabilities), 1 PredictedLabel (their arg-max as a key).</summary>
         protected override Delegate MakeGetter(int output, Func<float[]> current) => output == 0
-            ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) => Scores.Write(current(), ref value))
+            ? (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value)
+                => ResNetTransformerBase.WriteVector(current(), ref value))
             : (ValueGetter<uint>)((ref uint value) => value = Scores.PredictedKey(current()));
 
         private sealed class Scoring : IBatchComputation

@@ -12,16 +12,13 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     public sealed class FrozenResNetModel : IDisposable
     {
-        private readonly object _scoringLock = new object();
-
         internal FrozenResNetModel(ResNet network, IReadOnlyList<string> classNames, ImagePreprocessing preprocessing, ComputeDevice device)
         {
-            Network = network ?? throw new ArgumentNullException(nameof(network));
+            Runner = new ImageBatchRunner(network, preprocessing, device);
             ClassNames = classNames?.ToArray() ?? throw new ArgumentNullException(nameof(classNames));
-            Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             if (network.Definition.NumClasses != ClassNames.Count)
-                throw new ArgumentException($"The network has {network.Definition.NumClasses} outputs but {ClassNames.Count} class names were given.");
-            Device = device;
+                throw new ArgumentException($"The network has {network.Definition.NumClasses} outputs but " +
+                    $"{ClassNames.Count} class names were given.");
             Network.eval();
         }
 
@@ -30,11 +27,14 @@ namespace Microsoft.ML.Freezing
         /// <summary>Class names in key order (key k is class k-1).</summary>
         public IReadOnlyList<string> ClassNames { get; }
         /// <summary>The preprocessing contract every consumer of this model reads.</summary>
-        public ImagePreprocessing Preprocessing { get; }
+        public ImagePreprocessing Preprocessing => Runner.Preprocessing;
         /// <summary>The TorchSharp module (eval mode). Changing it changes the model.</summary>
-        public ResNet Network { get; }
+        public ResNet Network => Runner.Network;
         /// <summary>Where scoring runs.</summary>
-        public ComputeDevice Device { get; }
+        public ComputeDevice Device => Runner.Device;
+
+        /// <summary>The batched forward pass, shared with the transformer that holds this model.</summary>
+        internal ImageBatchRunner Runner { get; }
 
         /// <summary>
         /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one array per
@@ -100,35 +100,9 @@ namespace Microsoft.ML.Freezing
             }
         }
 
+        // Probabilities of a batch: softmax of the logits that network gives for the normalised images.
         private float[][] Probabilities(IReadOnlyList<byte[]> rgbImages, Func<Tensor, Tensor> network)
-        {
-            int side = Preprocessing.ImageSize;
-            int imageBytes = side * side * 3;
-            var flat = new byte[rgbImages.Count * imageBytes];
-            for (int i = 0; i < rgbImages.Count; i++)
-            {
-                if (rgbImages[i] is null || rgbImages[i].Length != imageBytes)
-                    throw new ArgumentException($"Image {i} must be {side}x{side}x3 = {imageBytes} RGB bytes; got {rgbImages[i]?.Length ?? 0}.", nameof(rgbImages));
-                Buffer.BlockCopy(rgbImages[i], 0, flat, i * imageBytes, imageBytes);
-            }
-
-            float[] probabilities;
-            // One forward pass at a time: PredictionEngines and cursors on several threads share this module.
-            lock (_scoringLock)
-            {
-                using var scope = NewDisposeScope();
-                using var noGrad = no_grad();
-                var device = Device == ComputeDevice.Cuda ? CUDA : CPU;
-                var bytes = tensor(flat, new long[] { rgbImages.Count, side, side, 3 });
-                var images = Preprocessing.Normalize(bytes).to(device);
-                probabilities = nn.functional.softmax(network(images), 1).cpu().data<float>().ToArray();
-            }
-            int k = ClassNames.Count;
-            var result = new float[rgbImages.Count][];
-            for (int i = 0; i < result.Length; i++)
-                result[i] = probabilities.AsSpan(i * k, k).ToArray();
-            return result;
-        }
+            => Runner.Run(rgbImages, images => nn.functional.softmax(network(images), 1));
 
         /// <inheritdoc/>
         public void Dispose() => Network.Dispose();

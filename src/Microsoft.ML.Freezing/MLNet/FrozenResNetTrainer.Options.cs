@@ -68,7 +68,8 @@ namespace Microsoft.ML.Freezing
             public ImageAugmentation Augmentation { get; set; } = ImageAugmentation.None;
             /// <summary>
             /// What a row whose image cannot be read does to training (and validation): Fail stops with an error naming
-            /// the row (<see cref="InvalidImageError"/>); Skip leaves the row out and counts it (history and log). Default Fail.
+            /// the row (<see cref="InvalidImageException"/>); Skip leaves the row out and counts it (history and log).
+            /// Default Fail.
             /// </summary>
             public InvalidImagePolicy InvalidImagePolicy { get; set; } = InvalidImagePolicy.Fail;
 
@@ -103,7 +104,7 @@ namespace Microsoft.ML.Freezing
             public int? NumberOfThreads { get; set; }
 
             /// <summary>Called after each epoch. Default null.</summary>
-            public Action<EpochRecord> MetricsCallback { get; set; }
+            public Action<FrozenResNetEpoch> MetricsCallback { get; set; }
             /// <summary>Called after each batch (progress bars). Default null.</summary>
             public Action<BatchProgress> BatchCallback { get; set; }
 

@@ -60,14 +60,15 @@ namespace Microsoft.ML.Freezing
                 ch.Info($"FrozenResNet: {run.Network.Definition}, {run.Train.Source.Count} training images" +
                     $"{(run.Validation != null ? $", {run.Validation.Count} validation images" : "")}, {run.Preprocessing}.");
                 ch.Info(Describe(run.Tune, run.Weights?.ToString() ?? "the previous model", run.Validation != null));
-                var history = tuner.Fit(run.Train.Source, run.Validation);
+                var history = tuner.Fit(run.Train.Source, run.Validation)
+                    .Select(r => new FrozenResNetEpoch(r, run.SkippedInvalidImages));
                 // The loss is checked before every step, but the last step itself could still overflow.
-                ModelFormat.ThrowIfDiverged(run.Network, run.Train.Source);
+                Divergence.ThrowIfDiverged(run.Network, run.Train.Source);
                 // The model only scores from here: drop the last step's gradients (as much memory as the weights).
                 foreach (var parameter in run.Network.parameters())
                     parameter.grad = null;
                 var model = new FrozenResNetModel(run.Network, run.ClassNames, run.Preprocessing, _options.Device);
-                var all = (previousModel?.History ?? Array.Empty<EpochRecord>()).Concat(history).ToList();
+                var all = (previousModel?.History ?? Array.Empty<FrozenResNetEpoch>()).Concat(history).ToList();
                 return new FrozenResNetTransformer(_host, model, _options.FeatureColumnName, _options.ScoreColumnName,
                     _options.PredictedLabelColumnName, all, OptimizerState(ch, tuner));
             }
@@ -107,7 +108,8 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>What a run starts from: the data read, the network built, the engine's options resolved.</summary>
         private sealed record PreparedRun(PretrainedWeights Weights, ImagePreprocessing Preprocessing, string[] ClassNames,
-            TrainingRows Train, IImageBatchSource Validation, ResNet Network, FineTuneOptions Tune) : IDisposable
+            TrainingRows Train, IImageBatchSource Validation, ResNet Network, FineTuneOptions Tune,
+            int SkippedInvalidImages) : IDisposable
         {
             public void Dispose()
             {
@@ -135,15 +137,16 @@ namespace Microsoft.ML.Freezing
                 : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
                 : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
             // Continued training (null weights) freezes nothing unless told.
-            var tune = TuneOptions(ch, weights, validation != null, seed, train.InvalidImages + invalidValidationImages);
-            return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune);
+            int skipped = train.InvalidImages + invalidValidationImages;
+            var tune = TuneOptions(ch, weights, validation != null, seed, skipped);
+            return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune, skipped);
         }
 
         private TrainingRows ReadTraining(IChannel ch, IDataView trainData, LabelColumn labels,
             ImagePreprocessing preprocessing, int seed)
         {
             var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing,
-                _options.Augmentation, seed, "training data", _options.InvalidImagePolicy, CheckAlive);
+                _options.Augmentation, seed, DataRole.Training, _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
                 throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
@@ -195,11 +198,7 @@ namespace Microsoft.ML.Freezing
                 throw _host.ExceptSchemaMismatch(nameof(inputSchema), "label", _options.LabelColumnName);
             if (!label.IsKey)
                 throw _host.Except(LabelColumn.NotAKey(_options.LabelColumnName, label.ItemType));
-            if (!inputSchema.TryFindColumn(_options.FeatureColumnName, out var feature))
-                throw _host.ExceptSchemaMismatch(nameof(inputSchema), "feature", _options.FeatureColumnName);
-            bool bytes = feature.Kind == SchemaShape.Column.VectorKind.VariableVector && feature.ItemType == NumberDataViewType.Byte;
-            if (!bytes && !(feature.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType))
-                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, feature.ItemType));
+            ImageColumn.Check(_host, inputSchema, _options.FeatureColumnName, "feature");
 
             var columns = inputSchema.ToDictionary(c => c.Name);
             var scorer = new List<SchemaShape.Column>
@@ -218,12 +217,7 @@ namespace Microsoft.ML.Freezing
         }
 
         private void CheckFeatureColumn(DataViewSchema schema)
-        {
-            var column = schema.GetColumnOrNull(_options.FeatureColumnName)
-                ?? throw _host.ExceptSchemaMismatch(nameof(schema), "feature", _options.FeatureColumnName);
-            if (!ImageColumn.IsSupported(column.Type))
-                throw _host.Except(ImageColumn.Unsupported(_options.FeatureColumnName, column.Type));
-        }
+            => ImageColumn.Index(_host, schema, _options.FeatureColumnName, "feature");
 
         /// <summary>
         /// The weights training starts from (<see cref="TrainingDefaults.Weights"/>), checked against Architecture.
@@ -260,7 +254,9 @@ namespace Microsoft.ML.Freezing
                 CheckFeatureColumn(schema);
                 if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
                     throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
-                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels, preprocessing, ImageAugmentation.None, seed, "validation set", _options.InvalidImagePolicy, CheckAlive);
+                var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels,
+                    preprocessing, ImageAugmentation.None, seed, DataRole.Validation, _options.InvalidImagePolicy,
+                    CheckAlive);
                 invalidImages = rows.InvalidImages;
                 if (invalidImages > 0)
                     ch.Warning(rows.DescribeInvalidImages("validation set"));
@@ -304,10 +300,7 @@ namespace Microsoft.ML.Freezing
             RestoreBestEpoch = hasValidation && _options.RestoreBestEpoch,
             Seed = seed,
             EpochCallback = record =>
-            {
-                record.SkippedInvalidImages = skippedInvalidImages;
-                _options.MetricsCallback?.Invoke(record);
-            },
+                _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
             // MLContext.CancelExecution() takes effect within one batch.
             BatchCallback = progress =>
             {

@@ -16,7 +16,7 @@ namespace Microsoft.ML.Freezing
                 : base(parent.Host.Register(nameof(Mapper)), inputSchema, parent)
             {
                 _parent = parent;
-                _featureIndex = parent.FeatureColumnIndex(inputSchema);
+                _featureIndex = parent.ImageColumnIndex(inputSchema);
             }
 
             protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => _parent.OutputColumns(InputSchema);
@@ -41,7 +41,8 @@ namespace Microsoft.ML.Freezing
                     return probabilities;
                 }
                 if (activeOutput(0))
-                    getters[0] = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) => Scores.Write(Current(), ref value));
+                    getters[0] = (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value)
+                        => WriteVector(Current(), ref value));
                 if (activeOutput(1))
                     getters[1] = (ValueGetter<uint>)((ref uint value) => value = Scores.PredictedKey(Current()));
                 return getters;
@@ -57,16 +58,9 @@ namespace Microsoft.ML.Freezing
         }
     }
 
-    /// <summary>Writing probabilities into ML.NET values.</summary>
+    /// <summary>Reading probabilities as ML.NET values.</summary>
     internal static class Scores
     {
-        public static void Write(float[] probabilities, ref VBuffer<float> value)
-        {
-            var editor = VBufferEditor.Create(ref value, probabilities.Length);
-            probabilities.AsSpan().CopyTo(editor.Values);
-            value = editor.Commit();
-        }
-
         /// <summary>The 1-based key of the most probable class (ties: the first).</summary>
         public static uint PredictedKey(float[] probabilities)
         {

@@ -17,27 +17,29 @@ namespace Microsoft.ML.Freezing
     /// a key-typed <c>PredictedLabel</c>. <see cref="Transform"/> scores in batches; <c>PredictionEngine</c> scores row by row.
     /// Saves into an ML.NET zip with its weights, definition, class names, preprocessing, optimizer state and history.
     /// </summary>
-    public sealed partial class FrozenResNetTransformer : RowToRowTransformerBase, ITransformer, IDisposable
+    public sealed partial class FrozenResNetTransformer : ResNetTransformerBase
     {
         internal const string LoaderSignature = "FrozenResNetTransformer";
         internal const int ScoringBatchSize = 32;
 
         internal FrozenResNetTransformer(IHostEnvironment env, FrozenResNetModel model, string featureColumnName,
-            string scoreColumnName, string predictedLabelColumnName, IReadOnlyList<EpochRecord> history, TrainingState trainingState)
-            : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(FrozenResNetTransformer)))
+            string scoreColumnName, string predictedLabelColumnName, IReadOnlyList<FrozenResNetEpoch> history,
+            TrainingState trainingState)
+            : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(FrozenResNetTransformer)), model.Runner,
+                featureColumnName, "feature")
         {
             Model = model;
             FeatureColumnName = featureColumnName;
             ScoreColumnName = scoreColumnName;
             PredictedLabelColumnName = predictedLabelColumnName;
-            History = history?.ToList() ?? new List<EpochRecord>();
+            History = history?.ToList() ?? new List<FrozenResNetEpoch>();
             State = trainingState;
         }
 
         /// <summary>The network, class names and preprocessing.</summary>
         public FrozenResNetModel Model { get; }
         /// <summary>One record per training epoch (empty for a model that was never trained here).</summary>
-        public IReadOnlyList<EpochRecord> History { get; }
+        public IReadOnlyList<FrozenResNetEpoch> History { get; }
         /// <summary>The image column read.</summary>
         public string FeatureColumnName { get; }
         /// <summary>The probabilities column written.</summary>
@@ -48,15 +50,9 @@ namespace Microsoft.ML.Freezing
         /// <summary>Optimizer state at the end of training, for <c>Fit(data, previousModel)</c>.</summary>
         internal TrainingState State { get; }
 
-        /// <summary>Scores <paramref name="input"/> lazily, in batches of <see cref="ScoringBatchSize"/> images.</summary>
-        public new IDataView Transform(IDataView input)
-        {
-            Host.CheckValue(input, nameof(input));
-            return new BatchScoringDataView(Host, this, input, base.Transform(input));
-        }
-
-        /// <summary>Releases the network.</summary>
-        public void Dispose() => Model.Dispose();
+        // Transform scores in batches of ScoringBatchSize images.
+        private protected override IDataView MakeBatchedView(IDataView input, IDataView rowByRow)
+            => new BatchScoringDataView(Host, this, input, rowByRow);
 
         public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
@@ -89,16 +85,6 @@ namespace Microsoft.ML.Freezing
             builder.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance,
                 (ref ReadOnlyMemory<char> value) => value = valueKind.AsMemory());
             builder.Add(AnnotationUtils.Kinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType, (ref uint value) => value = setId);
-        }
-
-        /// <summary>Index of the image column, with a clear error when it is absent or of another type.</summary>
-        internal int FeatureColumnIndex(DataViewSchema schema)
-        {
-            var column = schema.GetColumnOrNull(FeatureColumnName)
-                ?? throw Host.ExceptSchemaMismatch(nameof(schema), "feature", FeatureColumnName);
-            if (!ImageColumn.IsSupported(column.Type))
-                throw Host.Except(ImageColumn.Unsupported(FeatureColumnName, column.Type));
-            return column.Index;
         }
 
         /// <summary>Optimizer state kept with a model for continued training.</summary>

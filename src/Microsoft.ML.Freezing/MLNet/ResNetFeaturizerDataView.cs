@@ -15,7 +15,7 @@ namespace Microsoft.ML.Freezing
         private readonly ResNetFeaturizerTransformer _parent;
 
         public ResNetFeaturizerDataView(IHost host, ResNetFeaturizerTransformer parent, IDataView input, IDataView rowByRow)
-            : base(host, input, rowByRow, parent.InputColumnIndex(input.Schema), parent.Preprocessing, parent.BatchSize)
+            : base(host, input, rowByRow, parent.ImageColumnIndex(input.Schema), parent.Preprocessing, parent.BatchSize)
         {
             _parent = parent;
         }
@@ -23,7 +23,8 @@ namespace Microsoft.ML.Freezing
         protected override IBatchComputation StartBatches() => new Featurizing(_parent);
 
         protected override Delegate MakeGetter(int output, Func<float[]> current)
-            => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) => ResNetFeaturizerTransformer.WriteFeatures(current(), ref value));
+            => (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value)
+                => ResNetTransformerBase.WriteVector(current(), ref value));
 
         private sealed class Featurizing : IBatchComputation
         {

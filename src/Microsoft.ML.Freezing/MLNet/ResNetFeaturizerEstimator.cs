@@ -94,10 +94,7 @@ namespace Microsoft.ML.Freezing
         public ResNetFeaturizerTransformer Fit(IDataView input)
         {
             _host.CheckValue(input, nameof(input));
-            var column = input.Schema.GetColumnOrNull(_options.InputColumnName)
-                ?? throw _host.ExceptSchemaMismatch(nameof(input), "image", _options.InputColumnName);
-            if (!ImageColumn.IsSupported(column.Type))
-                throw _host.Except(ImageColumn.Unsupported(_options.InputColumnName, column.Type));
+            ImageColumn.Index(_host, input.Schema, _options.InputColumnName, "image", nameof(input));
             if (_options.Device == ComputeDevice.Cuda && !cuda.is_available())
                 throw _host.Except("Device is Cuda, but no CUDA device is available to TorchSharp (a CUDA build of libtorch is needed; see README).");
 
@@ -123,11 +120,7 @@ namespace Microsoft.ML.Freezing
         public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         {
             _host.CheckValue(inputSchema, nameof(inputSchema));
-            if (!inputSchema.TryFindColumn(_options.InputColumnName, out var image))
-                throw _host.ExceptSchemaMismatch(nameof(inputSchema), "image", _options.InputColumnName);
-            bool bytes = image.Kind == SchemaShape.Column.VectorKind.VariableVector && image.ItemType == NumberDataViewType.Byte;
-            if (!bytes && !(image.ItemType is ImageDataViewType))
-                throw _host.Except(ImageColumn.Unsupported(_options.InputColumnName, image.ItemType));
+            ImageColumn.Check(_host, inputSchema, _options.InputColumnName, "image");
             var columns = inputSchema.ToDictionary(c => c.Name);
             columns[_options.OutputColumnName] = new SchemaShape.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Vector,
                 NumberDataViewType.Single, false);

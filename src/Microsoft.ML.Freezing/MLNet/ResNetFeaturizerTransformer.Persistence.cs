@@ -1,33 +1,38 @@
 using System;
 using System.IO;
 using Microsoft.ML.Runtime;
-using TorchSharp;
 
 namespace Microsoft.ML.Freezing
 {
     public sealed partial class ResNetFeaturizerTransformer
     {
-        // ML.NET's internal save/load plumbing (compiled against publicized references; see eng/Publicizer.targets).
+        private const uint FormatInitial = 0x00010001;
+        private const uint FormatChecksums = 0x00010002;
+
+        private static readonly ModelKind Kind = new ModelKind("ResNet featurizer model", "a featurizer model",
+            nameof(ResNetFeaturizerTransformer));
 
         private static VersionInfo GetVersionInfo()
             => new VersionInfo(
                 modelSignature: "RNFEATZR",
-                verWrittenCur: 0x00010001, // initial
-                verReadableCur: 0x00010001,
-                verWeCanReadBack: 0x00010001,
+                //verWrittenCur: 0x00010001, // initial
+                verWrittenCur: FormatChecksums, // SHA-256 of the main fields and of every stream
+                // The main fields and streams are those of 0x00010001, so older versions still read it.
+                verReadableCur: FormatInitial,
+                verWeCanReadBack: FormatInitial,
                 loaderSignature: LoaderSignature,
                 // The simple name, so that a model saved by a newer version of the library loads in an older one.
                 loaderAssemblyName: typeof(ResNetFeaturizerTransformer).Assembly.GetName().Name);
 
         private const string PreprocessingStream = "Preprocessing";
         private const string WeightsStream = "Weights";
+        private const string MainContents = "column names, stage, batch size, device, network definition";
         private const int MaxBatchSize = 1 << 16;
 
         public override void SaveModel(ModelSaveContext ctx)
         {
             Host.CheckValue(ctx, nameof(ctx));
-            ctx.CheckAtModel();
-            ctx.SetVersionInfo(GetVersionInfo());
+            var writer = new ModelStreamWriter(ctx, GetVersionInfo());
 
             // *** Binary format *** (mirrored in Create)
             // string: input (image) column name
@@ -35,19 +40,52 @@ namespace Microsoft.ML.Freezing
             // int: stage (ResNetStage: 0 Stem .. 4 Layer4)
             // int: batch size (1..65536)
             // int: device (ComputeDevice: 0 Cpu, 1 Cuda)
-            // ResNetDefinition.Save: int block type; 4 ints stage depths; int variant; double BatchNorm epsilon; bool conv bias; int 0 (no fc)
+            // ResNetDefinition.Save: int block type; 4 ints stage depths; int variant; double BatchNorm epsilon;
+            //   bool conv bias; int 0 (no fc)
             // stream "Preprocessing": ImagePreprocessing.Save
             // stream "Weights": TorchSharp module.save of the headless network
-            var w = ctx.Writer;
-            w.Write(InputColumnName);
-            w.Write(OutputColumnName);
-            w.Write((int)Stage);
-            w.Write(BatchSize);
-            w.Write((int)Device);
-            Network.Definition.Save(w);
+            // stream "Checksums" (since 0x00010002): see ModelChecksums; the SHA-256 of the fields above ("main") and
+            //   of every other stream, verified before any of them is parsed
+            writer.WriteMain(w => WriteMain(w, new MainFields(InputColumnName, OutputColumnName, Stage, BatchSize,
+                Device, Network.Definition)));
+            writer.WriteStream(PreprocessingStream, s => Preprocessing.Save(s));
+            writer.WriteStream(WeightsStream, s => Network.save(s));
+            writer.WriteChecksums();
+        }
 
-            ctx.SaveBinaryStream(PreprocessingStream, s => Preprocessing.Save(s));
-            ctx.SaveBinaryStream(WeightsStream, s => Network.save(s));
+        private sealed record MainFields(string Input, string Output, ResNetStage Stage, int BatchSize,
+            ComputeDevice Device, ResNetDefinition Definition);
+
+        private static void WriteMain(BinaryWriter w, MainFields main)
+        {
+            w.Write(main.Input);
+            w.Write(main.Output);
+            w.Write((int)main.Stage);
+            w.Write(main.BatchSize);
+            w.Write((int)main.Device);
+            main.Definition.Save(w);
+        }
+
+        private static MainFields ReadMain(ModelStreamReader reader)
+        {
+            string input = reader.Read(r => r.ReadString(), "the input column name");
+            string output = reader.Read(r => r.ReadString(), "the output column name");
+            var stage = (ResNetStage)reader.Read(r => r.ReadInt32(), "the stage");
+            int batchSize = reader.Read(r => r.ReadInt32(), "the batch size");
+            var device = (ComputeDevice)reader.Read(r => r.ReadInt32(), "the device");
+            if (input.Length == 0 || output.Length == 0)
+                throw reader.Malformed("a column name is empty.");
+            if (stage < ResNetStage.Stem || stage > ResNetStage.Layer4)
+                throw reader.Malformed($"the stage {(int)stage} is not one of stem, layer1..layer4.");
+            if (batchSize < 1 || batchSize > MaxBatchSize)
+                throw reader.Malformed($"the batch size {batchSize} is out of range.");
+            if (!Enum.IsDefined(device))
+                throw reader.Malformed($"the device {(int)device} is not one this version knows.");
+            var definition = reader.ReadDefinition();
+            if (definition.NumClasses != 0)
+                throw reader.Malformed($"the network has a head with {definition.NumClasses} outputs; a featurizer's " +
+                    "has none.");
+            return new MainFields(input, output, stage, batchSize, device, definition);
         }
 
         // Called by ML.NET (SignatureLoadModel) through the LoadableClass attribute.
@@ -55,94 +93,30 @@ namespace Microsoft.ML.Freezing
         {
             Contracts.CheckValue(env, nameof(env));
             env.CheckValue(ctx, nameof(ctx));
-            ctx.CheckAtModel(GetVersionInfo());
+            var reader = new ModelStreamReader(ctx, Kind, GetVersionInfo());
 
             // *** Binary format *** (mirrors SaveModel)
-            // string: input (image) column name
-            // string: output (features) column name
-            // int: stage (ResNetStage: 0 Stem .. 4 Layer4)
-            // int: batch size (1..65536)
-            // int: device (ComputeDevice: 0 Cpu, 1 Cuda)
-            // ResNetDefinition.Save: int block type; 4 ints stage depths; int variant; double BatchNorm epsilon; bool conv bias; int 0 (no fc)
-            // stream "Preprocessing": ImagePreprocessing.Save
-            // stream "Weights": TorchSharp module.save of the headless network
-            var r = ctx.Reader;
-            string input = Read(() => r.ReadString(), "the input column name");
-            string output = Read(() => r.ReadString(), "the output column name");
-            var stage = (ResNetStage)Read(() => r.ReadInt32(), "the stage");
-            int batchSize = Read(() => r.ReadInt32(), "the batch size");
-            var device = (ComputeDevice)Read(() => r.ReadInt32(), "the device");
-            if (input.Length == 0 || output.Length == 0)
-                throw Contracts.ExceptDecode("ResNet featurizer model: a column name is empty.");
-            if (stage < ResNetStage.Stem || stage > ResNetStage.Layer4)
-                throw Contracts.ExceptDecode($"ResNet featurizer model: the stage {(int)stage} is not one of stem, layer1..layer4.");
-            if (batchSize < 1 || batchSize > MaxBatchSize)
-                throw Contracts.ExceptDecode($"ResNet featurizer model: the batch size {batchSize} is out of range.");
-            if (!Enum.IsDefined(device))
-                throw Contracts.ExceptDecode($"ResNet featurizer model: the device {(int)device} is not one this version knows.");
-            ResNetDefinition definition;
-            try
-            {
-                definition = ResNetDefinition.Load(r);
-            }
-            catch (InvalidDataException ex)
-            {
-                throw Contracts.ExceptDecode($"ResNet featurizer model: {ex.Message}");
-            }
-            if (definition.NumClasses != 0)
-                throw Contracts.ExceptDecode($"ResNet featurizer model: the network has a head with {definition.NumClasses} outputs; a featurizer's has none.");
+            var main = ReadMain(reader);
+            // Since 0x00010002 every part is checked against its SHA-256 before it is used (before the network is
+            // built).
+            if (reader.Format >= FormatChecksums)
+                reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
             ImagePreprocessing preprocessing = null;
-            LoadStream(ctx, PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
-
-            var network = new ResNet(definition, seed: 0);
+            reader.Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
+            var network = new ResNet(main.Definition, seed: 0);
             try
             {
-                LoadStream(ctx, WeightsStream, "network weights", s => network.load(s, strict: true));
-                if (device == ComputeDevice.Cuda && !TorchSharp.torch.cuda.is_available())
-                {
-                    env.Register(nameof(ResNetFeaturizerTransformer)).Start("Load").Warning("The featurizer was saved for CUDA, which is not available here; running on the CPU.");
-                    device = ComputeDevice.Cpu;
-                }
-                if (device == ComputeDevice.Cuda)
-                    network.to(TorchSharp.torch.CUDA);
-                return new ResNetFeaturizerTransformer(env, network, preprocessing, stage, input, output, batchSize, device);
+                reader.Load(WeightsStream, "network weights", s => network.load(s, strict: true));
+                var device = reader.PlaceOnDevice(env, network, main.Device);
+                return new ResNetFeaturizerTransformer(env, network, preprocessing, main.Stage, main.Input, main.Output,
+                    main.BatchSize, device);
             }
             catch
             {
                 network.Dispose();
                 throw;
             }
-        }
-
-        /// <summary>Reads a value of the main stream; a short stream names what was being read.</summary>
-        private static T Read<T>(Func<T> read, string what)
-        {
-            try
-            {
-                return read();
-            }
-            catch (EndOfStreamException)
-            {
-                throw Contracts.ExceptDecode($"ResNet featurizer model: the main stream ends before {what} (truncated or not a featurizer model).");
-            }
-        }
-
-        /// <summary>Loads a named binary stream; a missing, truncated or malformed stream gives an error naming it.</summary>
-        private static void LoadStream(ModelLoadContext ctx, string name, string part, Action<BinaryReader> load)
-        {
-            bool found;
-            try
-            {
-                found = ctx.TryLoadBinaryStream(name, load);
-            }
-            catch (Exception ex) when (ex is EndOfStreamException || ex is InvalidDataException || ex is IOException
-                || ex is ArgumentException || ex is FormatException || ex is OverflowException)
-            {
-                throw Contracts.ExceptDecode($"ResNet featurizer model: stream '{name}' ({part}) is truncated or malformed: {ex.Message}");
-            }
-            if (!found)
-                throw Contracts.ExceptDecode($"ResNet featurizer model: stream '{name}' ({part}) is missing from the model.");
         }
     }
 }

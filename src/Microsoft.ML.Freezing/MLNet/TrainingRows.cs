@@ -52,12 +52,13 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// Reads every labelled row. <paramref name="checkAlive"/> runs before each row, so cancellation stops a long read.
         /// </summary>
-        /// <exception cref="InvalidDataException">
-        /// A row's image cannot be read and the policy is <see cref="InvalidImagePolicy.Fail"/> (<see cref="InvalidImageError"/>),
-        /// or every labelled row's image was invalid.
+        /// <exception cref="InvalidImageException">
+        /// A row's image cannot be read and the policy is <see cref="InvalidImagePolicy.Fail"/>; its
+        /// <see cref="InvalidImageException.Role"/> is <paramref name="role"/>.
         /// </exception>
+        /// <exception cref="InvalidDataException">Every labelled row's image was invalid.</exception>
         public static TrainingRows Read(IDataView data, string featureColumn, LabelColumn label, ImagePreprocessing preprocessing,
-            ImageAugmentation augmentation, int seed, string where, InvalidImagePolicy policy, Action checkAlive)
+            ImageAugmentation augmentation, int seed, DataRole role, InvalidImagePolicy policy, Action checkAlive)
         {
             var images = new List<byte[]>();
             var labels = new List<int>();
@@ -89,23 +90,24 @@ namespace Microsoft.ML.Freezing
                 {
                     image = read();
                 }
-                catch (InvalidDataException ex) when (policy == InvalidImagePolicy.Skip && InvalidImageError.Is(ex))
+                catch (InvalidImageException ex) when (policy == InvalidImagePolicy.Skip)
                 {
                     invalid++;
                     if (reasons.Count < QuotedReasons) reasons.Add(ex.Message);
                     continue;
                 }
-                catch (InvalidDataException ex) when (InvalidImageError.Is(ex))
+                catch (InvalidImageException ex)
                 {
                     // The row number alone is ambiguous when a training and a validation view both exist.
-                    InvalidImageError.SetDataName(ex, where);
+                    ex.Role = role;
                     throw;
                 }
                 images.Add(image);
                 labels.Add((int)key - 1);
             }
             if (images.Count == 0 && invalid > 0)
-                throw new InvalidDataException($"Every labelled row of the {where} ({invalid}) has an invalid image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
+                throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({invalid}) has an "
+                    + $"invalid image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
             return new TrainingRows(images, labels, preprocessing, augmentation, seed, skipped, firstSkipped, invalid, reasons);
         }
 

@@ -49,12 +49,6 @@ namespace Microsoft.ML.Freezing
         public string StopReason { get; internal set; }
         /// <summary>Wall time of the epoch, validation included.</summary>
         public TimeSpan Duration { get; init; }
-        /// <summary>
-        /// Rows left out of the run (training and validation data) because their image could not be read, with the
-        /// ML.NET trainer's <c>InvalidImagePolicy.Skip</c>; counted once when the data is read, so every epoch of one
-        /// run carries the same count. 0 otherwise.
-        /// </summary>
-        public int SkippedInvalidImages { get; internal set; }
 
         /// <inheritdoc/>
         public override string ToString()

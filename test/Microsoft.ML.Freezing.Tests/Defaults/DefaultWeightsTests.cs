@@ -34,7 +34,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
         private const StringComparison Ordinal = StringComparison.Ordinal;
 
         private static double HeadRate(FrozenResNetTransformer model)
-            => model.History[0].StageLearningRates[ResNetStage.Head];
+            => model.History[0].Record.StageLearningRates[ResNetStage.Head];
 
         /// <summary>True when every backbone tensor (all but the head) of the two networks is identical.</summary>
         private static bool SameBackbone(ResNet a, ResNet b)
@@ -57,7 +57,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
                 Assert.AreEqual(TrainingDefaults.PretrainedLearningRate, HeadRate(model));
                 Assert.IsTrue(log.Any(l => l.Contains("learning rate 0.001 (automatic)")), string.Join("\n", log));
                 // 12 images: too few to hold any out, and the log says so.
-                Assert.IsNull(model.History[0].ValidationLoss);
+                Assert.IsNull(model.History[0].Record.ValidationLoss);
                 Assert.AreEqual(1, log.Count(l => l.StartsWith("No validation split: only 12 images", Ordinal)));
             }
         }
@@ -104,7 +104,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
             var (model, log) = Fit(options, images: 60);
             using (model)
             {
-                Assert.IsTrue(model.History.All(e => e.ValidationLoss.HasValue));
+                Assert.IsTrue(model.History.All(e => e.Record.ValidationLoss.HasValue));
                 var split = log.Where(l => l.StartsWith("Validation split", Ordinal)).ToList();
                 Assert.AreEqual(1, split.Count, string.Join("\n", log));
                 StringAssert.Contains(split[0],
@@ -116,7 +116,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
             var (unvalidated, quiet) = Fit(options, images: 60);
             using (unvalidated)
             {
-                Assert.IsTrue(unvalidated.History.All(e => e.ValidationLoss is null));
+                Assert.IsTrue(unvalidated.History.All(e => e.Record.ValidationLoss is null));
                 Assert.IsFalse(quiet.Any(l => l.Contains("validation split", StringComparison.OrdinalIgnoreCase)));
             }
         }

@@ -50,7 +50,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
                 BatchSize = 16, Seed = 1, ValidationSet = keys.Fit(train).Transform(validation),
             };
             using var model = keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train);
-            var history = model.LastTransformer.History;
+            var history = model.LastTransformer.History.Select(e => e.Record).ToList();
             foreach (var epoch in history)
                 Console.WriteLine($"{source}: {epoch}");
 

@@ -79,6 +79,71 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             StringAssert.Contains(LoadError(Rewrite("Weights", _ => other)), "stream 'Weights' (network weights)");
         }
 
+        [TestMethod]
+        public void AlteredStreamsFailTheirChecksumAndAreNamed()
+        {
+            string weights = LoadError(RewriteEach((name, bytes) => name.EndsWith("/Weights", StringComparison.Ordinal)
+                ? FlipOneBit(bytes) : bytes));
+            StringAssert.Contains(weights, "stream 'Weights' (network weights) is truncated or malformed");
+            StringAssert.Contains(weights, "SHA-256 checksum does not match");
+
+            string preprocessing = LoadError(RewriteEach((name, bytes) =>
+                name.EndsWith("/Preprocessing", StringComparison.Ordinal) ? FlipOneBit(bytes) : bytes));
+            StringAssert.Contains(preprocessing, "stream 'Preprocessing' (preprocessing) is truncated or malformed");
+            StringAssert.Contains(preprocessing, "SHA-256 checksum does not match");
+
+            // The output column's name changed in the main stream ("Features" -> "FeatureX"): another model.
+            string main = LoadError(RewriteEach((name, bytes) =>
+            {
+                if (!ModelZips.IsModelKey(name, bytes, Signature)) return bytes;
+                var altered = (byte[])bytes.Clone();
+                int at = altered.AsSpan().IndexOf("Features"u8);
+                Assert.IsGreaterThan(0, at);
+                altered[at + 7] = (byte)'X';
+                return altered;
+            }));
+            StringAssert.Contains(main, "ResNet featurizer model: the main stream (column names, stage, batch size, " +
+                "device, network definition) is malformed: its SHA-256 checksum does not match");
+
+            StringAssert.Contains(LoadError(Rewrite("Checksums", _ => null)),
+                "stream 'Checksums' (checksums) is missing");
+        }
+
+        [TestMethod]
+        public void FeaturizerInThePreviousFormatStillLoads()
+        {
+            // Format 0x00010001 had no Checksums stream; its main fields and other streams are those written now.
+            var key = ModelZips.Entries(_zip).Single(e => ModelZips.IsModelKey(e.Name, e.Bytes, Signature)).Bytes;
+            Assert.AreEqual(0x00010002u, ModelZips.WrittenVersion(key));
+            string previous = RewriteEach((name, bytes) =>
+                name.EndsWith("/Checksums", StringComparison.Ordinal) ? null
+                : ModelZips.IsModelKey(name, bytes, Signature) ? ModelZips.WithVersions(bytes, 0x00010001, 0x00010001)
+                : bytes);
+            var loaded = Ml.Model.Load(previous, out _);
+            try
+            {
+                var actual = loaded.Transform(_data).GetColumn<float[]>("Features").ToArray();
+                for (int i = 0; i < _expected.Length; i++)
+                    CollectionAssert.AreEqual(_expected[i], actual[i], $"row {i}");
+            }
+            finally
+            {
+                (loaded as IDisposable)?.Dispose();
+            }
+        }
+
+        private const string Signature = "RNFEATZR";
+
+        private static byte[] FlipOneBit(byte[] bytes)
+        {
+            var altered = (byte[])bytes.Clone();
+            altered[altered.Length / 2] ^= 0x01;
+            return altered;
+        }
+
+        private static string RewriteEach(Func<string, byte[], byte[]> change)
+            => ModelZips.RewriteEach(_zip, _dir, change);
+
         private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
 
         private static string LoadError(string zip) => ModelZips.LoadError(Ml, zip);

@@ -160,7 +160,7 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             var view = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows));
             using var cursor = view.GetRowCursor(new[] { view.Schema["Features"] });
             int served = 0;
-            var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+            var error = Assert.ThrowsExactly<InvalidImageException>(() =>
             {
                 while (cursor.MoveNext())
                     served++;

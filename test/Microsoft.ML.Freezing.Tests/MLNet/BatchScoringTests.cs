@@ -40,6 +40,20 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [ClassCleanup]
         public static void Release() => _model?.Dispose();
 
+        [TestMethod]
+        public void TransformThroughITransformerAndAChainIsBatched()
+        {
+            // A TransformerChain calls ITransformer.Transform: it must reach the batched view, not the row-by-row one.
+            var data = Ml.Data.LoadFromEnumerable(Rows(4, seed: 2));
+            Assert.IsInstanceOfType<BatchScoringDataView>(((ITransformer)_model).Transform(data));
+            var chain = new TransformerChain<ITransformer>(_model);
+            Assert.IsInstanceOfType<BatchScoringDataView>(chain.Transform(data));
+
+            using var featurizer = Ml.Transforms.ResNetFeatures("Features", "ImageSource", _model, ResNetStage.Layer1)
+                .Fit(data);
+            Assert.IsInstanceOfType<ResNetFeaturizerDataView>(((ITransformer)featurizer).Transform(data));
+        }
+
         private static List<Row> Rows(int count, int seed)
             => GeneratedImages.Stripes(count, seed).Select((r, i) => new Row { Id = i, ImageSource = r.ImageSource, Label = r.Label }).ToList();
 
@@ -111,7 +125,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var scored = _model.Transform(Ml.Data.LoadFromEnumerable(rows));
             using var cursor = scored.GetRowCursor(new[] { scored.Schema["Score"] });
             int served = 0;
-            var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+            var error = Assert.ThrowsExactly<InvalidImageException>(() =>
             {
                 while (cursor.MoveNext())
                     served++;

@@ -84,7 +84,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var rows = GeneratedImages.Stripes(6, 1);
             rows[4].ImageSource = new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
             var error = Fails(() => Trainer().Fit(Keyed(Ml.Data.LoadFromEnumerable(rows))));
-            Assert.IsInstanceOfType<InvalidDataException>(error);
+            Assert.IsInstanceOfType<InvalidImageException>(error);
             StringAssert.Contains(error.Message, "Column 'ImageSource', row 4");
         }
 

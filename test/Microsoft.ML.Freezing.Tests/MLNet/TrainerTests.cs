@@ -41,7 +41,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var options = Options();
             options.MetricsCallback = r => Console.WriteLine(r);
             _model = Pipeline(_ml, options).Fit(_train);
-            _history = Trained(_model).History;
+            _history = Trained(_model).History.Select(e => e.Record).ToList();
         }
 
         [ClassCleanup]

@@ -79,11 +79,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 int batches = 0;
                 var options = TinyModel.Options();
                 options.BatchCallback = _ => batches++;
-                var error = Assert.ThrowsExactly<InvalidDataException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)), bad.Name);
+                var error = Assert.ThrowsExactly<InvalidImageException>(
+                    () => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)), bad.Name);
                 StringAssert.StartsWith(error.Message, "Column 'ImageSource', row 7: ", bad.Name);
                 StringAssert.Contains(error.Message, bad.Reason, bad.Name);
-                Assert.IsTrue(InvalidImageError.TryGetRow(error, out string column, out long row, out string path), bad.Name);
-                Assert.AreEqual(("ImageSource", 7L, (string)null), (column, row, path), bad.Name);
+                Assert.AreEqual(("ImageSource", 7L, (string)null), (error.Column, error.Row, error.ImagePath),
+                    bad.Name);
                 Assert.AreEqual(0, batches, $"{bad.Name}: training started");
             }
         }
@@ -100,16 +101,16 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var options = TinyModel.Options();
             var train = ml.Data.LoadFromEnumerable(good);
             options.ValidationSet = keys.Fit(train).Transform(ml.Data.LoadFromEnumerable(badValidation));
-            var error = Assert.ThrowsExactly<InvalidDataException>(() => keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train));
-            Assert.IsTrue(InvalidImageError.TryGetRow(error, out _, out long row, out _, out string dataName));
-            Assert.AreEqual((2L, "validation set"), (row, dataName), error.Message);
+            var error = Assert.ThrowsExactly<InvalidImageException>(
+                () => keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train));
+            Assert.AreEqual((2L, DataRole.Validation), (error.Row, error.Role), error.Message);
 
             var badTrain = GeneratedImages.Stripes(10, seed: 3);
             badTrain[2].ImageSource = Encoding.ASCII.GetBytes("not an image");
             options = TinyModel.Options();
-            error = Assert.ThrowsExactly<InvalidDataException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(badTrain)));
-            Assert.IsTrue(InvalidImageError.TryGetRow(error, out _, out row, out _, out dataName));
-            Assert.AreEqual((2L, "training data"), (row, dataName), error.Message);
+            error = Assert.ThrowsExactly<InvalidImageException>(
+                () => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(badTrain)));
+            Assert.AreEqual((2L, DataRole.Training), (error.Row, error.Role), error.Message);
         }
 
         [TestMethod]
@@ -125,13 +126,17 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                     var rows = good.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = r.Label }).ToList();
                     rows[2].ImageSource = bad.Bytes;
                     var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
-                    var batched = Assert.ThrowsExactly<InvalidDataException>(() => scored.GetColumn<float[]>("Score").ToArray(), bad.Name);
+                    var batched = Assert.ThrowsExactly<InvalidImageException>(
+                        () => scored.GetColumn<float[]>("Score").ToArray(), bad.Name);
                     StringAssert.StartsWith(batched.Message, "Column 'ImageSource', row 2: ", bad.Name);
 
                     using var engine = TinyModel.Engine(ml, model);
-                    var single = Assert.ThrowsExactly<InvalidDataException>(() => engine.Predict(rows[2]), bad.Name);
+                    var single = Assert.ThrowsExactly<InvalidImageException>(() => engine.Predict(rows[2]), bad.Name);
                     StringAssert.StartsWith(single.Message, "Column 'ImageSource', row ", bad.Name);
                     StringAssert.Contains(single.Message, bad.Reason, bad.Name);
+                    Assert.AreEqual((DataRole.Scoring, DataRole.Scoring), (batched.Role, single.Role), bad.Name);
+                    var wrapped = new InvalidOperationException("wrapped", single);
+                    Assert.AreSame(single, InvalidImageException.Find(wrapped));
                     Console.WriteLine($"{bad.Name}: Transform: {batched.Message} PredictionEngine: {single.Message}");
                 }
 
@@ -219,17 +224,15 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var options = TinyModel.Options();
             options.FeatureColumnName = "Bytes";
             var bytesPipeline = ml.Transforms.LoadRawImageBytes("Bytes", folder, "ImagePath").Append(TinyModel.Pipeline(ml, options));
-            var error = Assert.ThrowsExactly<InvalidDataException>(() => bytesPipeline.Fit(data));
-            Assert.IsTrue(InvalidImageError.TryGetRow(error, out _, out long row, out _));
-            Assert.AreEqual("cat.jpg", files[(int)row].ImagePath, error.Message);
+            var error = Assert.ThrowsExactly<InvalidImageException>(() => bytesPipeline.Fit(data));
+            Assert.AreEqual("cat.jpg", files[(int)error.Row].ImagePath, error.Message);
             StringAssert.Contains(error.Message, "not a decodable image");
 
             // LoadImages decodes itself and throws without the path or the row; the trainer adds the row.
             options.FeatureColumnName = "Image";
             var imagePipeline = ml.Transforms.LoadImages("Image", folder, "ImagePath").Append(TinyModel.Pipeline(ml, options));
-            error = Assert.ThrowsExactly<InvalidDataException>(() => imagePipeline.Fit(data));
-            Assert.IsTrue(InvalidImageError.TryGetRow(error, out string column, out row, out _));
-            Assert.AreEqual(("Image", "cat.jpg"), (column, files[(int)row].ImagePath), error.Message);
+            error = Assert.ThrowsExactly<InvalidImageException>(() => imagePipeline.Fit(data));
+            Assert.AreEqual(("Image", "cat.jpg"), (error.Column, files[(int)error.Row].ImagePath), error.Message);
             StringAssert.Contains(error.Message, "the image could not be read (ArgumentException");
 
             // And with Skip, the file is left out and counted.
