@@ -94,10 +94,16 @@ namespace AccuracyEvidence
                         $"{set}, {spec.ImageSize} px: defaults, seed 0 (validation: 10% of the training images)");
                     md.AppendLine();
                     md.AppendLine($"![{set}: the defaults' learning curve, seed 0]({Path.GetFileName(plots)}/{curve})");
+                }
+                if (planned[Recipe.Defaults].Any)
+                {
                     md.AppendLine();
-                    md.AppendLine("Auto's decisions in that run: " + string.Join(" ", defaults.Epochs
-                        .Where(e => e.ThawReason != null || e.StopReason != null)
-                        .Select(e => $"epoch {e.Epoch}: {e.ThawReason ?? ""}{(e.StopReason != null && e.StopReason != e.ThawReason ? " Stop: " + e.StopReason : "")}")));
+                    md.AppendLine("What the defaults did, per seed (each epoch: the lowest stage that trained, then the validation loss on the hold-out):");
+                    md.AppendLine();
+                    foreach (var run in planned[Recipe.Defaults].Runs)
+                        md.AppendLine($"- seed {run.Seed}: " + string.Join(", ", run.Epochs.Select(e =>
+                            $"{Trained(e)} {F(e.ValidationLoss ?? double.NaN, "F3")}")) + $"; kept epoch {run.KeptEpoch + 1}, test {Pct(run.MicroAccuracy)}" +
+                            (run.Epochs.LastOrDefault()?.StopReason is { } stop ? $". Stopped: {stop}" : "."));
                 }
             }
 
@@ -229,6 +235,10 @@ namespace AccuracyEvidence
                     : $"| stretch: defaults ≥ {Pct(goal)} | {label} | | not measured |");
             }
         }
+
+        /// <summary>"head", "layer4+", ... "stem+": the lowest stage that trained in an epoch (frozen stages are a prefix).</summary>
+        private static string Trained(EpochResult e)
+            => e.FrozenStages.Length >= 5 ? "head" : e.FrozenStages.Length == 0 ? "all" : ((Microsoft.ML.Freezing.ResNetStage)e.FrozenStages.Length).ToString().ToLowerInvariant() + "+";
 
         private static string Verdict(bool holds) => holds ? "**holds**" : "**fails**";
 
