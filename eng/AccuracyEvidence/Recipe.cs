@@ -4,28 +4,59 @@ using Microsoft.ML.Freezing;
 namespace AccuracyEvidence
 {
     /// <summary>
-    /// A fine-tuning recipe: a name for the table and what it changes on the trainer's options. Every recipe but the
-    /// sample's defaults runs the same epochs, batch, base rate, optimizer and (no) augmentation.
+    /// A row of the comparison: a name for the table and what it sets on the trainer's options. Every run first sets
+    /// only the columns, ImageSize, Epochs and Seed (<see cref="Program"/>); a recipe sets nothing else but what its
+    /// description names, so everything it does not name (weights, learning rate, validation, best epoch, batch,
+    /// optimizer, augmentation) is the trainer's default. The defaults row sets nothing at all.
     /// </summary>
-    public sealed record Recipe(string Id, string Name, string Description, Action<FrozenResNetTrainer.Options> Apply)
+    /// <param name="ResNet18">Whether the row trains ML.NET's ResNet-18 (the rows the targets compare against).</param>
+    /// <param name="SameAs">Another row whose runs this one reuses because its options are identical (the ablation's
+    /// "Auto off" is the Gradual(1,1) row); null when it runs itself.</param>
+    public sealed record Recipe(string Id, string Name, string Description, Action<FrozenResNetTrainer.Options> Apply,
+        bool ResNet18 = true, string SameAs = null)
     {
         /// <summary>fastai's <c>fine_tune</c> spans lr/100 (stem) .. lr (head) over the 5 stages below the head.</summary>
         public static readonly double FineTuneDecay = Math.Pow(100, 1.0 / 5);
 
-        public static Recipe[] Compared(int epochs) => new[]
+        public const string Defaults = "defaults", LinearProbe = "linear-probe", Full = "full", Gradual = "gradual",
+            FineTune = "fine-tune", KerasProbe = "keras-resnet50-probe",
+            NoPretrained = "ablation-no-pretrained", FixedRate = "ablation-lr-0.01", NoValidation = "ablation-no-validation",
+            NoAuto = "ablation-no-auto";
+
+        public static readonly Recipe[] All =
         {
-            new Recipe("linear-probe", "Linear probe", "all but the head frozen, no thawing (AllButHead, None)",
+            new(Defaults, "**Defaults**", "nothing set: ML.NET's ResNet-18, automatic rate (0.001), 10% stratified validation hold-out, best epoch kept, `UnfreezeSchedule.Auto`",
+                _ => { }),
+            new(LinearProbe, "ResNet-18 linear probe", "`Freeze = AllButHead`, `Unfreezing = None`",
                 o => { o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.None; }),
-            new Recipe("full", "Full fine-tune", "nothing frozen from the start (None)",
+            new(Full, "ResNet-18 full fine-tune", "`Freeze = None`, `Unfreezing = None`",
                 o => { o.Freeze = FreezeMask.None; o.Unfreezing = UnfreezeSchedule.None; }),
-            new Recipe("gradual", "Gradual unfreezing", "head first, one more stage each epoch (Gradual(1,1))",
+            new(Gradual, "ResNet-18 Gradual(1,1)", "`Freeze = AllButHead`, `Unfreezing = Gradual(1,1)`: head first, one more stage each epoch",
                 o => { o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.Gradual(1, 1); }),
-            new Recipe("gradual-decay", "Gradual + discriminative rates", "Gradual(1,1), rate / 2.6 per stage down from the head",
-                o => { o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.Gradual(1, 1); o.LayerLearningRateDecay = 2.6; }),
-            new Recipe("gradual-flipcrop", "Gradual + flips and crops", "Gradual(1,1) on randomly flipped and cropped images (no activation cache)",
-                o => { o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.Gradual(1, 1); o.Augmentation = ImageAugmentation.FlipAndCrop; }),
-            new Recipe("fine-tune", "fastai fine_tune shape", $"1 epoch head only, then everything (At(1)), rate / {FineTuneDecay:F2} per stage: lr/100 at the stem",
+            new(FineTune, "ResNet-18 fastai `fine_tune` shape", $"`AllButHead`, `At(1)`: 1 epoch head only, then everything; `LayerLearningRateDecay = {FineTuneDecay:F2}` (lr/100 at the stem)",
                 o => { o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.At(1); o.LayerLearningRateDecay = FineTuneDecay; }),
+            new(KerasProbe, "Keras ResNet-50 linear probe (beside)", "`PretrainedWeights.KerasResNet50()`, `AllButHead`, `Unfreezing = None`: the analogue of ML.NET's `ImageClassificationTrainer`",
+                o => { o.PretrainedWeights = PretrainedWeights.KerasResNet50(); o.Freeze = FreezeMask.AllButHead; o.Unfreezing = UnfreezeSchedule.None; },
+                ResNet18: false),
+            new(NoPretrained, "defaults, pretrained weights off", "`PretrainedWeights = PretrainedWeights.None`: random initialisation (the defaults then train everything at 0.003, no thawing)",
+                o => o.PretrainedWeights = PretrainedWeights.None),
+            new(FixedRate, "defaults, automatic rate off", "`LearningRate = 0.01` (the trainer's old fixed rate)",
+                o => o.LearningRate = 0.01),
+            new(NoValidation, "defaults, validation + best epoch off", "`ValidationFraction = 0`: trains on all the training images, keeps the last epoch; Auto, with nothing to watch, acts as Gradual(1,1)",
+                o => o.ValidationFraction = 0),
+            new(NoAuto, "defaults, Auto off", "`Unfreezing = Gradual(1,1)`: the same options as the Gradual(1,1) row (the trainer's default freeze is AllButHead), so its runs are that row's",
+                o => o.Unfreezing = UnfreezeSchedule.Gradual(1, 1), SameAs: Gradual),
         };
+
+        public static Recipe Get(string id) => Array.Find(All, r => r.Id == id) ?? throw new ArgumentException($"Unknown recipe '{id}'.");
+
+        /// <summary>The ablation table: the defaults, then each automatic choice switched off in turn.</summary>
+        public static readonly string[] Ablation = { Defaults, NoPretrained, FixedRate, NoValidation, NoAuto };
+
+        /// <summary>The rows of a data set's table.</summary>
+        public static readonly string[] Compared = { Defaults, LinearProbe, Full, Gradual, FineTune, KerasProbe };
+
+        /// <summary>The ResNet-18 rows (other than the defaults) that the targets compare the defaults against.</summary>
+        public static readonly string[] ResNet18Baselines = { LinearProbe, Full, Gradual, FineTune };
     }
 }
