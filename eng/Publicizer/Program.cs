@@ -162,7 +162,8 @@ internal static class Program
 
     private static bool IsCompilerGenerated(ICustomAttributeProvider provider) =>
         provider.HasCustomAttributes &&
-        provider.CustomAttributes.Any(a => a.AttributeType.FullName == "System.Runtime.CompilerServices.CompilerGeneratedAttribute");
+        provider.CustomAttributes.Any(
+            a => a.AttributeType.FullName == "System.Runtime.CompilerServices.CompilerGeneratedAttribute");
 
     private static void MarkAsReferenceAssembly(AssemblyDefinition assembly)
     {

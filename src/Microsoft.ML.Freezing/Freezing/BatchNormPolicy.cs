@@ -1,7 +1,8 @@
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// How BatchNorm layers of frozen stages behave during training. A trainable stage's BatchNorm always trains normally.
+    /// How BatchNorm layers of frozen stages behave during training. A trainable stage's BatchNorm always trains
+    /// normally.
     /// </summary>
     public enum BatchNormPolicy
     {

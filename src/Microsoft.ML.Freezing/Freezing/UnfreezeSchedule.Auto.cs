@@ -119,7 +119,8 @@ namespace Microsoft.ML.Freezing
                 var refreeze = context.History[best].FrozenStages.Except(context.FrozenStages).ToArray();
                 var mask = refreeze.Length == 0 ? context.CurrentMask
                     : context.CurrentMask.Union(FreezeMask.Stages(refreeze));
-                string again = refreeze.Length > 0 ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
+                string again = refreeze.Length > 0
+                    ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
                 string reason = $"{why}: restoring the weights of epoch {best} (validation loss " +
                     $"{Format(losses[best])}){again} and thawing no more.";
                 return new ThawDecision(mask, reason) { RestoreBestWeights = true };

@@ -8,9 +8,11 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>
         /// Fine-tunes a ResNet-18 on an image column (encoded bytes or <c>MLImage</c>) and a key-typed label, with the
-        /// defaults of <see cref="FrozenResNetTrainer.Options"/>. A drop-in for Model Builder's <c>ImageClassification</c>.
+        /// defaults of <see cref="FrozenResNetTrainer.Options"/>. A drop-in for Model Builder's
+        /// <c>ImageClassification</c>.
         /// </summary>
-        public static FrozenResNetTrainer FrozenResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        public static FrozenResNetTrainer FrozenResNet(
+            this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
             string labelColumnName = "Label", string featureColumnName = "Features",
             string scoreColumnName = "Score", string predictedLabelColumnName = "PredictedLabel",
             IDataView validationSet = null)
@@ -24,7 +26,8 @@ namespace Microsoft.ML.Freezing
             });
 
         /// <summary>Fine-tunes a ResNet with every setting of <paramref name="options"/>.</summary>
-        public static FrozenResNetTrainer FrozenResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        public static FrozenResNetTrainer FrozenResNet(
+            this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
             FrozenResNetTrainer.Options options)
         {
             Contracts.CheckValue(catalog, nameof(catalog));

@@ -14,7 +14,8 @@ namespace Microsoft.ML.Freezing
     {
         private readonly ResNetFeaturizerTransformer _parent;
 
-        public ResNetFeaturizerDataView(IHost host, ResNetFeaturizerTransformer parent, IDataView input, IDataView rowByRow)
+        public ResNetFeaturizerDataView(IHost host, ResNetFeaturizerTransformer parent, IDataView input,
+            IDataView rowByRow)
             : base(host, input, rowByRow, parent.ImageColumnIndex(input.Schema), parent.Preprocessing, parent.BatchSize)
         {
             _parent = parent;

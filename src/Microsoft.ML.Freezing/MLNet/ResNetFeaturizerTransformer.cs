@@ -12,8 +12,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// A fitted ResNet featurizer: writes, for each image, the global-average-pooled activations after <see cref="Stage"/>
-    /// as a float vector of <see cref="FeatureDimension"/> values. <see cref="Transform"/> runs the network on batches of
+    /// A fitted ResNet featurizer: writes, for each image, the global-average-pooled activations after
+    /// <see cref="Stage"/> as a float vector of <see cref="FeatureDimension"/> values. <see cref="Transform"/> runs the
+    /// network on batches of
     /// <see cref="BatchSize"/> images; a <c>PredictionEngine</c> runs it row by row. Saves into an ML.NET zip with its
     /// weights, definition and preprocessing; <see cref="ExportOnnx"/> writes an ONNX graph of the same features.
     /// </summary>
@@ -60,7 +61,8 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>The output column: a float vector of <see cref="FeatureDimension"/>.</summary>
         internal DataViewSchema.DetachedColumn OutputColumn()
-            => new DataViewSchema.DetachedColumn(OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, FeatureDimension));
+            => new DataViewSchema.DetachedColumn(OutputColumnName,
+                new VectorDataViewType(NumberDataViewType.Single, FeatureDimension));
 
         /// <summary>Row-by-row featurizing (PredictionEngine, and any consumer of the row-to-row mapper).</summary>
         private sealed class Mapper : MapperBase
@@ -75,9 +77,11 @@ namespace Microsoft.ML.Freezing
                 _inputIndex = parent.ImageColumnIndex(inputSchema);
             }
 
-            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => new[] { _parent.OutputColumn() };
+            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore()
+                => new[] { _parent.OutputColumn() };
 
-            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
+            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput,
+                out Action disposer)
             {
                 disposer = null;
                 var read = ImageColumn.MakeReader(input, input.Schema[_inputIndex], _parent.Preprocessing);

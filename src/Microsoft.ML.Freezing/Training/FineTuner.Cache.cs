@@ -27,7 +27,8 @@ namespace Microsoft.ML.Freezing
             return FitRun.Create(train, validated, cache, validationCache, _options);
         }
 
-        /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be used.</summary>
+        /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be
+        /// used.</summary>
         private ActivationCache CreateCache(IImageBatchSource source, string name, Func<long> sharedBytes)
         {
             string off = !_options.UseActivationCache ? "disabled by the options"

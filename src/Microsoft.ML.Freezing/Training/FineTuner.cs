@@ -126,7 +126,8 @@ namespace Microsoft.ML.Freezing
             return InEvalMode(() =>
             {
                 // The whole network runs folded (a snapshot of the current weights).
-                using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _options.Log);
+                using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32,
+                    _options.Log);
                 var totals = new ScoreTotals();
                 foreach (var batch in data.GetBatches(_options.BatchSize, null))
                 {

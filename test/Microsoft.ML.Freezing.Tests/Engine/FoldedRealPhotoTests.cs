@@ -21,7 +21,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
     {
         private const int Size = 224;
 
-        private static string OnnxPath => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
+        private static string OnnxPath
+            => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
 
         /// <summary>The four photos of the assets, each also mirrored, flipped and both: a batch of 16.</summary>
         private static Tensor Photos(ImagePreprocessing preprocessing)
