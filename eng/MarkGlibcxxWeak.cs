@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 // Compiled by RoslynCodeTaskFactory from LibTorchSharpGlibcxxFix.targets (packed as
 // build/ and buildTransitive/Microsoft.ML.Freezing.targets).
 //
