@@ -26,9 +26,9 @@ namespace Microsoft.ML.Freezing
     /// one CPU can be wrong on another: on a 2-core AMD EPYC VM with AVX-512 VP2INTERSECT, its channels-last brgemm
     /// kernels computed ResNet-18's layer4 with a relative error of 0.2 while the NCHW kernels were right. So the first
     /// batch of every shape (batch size, channels, spatial size, kernel, stride, padding, dtype, threads) runs the fast
-    /// route and compares its first and last images with <see cref="FoldedConv.Gemm"/> (a matrix product, independent
-    /// of every convolution kernel). A shape that disagrees by more than <see cref="Tolerance"/> of the output's range
-    /// takes the next route that agrees (NCHW, then the matrix product) for the rest of the process, and
+    /// route and compares its first and last images with <see cref="FoldedConv.Gemm(Tensor)"/> (a matrix product,
+    /// independent of every convolution kernel). A shape that disagrees by more than <see cref="Tolerance"/> of the
+    /// output's range takes the next route that agrees (NCHW, then the matrix product) for the rest of the process, and
     /// <see cref="FoldedResNet.KernelFallback"/> says so once. The check costs two images' worth of matrix products
     /// once per shape and process.
     /// </remarks>

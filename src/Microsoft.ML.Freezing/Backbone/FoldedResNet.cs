@@ -31,8 +31,9 @@ namespace Microsoft.ML.Freezing
     /// <remarks>
     /// A snapshot: later changes to the network's weights or BatchNorm statistics do not reach it; make a new one
     /// (folding ResNet-18 takes a few milliseconds). It owns its tensors: dispose it. Create it with
-    /// <see cref="ResNet.Fold"/>, which requires every BatchNorm in the range to be in eval mode (batch statistics
-    /// cannot be folded). Thread-safe for concurrent <see cref="Forward"/> calls (it only reads its tensors).
+    /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>, which requires every BatchNorm in the
+    /// range to be in eval mode (batch statistics cannot be folded). Thread-safe for concurrent
+    /// <see cref="Forward(Tensor)"/> calls (it only reads its tensors).
     /// </remarks>
     public sealed class FoldedResNet : IDisposable
     {

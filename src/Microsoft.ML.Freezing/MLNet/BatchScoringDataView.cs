@@ -8,7 +8,7 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// The output of <see cref="FrozenResNetTransformer.Transform"/>: the input's columns plus Score and
+    /// The output of <see cref="ResNetTransformerBase.Transform(IDataView)"/>: the input's columns plus Score and
     /// PredictedLabel, scored in batches of <see cref="FrozenResNetTransformer.ScoringBatchSize"/> with images read
     /// ahead (<see cref="BatchedImageDataView"/>). One cursor folds the network once
     /// (<see cref="FrozenResNetModel.BatchScorer"/>).

@@ -27,8 +27,13 @@ namespace Microsoft.ML.Freezing
         private readonly ImagePreprocessing _preprocessing;
         private readonly int _batchSize;
 
+        /// <param name="host">The transformer's host, for argument checks and exceptions.</param>
+        /// <param name="input">The view being transformed; its rows are read in batches.</param>
         /// <param name="rowByRow">The row-to-row mapper's view of the same transform: its schema is this
         /// view's.</param>
+        /// <param name="imageIndex">The index of the encoded-image column in <paramref name="input"/>'s schema.</param>
+        /// <param name="preprocessing">How the images are decoded, resized and normalised for the network.</param>
+        /// <param name="batchSize">Images per forward pass.</param>
         protected BatchedImageDataView(IHost host, IDataView input, IDataView rowByRow, int imageIndex,
             ImagePreprocessing preprocessing, int batchSize)
         {

@@ -43,7 +43,8 @@ namespace Microsoft.ML.Freezing
         /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one
         /// array per image, scored as one batch with the current weights. A batch of <see cref="FoldingBatchSize"/>
         /// images or more runs the network with its BatchNorms folded into the convolutions (see
-        /// <see cref="ResNet.Fold"/>): the same probabilities up to float rounding, faster.
+        /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>): the same probabilities up to float
+        /// rounding, faster.
         /// </summary>
         public float[][] Score(IReadOnlyList<byte[]> rgbImages)
         {

@@ -16,9 +16,9 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// A fitted FrozenResNet: scores an image column into <c>Score</c> (class probabilities, slot names = class names)
-    /// and a key-typed <c>PredictedLabel</c>. <see cref="Transform"/> scores in batches; <c>PredictionEngine</c> scores
-    /// row by row. Saves into an ML.NET zip with its weights, definition, class names, preprocessing, optimizer state
-    /// and history.
+    /// and a key-typed <c>PredictedLabel</c>. <see cref="ResNetTransformerBase.Transform(IDataView)"/> scores in
+    /// batches; <c>PredictionEngine</c> scores row by row. Saves into an ML.NET zip with its weights, definition, class
+    /// names, preprocessing, optimizer state and history.
     /// </summary>
     public sealed partial class FrozenResNetTransformer : ResNetTransformerBase
     {
@@ -57,6 +57,11 @@ namespace Microsoft.ML.Freezing
         private protected override IDataView MakeBatchedView(IDataView input, IDataView rowByRow)
             => new BatchScoringDataView(Host, this, input, rowByRow);
 
+        /// <summary>
+        /// The row-to-row mapper (one image at a time, as a <c>PredictionEngine</c> scores) that adds Score and
+        /// PredictedLabel to <paramref name="schema"/>.
+        /// </summary>
+        /// <param name="schema">The input schema; it must hold the image column.</param>
         public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
         /// <summary>The output columns for an input schema: Score and PredictedLabel with ML.NET's scorer

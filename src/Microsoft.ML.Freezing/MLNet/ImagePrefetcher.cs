@@ -50,6 +50,8 @@ namespace Microsoft.ML.Freezing
 
         /// <param name="cursors">One cursor over the image column per reader thread, each with its reader
         /// function.</param>
+        /// <param name="batchSize">Images per batch handed to the consumer.</param>
+        /// <param name="depth">The most decoded batches held ahead of the consumer.</param>
         public ImagePrefetcher(IReadOnlyList<(DataViewRowCursor Cursor, Func<byte[]> Read)> cursors, int batchSize,
             int depth)
         {

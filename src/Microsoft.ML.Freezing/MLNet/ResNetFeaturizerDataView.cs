@@ -8,9 +8,9 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// The output of <see cref="ResNetFeaturizerTransformer.Transform"/>: the input's columns plus the feature column,
-    /// featurized in batches of <see cref="ResNetFeaturizerTransformer.BatchSize"/> images with images read ahead
-    /// (<see cref="BatchedImageDataView"/>).
+    /// The output of <see cref="ResNetTransformerBase.Transform(IDataView)"/>: the input's columns plus the feature
+    /// column, featurized in batches of <see cref="ResNetFeaturizerTransformer.BatchSize"/> images with images read
+    /// ahead (<see cref="BatchedImageDataView"/>).
     /// </summary>
     internal sealed class ResNetFeaturizerDataView : BatchedImageDataView
     {

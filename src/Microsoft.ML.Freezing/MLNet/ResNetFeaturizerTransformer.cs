@@ -15,8 +15,8 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// A fitted ResNet featurizer: writes, for each image, the global-average-pooled activations after
-    /// <see cref="Stage"/> as a float vector of <see cref="FeatureDimension"/> values. <see cref="Transform"/> runs the
-    /// network on batches of
+    /// <see cref="Stage"/> as a float vector of <see cref="FeatureDimension"/> values.
+    /// <see cref="ResNetTransformerBase.Transform(IDataView)"/> runs the network on batches of
     /// <see cref="BatchSize"/> images; a <c>PredictionEngine</c> runs it row by row. Saves into an ML.NET zip with its
     /// weights, definition and preprocessing; <see cref="ExportOnnx"/> writes an ONNX graph of the same features.
     /// </summary>
@@ -44,7 +44,7 @@ namespace Microsoft.ML.Freezing
         public ResNetStage Stage { get; }
         /// <summary>Length of the output vector (the stage's channel count).</summary>
         public int FeatureDimension { get; }
-        /// <summary>Images per forward pass in <see cref="Transform"/>.</summary>
+        /// <summary>Images per forward pass in <see cref="ResNetTransformerBase.Transform(IDataView)"/>.</summary>
         public int BatchSize { get; }
 
         // Transform featurizes in batches of BatchSize images.
@@ -59,6 +59,11 @@ namespace Microsoft.ML.Freezing
             => Forward(rgbImages, images => nn.functional.adaptive_avg_pool2d(
                 Network.Forward(images, ResNetStage.Stem, Stage), 1));
 
+        /// <summary>
+        /// The row-to-row mapper (one image at a time, as a <c>PredictionEngine</c> featurizes) that adds the feature
+        /// column to <paramref name="schema"/>.
+        /// </summary>
+        /// <param name="schema">The input schema; it must hold the image column.</param>
         public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
         /// <summary>The output column: a float vector of <see cref="FeatureDimension"/>.</summary>

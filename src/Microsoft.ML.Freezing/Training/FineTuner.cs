@@ -15,7 +15,8 @@ namespace Microsoft.ML.Freezing
     /// loop applies it and the BatchNorm policy, keeps one optimizer parameter group per stage (and decay class), sets
     /// per-group rates every step, warms up stages that thaw, and runs the frozen prefix under <c>no_grad</c> (with
     /// <see cref="BatchNormPolicy.Frozen"/>, as a folded snapshot taken at the start of each epoch:
-    /// <see cref="ResNet.Fold"/>), or reads its outputs from the activation cache.
+    /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>), or reads its outputs from the
+    /// activation cache.
     /// </summary>
     public sealed partial class FineTuner : IDisposable
     {
