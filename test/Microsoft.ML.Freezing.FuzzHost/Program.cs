@@ -10,7 +10,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
 
-// A child process of Reliability/FuzzTests and Engine/FoldedPresetTests: runs a batch of cases and reports each on
+// A child process of Reliability/FuzzTests and Backbone/FoldedPresetTests: runs a batch of cases and reports each on
 // stdout, so that a native crash (SkiaSharp, libtorch, oneDNN) ends this process and the parent still sees which case
 // was running.
 //

@@ -8,7 +8,6 @@ using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.ML;
-using Microsoft.ML.Freezing.Tests.Engine;
 using Microsoft.ML.Freezing.Tests.MLNet;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 

@@ -6,7 +6,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Freezing
 {
     /// <summary>A thaw policy that reacts to validation drives the loop; the best epoch's weights come back.</summary>
     [TestClass]

@@ -6,7 +6,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>The fine-tuner runs a frozen prefix folded (<see cref="ResNet.Fold"/>): same numbers, untouched
     /// weights.</summary>

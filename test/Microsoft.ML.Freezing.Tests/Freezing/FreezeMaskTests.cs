@@ -5,7 +5,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Freezing
 {
     [TestClass]
     public sealed class FreezeMaskTests

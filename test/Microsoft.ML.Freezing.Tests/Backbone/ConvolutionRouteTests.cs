@@ -6,7 +6,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// The folded network's convolution routes (<see cref="ConvolutionRoutes"/>): a fast kernel that computes wrong

@@ -5,7 +5,7 @@ using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests
 {
     /// <summary>Small tensors and networks for engine tests.</summary>
     internal static class TestData

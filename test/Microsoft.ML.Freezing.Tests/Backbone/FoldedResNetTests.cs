@@ -6,7 +6,7 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>BatchNorm folding and the channels-last inference snapshot (<see cref="ResNet.Fold"/>).</summary>
     [TestClass]

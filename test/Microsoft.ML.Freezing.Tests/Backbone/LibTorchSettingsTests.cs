@@ -2,7 +2,7 @@
 
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>Process-wide libtorch settings (<see cref="LibTorchSettings"/>).</summary>
     [TestClass]

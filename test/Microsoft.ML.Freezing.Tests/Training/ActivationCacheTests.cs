@@ -6,7 +6,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>The frozen-prefix activation cache: fewer forward passes, same results, bounded memory.</summary>
     [TestClass]

@@ -7,7 +7,7 @@ using System.IO;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// Every network preset (Basic and Bottleneck, V1 and V1.5, ML.NET's [2,2,2,3]) through the folded path at 224 px,

@@ -7,7 +7,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Freezing
 {
     /// <summary>
     /// <see cref="UnfreezeSchedule.Auto"/>: its decisions from a history, then real runs whose data force a plateau

@@ -4,7 +4,7 @@ using System;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>The learning-rate range test (<see cref="LearningRateFinder"/>).</summary>
     [TestClass]

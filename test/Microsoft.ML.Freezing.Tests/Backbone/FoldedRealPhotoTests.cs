@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 using OrtFloatTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using Tensor = TorchSharp.torch.Tensor;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// The folded snapshot against the plain modules and ONNX Runtime on real photos with ML.NET's ResNet-18 at 224 px:

@@ -6,7 +6,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>"Frozen" proven: bit-identical frozen parameters and BatchNorm statistics, changed trainable
     /// ones.</summary>
