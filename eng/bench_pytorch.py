@@ -77,7 +77,8 @@ def freeze(model, trainable):
                 module.eval()
 
 
-TRAINABLE = {"full": {"stem", "layer1", "layer2", "layer3", "layer4", "head"}, "layer4": {"layer4", "head"}, "head": {"head"}}
+TRAINABLE = {"full": {"stem", "layer1", "layer2", "layer3", "layer4", "head"}, "layer4": {"layer4", "head"},
+             "head": {"head"}}
 
 
 class Worker:
@@ -194,14 +195,16 @@ def recipe(data_dir, out_path):
     train_x, train_y = load("train")  # pre-decoded and normalised in RAM: not timed
     test_x, test_y = load("test")
 
-    model = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, spec["depths"], num_classes=spec["classes"])
+    model = torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, spec["depths"],
+                                             num_classes=spec["classes"])
     state = read_safetensors(os.path.join(data_dir, "init.safetensors"))
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [m for m in missing if not m.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise SystemExit(f"init.safetensors does not fit: missing {missing}, unexpected {unexpected}")
 
-    groups = [{"params": [p for m in modules for p in m.parameters()], "lr": spec["lr"]} for _, modules in stages(model)]
+    groups = [{"params": [p for m in modules for p in m.parameters()], "lr": spec["lr"]}
+              for _, modules in stages(model)]
     opt = torch.optim.SGD(groups, lr=spec["lr"], momentum=spec["momentum"])
     schedule = [{"head"}, {"head", "layer4"}, {"head", "layer4", "layer3"}]
     batch = spec["batch"]
@@ -231,8 +234,8 @@ def recipe(data_dir, out_path):
     with torch.no_grad():
         for i in range(0, len(test_y), batch):
             correct += (model(test_x[i:i + batch]).argmax(1) == test_y[i:i + batch]).sum().item()
-    result = {"train_seconds": train_seconds, "accuracy": correct / len(test_y), "epochs": epochs, "vmhwm_kb": vmhwm_kb(),
-              "torch": torch.__version__, "threads": torch.get_num_threads()}
+    result = {"train_seconds": train_seconds, "accuracy": correct / len(test_y), "epochs": epochs,
+              "vmhwm_kb": vmhwm_kb(), "torch": torch.__version__, "threads": torch.get_num_threads()}
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(result, f)
     print(json.dumps(result))

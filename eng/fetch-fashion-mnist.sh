@@ -14,7 +14,10 @@ fi
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "fashion-mnist: installing dataset-fashion-mnist needs root (or sudo)." >&2; exit 1; }
+    command -v sudo >/dev/null || {
+        echo "fashion-mnist: installing dataset-fashion-mnist needs root (or sudo)." >&2
+        exit 1
+    }
     sudo=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -24,5 +27,8 @@ if ! "${sudo[@]}" apt-get install -y --no-install-recommends dataset-fashion-mni
     "${sudo[@]}" apt-get update
     "${sudo[@]}" apt-get install -y --no-install-recommends dataset-fashion-mnist
 fi
-[ -s "$folder/train-images-idx3-ubyte.gz" ] || { echo "fashion-mnist: $folder/train-images-idx3-ubyte.gz is missing after the install." >&2; exit 1; }
+[ -s "$folder/train-images-idx3-ubyte.gz" ] || {
+    echo "fashion-mnist: $folder/train-images-idx3-ubyte.gz is missing after the install." >&2
+    exit 1
+}
 echo "fashion-mnist: installed $folder."

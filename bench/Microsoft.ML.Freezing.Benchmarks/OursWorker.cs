@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -8,12 +10,14 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing.Benchmarks
 {
-    /// <summary>Our side of the throughput and inference measurements (a worker process; see <see cref="CommandLoop"/>).</summary>
+    /// <summary>Our side of the throughput and inference measurements (a worker process; see
+    /// <see cref="CommandLoop"/>).</summary>
     internal sealed class OursWorker
     {
         private const int Batch = 32;
         private readonly PretrainedWeights _weights;
-        private readonly Dictionary<string, (ResNet Model, FineTuner Tuner, TensorImageSource Source)> _training = new();
+        private readonly Dictionary<string, (ResNet Model, FineTuner Tuner, TensorImageSource Source)> _training =
+            new();
         private readonly Dictionary<string, Func<Tensor, Tensor>> _inference = new();
         private ResNet _network;
         private Tensor _images;
@@ -30,7 +34,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
 
         public object Handle(string[] words) => words[0] switch
         {
-            "info" => new { torchsharp = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(), libtorch = __version__, threads = get_num_threads() },
+            "info" => new { torchsharp = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
+                libtorch = __version__, threads = get_num_threads() },
             "train" => Train(words[1], int.Parse(words[2])),
             "infer" => Infer(words[1], int.Parse(words[2])),
             "transform" => Transform(words[1], int.Parse(words[2])),
@@ -45,7 +50,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 var model = _weights.CreateNetwork(_weights.Definition.NumClasses, seed: 0, keepHead: true);
                 var options = new FineTuneOptions
                 {
-                    Epochs = 1, BatchSize = Batch, LearningRate = 0.001, Momentum = 0.9, WeightDecay = 0, ThawWarmupFraction = 0,
+                    Epochs = 1, BatchSize = Batch, LearningRate = 0.001, Momentum = 0.9, WeightDecay = 0,
+                    ThawWarmupFraction = 0,
                     Freeze = @case switch
                     {
                         "full" => FreezeMask.None,
@@ -58,7 +64,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 };
                 var generator = new Generator(1);
                 var images = randn(new long[] { Batch * steps, 3, 224, 224 }, generator: generator);
-                var labels = randint(_weights.Definition.NumClasses, new long[] { Batch * steps }, generator: generator);
+                var labels = randint(_weights.Definition.NumClasses, new long[] { Batch * steps },
+                    generator: generator);
                 run = (model, new FineTuner(model, options), new TensorImageSource(images, labels));
                 _training[@case] = run;
                 run.Tuner.Fit(run.Source); // warm-up
@@ -105,8 +112,9 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
 
         /// <summary>
-        /// ML.NET scoring of encoded JPEGs: "transform" is our Transform (batched, folded, images decoded by reader threads
-        /// ahead of the network); "sequential" decodes a batch, then scores it, in turn (what Transform did before).
+        /// ML.NET scoring of encoded JPEGs: "transform" is our Transform (batched, folded, images decoded by reader
+        /// threads ahead of the network); "sequential" decodes a batch, then scores it, in turn (what Transform did
+        /// before).
         /// </summary>
         private object Transform(string variant, int count)
         {
@@ -119,7 +127,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 var keyed = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(fitData).Transform(fitData);
                 _transformer = _ml.MulticlassClassification.Trainers.FrozenResNet(new FrozenResNetTrainer.Options
                 {
-                    FeatureColumnName = "ImageSource", ImageSize = 224, Epochs = 1, PretrainedWeights = _weights, NumberOfThreads = 2, Seed = 1,
+                    FeatureColumnName = "ImageSource", ImageSize = 224, Epochs = 1, PretrainedWeights = _weights,
+                    NumberOfThreads = 2, Seed = 1,
                     ValidationFraction = 0,
                 }).Fit(keyed);
                 RunTransform("transform", 32); // warm-up
@@ -135,8 +144,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             var rows = _photos.Take(count).ToList();
             if (variant == "sequential")
             {
-                // What a cursor did before the prefetch: decode a batch on the calling thread, then run the network on it
-                // (folded once, as a cursor does now).
+                // What a cursor did before the prefetch: decode a batch on the calling thread, then run the network on
+                // it (folded once, as a cursor does now).
                 var model = _transformer.Model;
                 _sequentialFold ??= model.Network.Fold();
                 foreach (var chunk in rows.Chunk(Batch))
@@ -144,7 +153,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     var pixels = chunk.SelectMany(r => model.Preprocessing.DecodeAndResize(r.ImageSource)).ToArray();
                     using var scope = NewDisposeScope();
                     using var noGrad = no_grad();
-                    var images = model.Preprocessing.Normalize(tensor(pixels, new long[] { chunk.Length, 224, 224, 3 }));
+                    var images = model.Preprocessing.Normalize(
+                        tensor(pixels, new long[] { chunk.Length, 224, 224, 3 }));
                     _ = nn.functional.softmax(_sequentialFold.Forward(images), 1).data<float>().ToArray();
                 }
                 return;
@@ -157,7 +167,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 getter(ref score);
         }
 
-        /// <summary>Matrix-multiply rate (GFLOP/s, fp32, 2 threads): what the arithmetic of this CPU gives libtorch.</summary>
+        /// <summary>Matrix-multiply rate (GFLOP/s, fp32, 2 threads): what the arithmetic of this CPU gives
+        /// libtorch.</summary>
         private static object Sgemm() => new { gflops = SgemmRate() };
 
         /// <summary>The best of five 2048x2048 fp32 matrix products, in GFLOP/s (2 threads).</summary>
@@ -197,15 +208,22 @@ namespace Microsoft.ML.Freezing.Benchmarks
             bool rawPixels = _session.InputMetadata.Keys.First() == new OnnxExportOptions().InputName;
             var random = new Random(1);
             var data = new float[32 * 3 * 224 * 224];
-            for (int i = 0; i < data.Length; i++) data[i] = rawPixels ? random.Next(256) : (float)(random.NextDouble() * 2 - 1);
+            for (int i = 0; i < data.Length; i++) data[i] = rawPixels ? random.Next(256)
+                : (float)(random.NextDouble() * 2 - 1);
             var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(data, new[] { 32, 3, 224, 224 });
-            _inputs = new[] { Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(_session.InputMetadata.Keys.First(), input) };
+            _inputs = new[]
+            {
+                Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(_session.InputMetadata.Keys.First(), input),
+            };
             using (_session.Run(_inputs)) { } // warm-up
         }
 
         public object Handle(string[] words) => words[0] switch
         {
-            "info" => new { onnxruntime = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() },
+            "info" => new
+            {
+                onnxruntime = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString(),
+            },
             "infer" => Infer(int.Parse(words[1])),
             _ => throw new ArgumentException($"unknown command {words[0]}"),
         };

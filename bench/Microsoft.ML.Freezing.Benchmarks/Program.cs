@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -8,10 +10,10 @@ using System.Text.Json;
 namespace Microsoft.ML.Freezing.Benchmarks
 {
     /// <summary>
-    /// The speed benchmark (issue 5): ours against PyTorch 1.13 (Debian's python3-torch, 2 threads) and ONNX Runtime, in
-    /// alternation, several repetitions, medians and ratios. Run it with <c>bash eng/bench.sh [--quick]</c>, which prepares
-    /// the peer and the assets first. Each side runs in its own process, so that peak memory is its own; this process
-    /// only drives them.
+    /// The speed benchmark (issue 5): ours against PyTorch 1.13 (Debian's python3-torch, 2 threads) and ONNX Runtime,
+    /// in alternation, several repetitions, medians and ratios. Run it with <c>bash eng/bench.sh [--quick]</c>, which
+    /// prepares the peer and the assets first. Each side runs in its own process, so that peak memory is its own; this
+    /// process only drives them.
     /// </summary>
     internal static class Program
     {
@@ -22,11 +24,27 @@ namespace Microsoft.ML.Freezing.Benchmarks
             try
             {
                 // Worker entry points (started by the driver below).
-                if (args.Length >= 2 && args[0] == "--worker-ours") { CommandLoop.Run(new OursWorker(args[1]).Handle); return 0; }
-                if (args.Length >= 2 && args[0] == "--worker-ort") { CommandLoop.Run(new OrtWorker(args[1]).Handle); return 0; }
+                if (args.Length >= 2 && args[0] == "--worker-ours")
+                {
+                    CommandLoop.Run(new OursWorker(args[1]).Handle);
+                    return 0;
+                }
+                if (args.Length >= 2 && args[0] == "--worker-ort")
+                {
+                    CommandLoop.Run(new OrtWorker(args[1]).Handle);
+                    return 0;
+                }
                 if (args.Length >= 3 && args[0] == "--export-onnx") { ExportOurs(args[1], args[2]); return 0; }
-                if (args.Length >= 4 && args[0] == "--prepare-recipe") { Recipe.Prepare(args[1], int.Parse(args[2]), int.Parse(args[3])); return 0; }
-                if (args.Length >= 3 && args[0] == "--recipe-ours") { Recipe.RunOurs(args[1], args[2], bf16Prefix: args.Length > 3 && args[3] == "bf16"); return 0; }
+                if (args.Length >= 4 && args[0] == "--prepare-recipe")
+                {
+                    Recipe.Prepare(args[1], int.Parse(args[2]), int.Parse(args[3]));
+                    return 0;
+                }
+                if (args.Length >= 3 && args[0] == "--recipe-ours")
+                {
+                    Recipe.RunOurs(args[1], args[2], bf16Prefix: args.Length > 3 && args[3] == "bf16");
+                    return 0;
+                }
                 return new Driver(args).Run();
             }
             catch (Exception ex)
@@ -36,12 +54,14 @@ namespace Microsoft.ML.Freezing.Benchmarks
             }
         }
 
-        /// <summary>Our ONNX exporter's graph of the same weights (logits; RGB 0-255 in, normalisation inside).</summary>
+        /// <summary>Our ONNX exporter's graph of the same weights (logits; RGB 0-255 in, normalisation
+        /// inside).</summary>
         private static void ExportOurs(string weightsPath, string onnxPath)
         {
             var weights = PretrainedWeights.FromPyTorch(weightsPath);
             using var network = weights.CreateNetwork(weights.Definition.NumClasses, seed: 0, keepHead: true);
-            OnnxExporter.Export(network, weights.Preprocessing, onnxPath, new OnnxExportOptions { Output = OnnxExportOutput.Logits });
+            OnnxExporter.Export(network, weights.Preprocessing, onnxPath,
+                new OnnxExportOptions { Output = OnnxExportOutput.Logits });
         }
 
         private sealed class Driver
@@ -85,17 +105,28 @@ namespace Microsoft.ML.Freezing.Benchmarks
 
             private IEnumerable<string> Dotnet(params string[] args) => new[] { _self }.Concat(args);
 
-            private WorkerProcess Ours() => new WorkerProcess("ours", "dotnet", Dotnet("--worker-ours", _weights), Path.Combine(_work, "ours.log"));
-            private WorkerProcess PyTorch() => new WorkerProcess("pytorch", Python, new[] { _script, "worker", _weights }, Path.Combine(_work, "pytorch.log"));
+            private WorkerProcess Ours()
+                => new WorkerProcess("ours", "dotnet", Dotnet("--worker-ours", _weights),
+                Path.Combine(_work, "ours.log"));
+            private WorkerProcess PyTorch()
+                => new WorkerProcess("pytorch", Python, new[] { _script, "worker", _weights },
+                Path.Combine(_work, "pytorch.log"));
 
             public int Run()
             {
                 if (!File.Exists(_weights))
-                    throw new FileNotFoundException($"{_weights} is missing: run eng/torchvision-references.sh (eng/bench.sh does).");
+                    throw new FileNotFoundException(
+                        $"{_weights} is missing: run eng/torchvision-references.sh (eng/bench.sh does).");
                 var clock = Stopwatch.StartNew();
-                Console.WriteLine($"Microsoft.ML.Freezing speed benchmark ({(_quick ? "quick" : "full")} mode), {DateTime.Now:yyyy-MM-dd HH:mm}");
-                Console.WriteLine($"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores; load average at start: {Stats.Load()} (other processes share this machine: compare ratios, not absolute numbers)");
-                Console.WriteLine($"Every side runs with 2 threads in its own process; sides alternate within each repetition. Logs: {_work}");
+                Console.WriteLine(
+                    $"Microsoft.ML.Freezing speed benchmark ({(_quick ? "quick" : "full")} mode), " +
+                    $"{DateTime.Now:yyyy-MM-dd HH:mm}");
+                Console.WriteLine(
+                    $"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores; load average at start: " +
+                    $"{Stats.Load()} (other processes share this machine: compare ratios, not absolute numbers)");
+                Console.WriteLine(
+                    "Every side runs with 2 threads in its own process; sides alternate within each repetition. " +
+                    $"Logs: {_work}");
 
                 if (_parts.Contains("train")) Training();
                 if (_parts.Contains("infer")) Inference();
@@ -117,9 +148,13 @@ namespace Microsoft.ML.Freezing.Benchmarks
             {
                 try
                 {
-                    var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-                    string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
-                    return (line?.Split(':')[1].Trim() ?? "?") + (flags.Contains("avx512_bf16") ? " (AVX-512, AVX512_BF16)" : flags.Contains("avx512f") ? " (AVX-512)" : "");
+                    var line = File.ReadLines("/proc/cpuinfo")
+                        .FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+                    string flags = File.ReadLines("/proc/cpuinfo")
+                        .FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+                    return (line?.Split(':')[1].Trim() ?? "?") +
+                        (flags.Contains("avx512_bf16") ? " (AVX-512, AVX512_BF16)" : flags.Contains("avx512f")
+                        ? " (AVX-512)" : "");
                 }
                 catch (IOException)
                 {
@@ -138,8 +173,12 @@ namespace Microsoft.ML.Freezing.Benchmarks
             {
                 int reps = _quick ? 3 : 7, steps = _quick ? 1 : 2;
                 Console.WriteLine();
-                Console.WriteLine($"== 1. Training-step throughput: ResNet-18, 224 px, batch 32, SGD momentum, fp32 ({reps} repetitions of {steps} step(s) each, after a warm-up step)");
-                Console.WriteLine("   ours: FineTuner (frozen prefix folded, under no_grad; activation cache off); PyTorch: requires_grad flips, frozen BN in eval");
+                Console.WriteLine(
+                    $"== 1. Training-step throughput: ResNet-18, 224 px, batch 32, SGD momentum, fp32 ({reps} " +
+                    $"repetitions of {steps} step(s) each, after a warm-up step)");
+                Console.WriteLine(
+                    "   ours: FineTuner (frozen prefix folded, under no_grad; activation cache off); PyTorch: " +
+                    "requires_grad flips, frozen BN in eval");
                 using var ours = Ours();
                 using var peer = PyTorch();
                 Console.WriteLine($"   ours: {ours.Ask("info")}; peer: {peer.Ask("info")}");
@@ -151,16 +190,23 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     {
                         var order = r % 2 == 0 ? new[] { ours, peer } : new[] { peer, ours };
                         foreach (var side in order)
-                            series.Add($"{side.Name}:{@case}", side.Ask($"train {@case} {steps}").GetProperty("img_s").GetDouble());
+                            series.Add($"{side.Name}:{@case}",
+                                side.Ask($"train {@case} {steps}").GetProperty("img_s").GetDouble());
                     }
                 }
-                Console.WriteLine($"   {"case",-22} {"ours img/s",12} {"PyTorch img/s",14} {"ratio of medians",17} {"median ratio",13}");
-                foreach (var (@case, label) in new[] { ("full", "full network"), ("layer4", "layer4 + head"), ("head", "head only") })
+                Console.WriteLine(
+                    $"   {"case",-22} {"ours img/s",12} {"PyTorch img/s",14} {"ratio of medians",17} " +
+                    $"{"median ratio",13}");
+                foreach (var (@case, label) in new[] { ("full", "full network"), ("layer4", "layer4 + head"),
+                    ("head", "head only") })
                 {
                     var o = series[$"ours:{@case}"];
                     var p = series[$"pytorch:{@case}"];
                     double ratio = Stats.PairedRatio(o, p);
-                    Console.WriteLine($"   {label,-22} {Stats.F(Stats.Median(o)),12} {Stats.F(Stats.Median(p)),14} {Stats.F(Stats.Median(o) / Stats.Median(p), 2),17} {Stats.F(ratio, 2),13}   ours {series.Spread($"ours:{@case}")} peer {series.Spread($"pytorch:{@case}")}");
+                    Console.WriteLine(
+                        $"   {label,-22} {Stats.F(Stats.Median(o)),12} {Stats.F(Stats.Median(p)),14} " +
+                        $"{Stats.F(Stats.Median(o) / Stats.Median(p), 2),17} {Stats.F(ratio, 2),13}   ours " +
+                        $"{series.Spread($"ours:{@case}")} peer {series.Spread($"pytorch:{@case}")}");
                     Target($"training step, {label}, vs PyTorch", ratio, 0.95);
                 }
                 _rss["ours, training steps (3 networks)"] = ours.Quit();
@@ -172,21 +218,31 @@ namespace Microsoft.ML.Freezing.Benchmarks
             {
                 int reps = _quick ? 3 : 7, batches = _quick ? 1 : 2, images = _quick ? 64 : 128;
                 Console.WriteLine();
-                Console.WriteLine($"== 2. Inference: ResNet-18, 224 px, batch 32, fp32 unless noted ({reps} repetitions; {batches} batch(es) per bare-network sample, {images} images per Transform sample)");
+                Console.WriteLine(
+                    $"== 2. Inference: ResNet-18, 224 px, batch 32, fp32 unless noted ({reps} repetitions; {batches} " +
+                    $"batch(es) per bare-network sample, {images} images per Transform sample)");
                 string onnx = Path.Combine(_work, "resnet18.onnx");
                 if (!File.Exists(onnx) || File.GetLastWriteTimeUtc(onnx) < File.GetLastWriteTimeUtc(_weights))
-                    WorkerProcess.RunToEnd(Python, new[] { _script, "export", _weights, onnx }, Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
+                    WorkerProcess.RunToEnd(Python, new[] { _script, "export", _weights, onnx },
+                        Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
                 string ourOnnx = Path.Combine(_work, "resnet18-ours.onnx");
-                WorkerProcess.RunToEnd("dotnet", Dotnet("--export-onnx", _weights, ourOnnx), Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
+                WorkerProcess.RunToEnd("dotnet", Dotnet("--export-onnx", _weights, ourOnnx),
+                    Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
                 using var ours = Ours();
                 using var peer = PyTorch();
-                using var ort = new WorkerProcess("onnxruntime", "dotnet", Dotnet("--worker-ort", onnx), Path.Combine(_work, "ort.log"));
-                using var ortOurs = new WorkerProcess("onnxruntime-ours", "dotnet", Dotnet("--worker-ort", ourOnnx), Path.Combine(_work, "ort-ours.log"));
-                Console.WriteLine($"   ONNX models: PyTorch's exporter (torch.onnx.export, opset 13) and ours (OnnxExporter, opset {OnnxExporter.OpsetVersion}), both with a dynamic batch axis; {ort.Ask("info")}");
+                using var ort = new WorkerProcess("onnxruntime", "dotnet", Dotnet("--worker-ort", onnx),
+                    Path.Combine(_work, "ort.log"));
+                using var ortOurs = new WorkerProcess("onnxruntime-ours", "dotnet", Dotnet("--worker-ort", ourOnnx),
+                    Path.Combine(_work, "ort-ours.log"));
+                Console.WriteLine(
+                    "   ONNX models: PyTorch's exporter (torch.onnx.export, opset 13) and ours (OnnxExporter, opset " +
+                    $"{OnnxExporter.OpsetVersion}), both with a dynamic batch axis; {ort.Ask("info")}");
                 var runs = new List<(string Key, string Label, WorkerProcess Side, string Command)>
                 {
-                    ("transform", "ours: Transform over encoded JPEGs (decode incl.)", ours, $"transform transform {images}"),
-                    ("sequential", "ours: decode, then score, in turn (no prefetch)", ours, $"transform sequential {images}"),
+                    ("transform", "ours: Transform over encoded JPEGs (decode incl.)", ours,
+                        $"transform transform {images}"),
+                    ("sequential", "ours: decode, then score, in turn (no prefetch)", ours,
+                        $"transform sequential {images}"),
                     ("folded", "ours: bare network (BN folded, channels-last)", ours, $"infer folded {batches}"),
                     ("module", "ours: bare network, plain modules (before)", ours, $"infer module {batches}"),
                     ("bf16", "ours: bare network, bfloat16 fold (opt-in)", ours, $"infer bf16 {batches}"),
@@ -208,13 +264,25 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 foreach (var run in runs)
                 {
                     var s = series[run.Key];
-                    Console.WriteLine($"   {run.Label,-52} {Stats.F(Stats.Median(s)),7} {Stats.F(Stats.PairedRatio(s, series["ort"]), 2),7} {Stats.F(Stats.PairedRatio(s, series["pytorch"]), 2),10}  {series.Spread(run.Key)}");
+                    Console.WriteLine(
+                        $"   {run.Label,-52} {Stats.F(Stats.Median(s)),7} " +
+                        $"{Stats.F(Stats.PairedRatio(s, series["ort"]), 2),7} " +
+                        $"{Stats.F(Stats.PairedRatio(s, series["pytorch"]), 2),10}  {series.Spread(run.Key)}");
                 }
-                Console.WriteLine($"   folding + channels-last bought {Stats.F(Stats.PairedRatio(series["folded"], series["module"]), 2)}x over the plain modules; the prefetch {Stats.F(Stats.PairedRatio(series["transform"], series["sequential"]), 2)}x over decoding in turn");
-                Target("bare network (fp32, folded) vs ONNX Runtime", Stats.PairedRatio(series["folded"], series["ort"]), 0.9);
-                Target("Transform with decoding vs ONNX Runtime", Stats.PairedRatio(series["transform"], series["ort"]), 0.8);
-                Target("bare network (fp32, folded) vs PyTorch eval", Stats.PairedRatio(series["folded"], series["pytorch"]), 1.0);
-                _summary.Add($"{"(opt-in) bfloat16 fold vs ONNX Runtime",-52} {Stats.F(Stats.PairedRatio(series["bf16"], series["ort"]), 2),6}x");
+                Console.WriteLine(
+                    "   folding + channels-last bought " +
+                    $"{Stats.F(Stats.PairedRatio(series["folded"], series["module"]), 2)}x over the plain modules; " +
+                    $"the prefetch {Stats.F(Stats.PairedRatio(series["transform"], series["sequential"]), 2)}x over " +
+                    "decoding in turn");
+                Target("bare network (fp32, folded) vs ONNX Runtime",
+                    Stats.PairedRatio(series["folded"], series["ort"]), 0.9);
+                Target("Transform with decoding vs ONNX Runtime", Stats.PairedRatio(series["transform"], series["ort"]),
+                    0.8);
+                Target("bare network (fp32, folded) vs PyTorch eval",
+                    Stats.PairedRatio(series["folded"], series["pytorch"]), 1.0);
+                _summary.Add(
+                    $"{"(opt-in) bfloat16 fold vs ONNX Runtime",-52} " +
+                    $"{Stats.F(Stats.PairedRatio(series["bf16"], series["ort"]), 2),6}x");
                 _rss["ours, inference (Transform, 3 folds, module)"] = ours.Quit();
                 _rss["PyTorch, inference"] = peer.Quit();
                 _rss["ONNX Runtime, inference"] = ort.Quit();
@@ -227,14 +295,24 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 int reps = _quick ? 1 : 3, train = _quick ? 128 : 600, test = _quick ? 64 : 400;
                 string folder = Path.Combine(_work, "recipe");
                 Console.WriteLine();
-                Console.WriteLine($"== 3. The seed's recipe: {train} images at 224 (epoch 0 head only, 1 thaws layer4, 2 thaws layer3; batch 32, SGD momentum 0.9, lr 0.01, fp32, frozen BN in eval); {test} test images; {reps} repetition(s)");
-                WorkerProcess.RunToEnd("dotnet", Dotnet("--prepare-recipe", folder, train.ToString(), test.ToString()), Path.Combine(_work, "prepare.log"), TimeSpan.FromMinutes(20));
+                Console.WriteLine(
+                    $"== 3. The seed's recipe: {train} images at 224 (epoch 0 head only, 1 thaws layer4, 2 thaws " +
+                    $"layer3; batch 32, SGD momentum 0.9, lr 0.01, fp32, frozen BN in eval); {test} test images; " +
+                    $"{reps} repetition(s)");
+                WorkerProcess.RunToEnd("dotnet", Dotnet("--prepare-recipe", folder, train.ToString(), test.ToString()),
+                    Path.Combine(_work, "prepare.log"), TimeSpan.FromMinutes(20));
                 var spec = Recipe.ReadSpec(folder);
-                Console.WriteLine($"   data: {spec.data}; weights: {spec.weights} (ResNet [{string.Join(",", spec.depths)}]), same initial head on both sides");
-                Console.WriteLine("   ours: the ML.NET trainer end to end from encoded PNGs (decode, activation cache, folded prefix); PyTorch: by hand, pixels pre-decoded and normalised in RAM (not timed), same example order as ours");
+                Console.WriteLine(
+                    $"   data: {spec.data}; weights: {spec.weights} (ResNet [{string.Join(",", spec.depths)}]), same " +
+                    "initial head on both sides");
+                Console.WriteLine(
+                    "   ours: the ML.NET trainer end to end from encoded PNGs (decode, activation cache, folded " +
+                    "prefix); PyTorch: by hand, pixels pre-decoded and normalised in RAM (not timed), same example " +
+                    "order as ours");
                 var ours = new List<JsonElement>();
                 var peer = new List<JsonElement>();
-                var oursBf16 = new List<JsonElement>(); // the opt-in bfloat16 frozen prefix: reported beside, not the target
+                // the opt-in bfloat16 frozen prefix: reported beside, not the target
+                var oursBf16 = new List<JsonElement>();
                 for (int r = 0; r < reps; r++)
                 {
                     var sides = (r % 3) switch
@@ -248,18 +326,27 @@ namespace Microsoft.ML.Freezing.Benchmarks
                         string output = Path.Combine(folder, $"{side}-{r}.json");
                         File.Delete(output);
                         if (side == "pytorch")
-                            WorkerProcess.RunToEnd(Python, new[] { _script, "recipe", folder, output }, Path.Combine(_work, "recipe-pytorch.log"), TimeSpan.FromMinutes(60));
+                            WorkerProcess.RunToEnd(Python, new[] { _script, "recipe", folder, output },
+                                Path.Combine(_work, "recipe-pytorch.log"), TimeSpan.FromMinutes(60));
                         else
-                            WorkerProcess.RunToEnd("dotnet", Dotnet("--recipe-ours", folder, output, side == "ours-bf16" ? "bf16" : "fp32"), Path.Combine(_work, $"recipe-{side}.log"), TimeSpan.FromMinutes(60));
+                            WorkerProcess.RunToEnd("dotnet",
+                                Dotnet("--recipe-ours", folder, output, side == "ours-bf16" ? "bf16" : "fp32"),
+                                Path.Combine(_work, $"recipe-{side}.log"), TimeSpan.FromMinutes(60));
                         var result = JsonDocument.Parse(File.ReadAllText(output)).RootElement.Clone();
                         (side == "ours" ? ours : side == "pytorch" ? peer : oursBf16).Add(result);
-                        Console.WriteLine($"   rep {r} {side,-8} {result.GetProperty("train_seconds").GetDouble(),7:F1} s  accuracy {result.GetProperty("accuracy").GetDouble():P1}  epochs: " +
-                            string.Join(", ", result.GetProperty("epochs").EnumerateArray().Select(e => $"{e.GetProperty("seconds").GetDouble():F1} s")));
+                        Console.WriteLine(
+                            $"   rep {r} {side,-8} {result.GetProperty("train_seconds").GetDouble(),7:F1} s  " +
+                            $"accuracy {result.GetProperty("accuracy").GetDouble():P1}  epochs: " +
+                            string.Join(", ",
+                                result.GetProperty("epochs").EnumerateArray()
+                                .Select(e => $"{e.GetProperty("seconds").GetDouble():F1} s")));
                     }
                 }
                 double oursSeconds = Stats.Median(ours.Select(o => o.GetProperty("train_seconds").GetDouble()));
                 double peerSeconds = Stats.Median(peer.Select(o => o.GetProperty("train_seconds").GetDouble()));
-                double speedup = Stats.Median(ours.Zip(peer, (o, p) => p.GetProperty("train_seconds").GetDouble() / o.GetProperty("train_seconds").GetDouble()));
+                double speedup = Stats.Median(
+                    ours.Zip(peer,
+                    (o, p) => p.GetProperty("train_seconds").GetDouble() / o.GetProperty("train_seconds").GetDouble()));
                 double oursAccuracy = Stats.Median(ours.Select(o => o.GetProperty("accuracy").GetDouble()));
                 double peerAccuracy = Stats.Median(peer.Select(o => o.GetProperty("accuracy").GetDouble()));
 
@@ -272,34 +359,67 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     + 3 * Flops(ResNetStage.Layer4, ResNetStage.Head)
                     + 3 * Flops(ResNetStage.Layer3, ResNetStage.Layer4, ResNetStage.Head);
                 double peerPerImage = full + 3 * Flops(ResNetStage.Head)
-                    + Flops(ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2, ResNetStage.Layer3) + 3 * Flops(ResNetStage.Layer4, ResNetStage.Head)
-                    + Flops(ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2) + 3 * Flops(ResNetStage.Layer3, ResNetStage.Layer4, ResNetStage.Head);
+                    + Flops(ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2, ResNetStage.Layer3) +
+                    3 * Flops(ResNetStage.Layer4, ResNetStage.Head)
+                    + Flops(ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2) +
+                    3 * Flops(ResNetStage.Layer3, ResNetStage.Layer4, ResNetStage.Head);
                 double total = perImage * spec.train_count;
                 const double DesignPeak = 300e9;
-                _sgemm = ours.Select(o => o.GetProperty("sgemm_gflops").GetDouble()).Append(double.IsNaN(_sgemm) ? 0 : _sgemm).Max();
+                _sgemm = ours.Select(o => o.GetProperty("sgemm_gflops").GetDouble())
+                    .Append(double.IsNaN(_sgemm) ? 0 : _sgemm).Max();
                 double measuredPeak = _sgemm * 1e9;
                 Console.WriteLine($"   {"",-10} {"train s",8} {"accuracy",9}");
                 Console.WriteLine($"   {"ours",-10} {oursSeconds,8:F1} {oursAccuracy,9:P1}");
                 Console.WriteLine($"   {"PyTorch",-10} {peerSeconds,8:F1} {peerAccuracy,9:P1}");
                 double bf16Seconds = Stats.Median(oursBf16.Select(o => o.GetProperty("train_seconds").GetDouble()));
                 double bf16Accuracy = Stats.Median(oursBf16.Select(o => o.GetProperty("accuracy").GetDouble()));
-                double bf16Speedup = Stats.Median(oursBf16.Zip(peer, (o, p) => p.GetProperty("train_seconds").GetDouble() / o.GetProperty("train_seconds").GetDouble()));
-                Console.WriteLine($"   {"ours bf16",-10} {bf16Seconds,8:F1} {bf16Accuracy,9:P1}   (opt-in FrozenPrefixPrecision = BFloat16; scoring stays fp32)");
-                Console.WriteLine($"   speed-up (median of per-repetition ratios): {speedup:F2}x; accuracy difference {100 * (oursAccuracy - peerAccuracy):+0.0;-0.0} points");
-                Console.WriteLine($"   with the bfloat16 frozen prefix: {bf16Speedup:F2}x; accuracy difference {100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points");
-                Console.WriteLine($"   arithmetic: {full / 1e9:F2} GFLOP per image forward; the recipe with caching needs {perImage / 1e9:F2} GFLOP per image (without: {peerPerImage / 1e9:F2}, so caching alone is worth {peerPerImage / perImage:F2}x)");
-                Console.WriteLine($"   lower bound for {spec.train_count} images: {total / 1e12:F2} TFLOP = {total / DesignPeak:F1} s at 300 GFLOP/s (the design's fp32 peak)" +
-                    $", {total / measuredPeak:F1} s at the best sgemm rate measured during this run ({_sgemm:F0} GFLOP/s, 2048x2048 fp32)");
-                Console.WriteLine($"   ours takes {oursSeconds / (total / DesignPeak):F1}x the bound at 300 GFLOP/s and {oursSeconds / (total / measuredPeak):F1}x the bound at the sgemm rate; PyTorch {peerSeconds / (total / DesignPeak):F1}x and {peerSeconds / (total / measuredPeak):F1}x");
+                double bf16Speedup = Stats.Median(
+                    oursBf16.Zip(peer,
+                    (o, p) => p.GetProperty("train_seconds").GetDouble() / o.GetProperty("train_seconds").GetDouble()));
+                Console.WriteLine(
+                    $"   {"ours bf16",-10} {bf16Seconds,8:F1} {bf16Accuracy,9:P1}   (opt-in FrozenPrefixPrecision = " +
+                    "BFloat16; scoring stays fp32)");
+                Console.WriteLine(
+                    $"   speed-up (median of per-repetition ratios): {speedup:F2}x; accuracy difference " +
+                    $"{100 * (oursAccuracy - peerAccuracy):+0.0;-0.0} points");
+                Console.WriteLine(
+                    $"   with the bfloat16 frozen prefix: {bf16Speedup:F2}x; accuracy difference " +
+                    $"{100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points");
+                Console.WriteLine(
+                    $"   arithmetic: {full / 1e9:F2} GFLOP per image forward; the recipe with caching needs " +
+                    $"{perImage / 1e9:F2} GFLOP per image (without: {peerPerImage / 1e9:F2}, so caching alone is " +
+                    $"worth {peerPerImage / perImage:F2}x)");
+                Console.WriteLine(
+                    $"   lower bound for {spec.train_count} images: {total / 1e12:F2} TFLOP = " +
+                    $"{total / DesignPeak:F1} s at 300 GFLOP/s (the design's fp32 peak)" +
+                    $", {total / measuredPeak:F1} s at the best sgemm rate measured during this run ({_sgemm:F0} " +
+                    "GFLOP/s, 2048x2048 fp32)");
+                Console.WriteLine(
+                    $"   ours takes {oursSeconds / (total / DesignPeak):F1}x the bound at 300 GFLOP/s and " +
+                    $"{oursSeconds / (total / measuredPeak):F1}x the bound at the sgemm rate; PyTorch " +
+                    $"{peerSeconds / (total / DesignPeak):F1}x and {peerSeconds / (total / measuredPeak):F1}x");
                 var bf = ours.Last();
-                Console.WriteLine($"   bfloat16 (opt-in) on the trained network's test set: accuracy {bf.GetProperty("accuracy_bf16_fold").GetDouble():P1} vs fp32 {bf.GetProperty("accuracy_fp32_fold").GetDouble():P1}, " +
-                    $"same prediction for {bf.GetProperty("bf16_agreement").GetDouble():P1} of images; {bf.GetProperty("bf16_fold_img_s").GetDouble():F0} vs {bf.GetProperty("fp32_fold_img_s").GetDouble():F0} img/s");
-                Target("recipe speed-up vs PyTorch (accuracy within 2 points)", Math.Abs(oursAccuracy - peerAccuracy) <= 0.02 ? speedup : double.NaN, 2.0);
-                _summary.Add($"{"recipe: ours / arithmetic lower bound at 300 GFLOP/s",-52} {oursSeconds / (total / DesignPeak),6:F2}x");
-                _summary.Add($"{"recipe, opt-in bf16 frozen prefix: speed-up vs PyTorch",-52} {bf16Speedup,6:F2}x (accuracy {100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points)");
-                _rss["ours bf16 prefix, recipe (max over repetitions)"] = oursBf16.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
-                _rss["ours, recipe (max over repetitions)"] = ours.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
-                _rss["PyTorch, recipe (max over repetitions)"] = peer.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
+                Console.WriteLine(
+                    "   bfloat16 (opt-in) on the trained network's test set: accuracy " +
+                    $"{bf.GetProperty("accuracy_bf16_fold").GetDouble():P1} vs fp32 " +
+                    $"{bf.GetProperty("accuracy_fp32_fold").GetDouble():P1}, " +
+                    $"same prediction for {bf.GetProperty("bf16_agreement").GetDouble():P1} of images; " +
+                    $"{bf.GetProperty("bf16_fold_img_s").GetDouble():F0} vs " +
+                    $"{bf.GetProperty("fp32_fold_img_s").GetDouble():F0} img/s");
+                Target("recipe speed-up vs PyTorch (accuracy within 2 points)",
+                    Math.Abs(oursAccuracy - peerAccuracy) <= 0.02 ? speedup : double.NaN, 2.0);
+                _summary.Add(
+                    $"{"recipe: ours / arithmetic lower bound at 300 GFLOP/s",-52} " +
+                    $"{oursSeconds / (total / DesignPeak),6:F2}x");
+                _summary.Add(
+                    $"{"recipe, opt-in bf16 frozen prefix: speed-up vs PyTorch",-52} {bf16Speedup,6:F2}x (accuracy " +
+                    $"{100 * (bf16Accuracy - peerAccuracy):+0.0;-0.0} points)");
+                _rss["ours bf16 prefix, recipe (max over repetitions)"] = oursBf16.Max(
+                    o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
+                _rss["ours, recipe (max over repetitions)"] = ours.Max(
+                    o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
+                _rss["PyTorch, recipe (max over repetitions)"] = peer.Max(
+                    o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
             }
         }
     }

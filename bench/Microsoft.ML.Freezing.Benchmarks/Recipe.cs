@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -42,7 +44,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             public string weights { get; set; }
         }
 
-        /// <summary>Writes what the peer needs: the decoded pixels (by our decoder), labels, initial weights, the spec.</summary>
+        /// <summary>Writes what the peer needs: the decoded pixels (by our decoder), labels, initial weights, the
+        /// spec.</summary>
         public static Spec Prepare(string folder, int train, int test)
         {
             Directory.CreateDirectory(folder);
@@ -53,8 +56,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             WritePixels(Path.Combine(folder, "test"), testRows, classes, preprocessing);
             using (var network = weights.CreateNetwork(classes.Length, Seed))
                 SafeTensors.Write(Path.Combine(folder, "init.safetensors"), network);
-            // The order our trainer visits the examples in (FineTuner: one generator seeded with the seed, reshuffled every
-            // epoch), so that both sides take the same steps and their accuracies differ only by arithmetic.
+            // The order our trainer visits the examples in (FineTuner: one generator seeded with the seed, reshuffled
+            // every epoch), so that both sides take the same steps and their accuracies differ only by arithmetic.
             var shuffle = new Random(Seed);
             using (var order = new BinaryWriter(File.Create(Path.Combine(folder, "order.i64"))))
                 for (int epoch = 0; epoch < Epochs; epoch++)
@@ -63,16 +66,20 @@ namespace Microsoft.ML.Freezing.Benchmarks
                             order.Write((long)i);
             var spec = new Spec
             {
-                train_count = trainRows.Count, test_count = testRows.Count, image_size = ImageSize, classes = classes.Length,
-                depths = weights.Definition.Depths, bgr = preprocessing.Channels == ChannelOrder.Bgr, scale = preprocessing.Scale,
-                mean = preprocessing.Mean, std = preprocessing.Std, epochs = Epochs, batch = BatchSize, lr = LearningRate,
+                train_count = trainRows.Count, test_count = testRows.Count, image_size = ImageSize,
+                classes = classes.Length,
+                depths = weights.Definition.Depths, bgr = preprocessing.Channels == ChannelOrder.Bgr,
+                scale = preprocessing.Scale,
+                mean = preprocessing.Mean, std = preprocessing.Std, epochs = Epochs, batch = BatchSize,
+                lr = LearningRate,
                 momentum = Momentum, seed = Seed, data = Data.Source, weights = weights.Description,
             };
             File.WriteAllText(Path.Combine(folder, "recipe.json"), JsonSerializer.Serialize(spec));
             return spec;
         }
 
-        private static void WritePixels(string stem, List<ImageRow> rows, string[] classes, ImagePreprocessing preprocessing)
+        private static void WritePixels(string stem, List<ImageRow> rows, string[] classes,
+            ImagePreprocessing preprocessing)
         {
             using (var pixels = File.Create(stem + ".u8"))
                 foreach (var row in rows)
@@ -82,13 +89,15 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 labels.Write((long)Array.IndexOf(classes, row.Label));
         }
 
-        public static Spec ReadSpec(string folder) => JsonSerializer.Deserialize<Spec>(File.ReadAllText(Path.Combine(folder, "recipe.json")));
+        public static Spec ReadSpec(string folder)
+            => JsonSerializer.Deserialize<Spec>(File.ReadAllText(Path.Combine(folder, "recipe.json")));
 
         /// <summary>Our side, in its own process: trains, evaluates, writes a JSON result.</summary>
         public static void RunOurs(string folder, string output, bool bf16Prefix)
         {
             var spec = ReadSpec(folder);
-            var weights = PretrainedWeights.MLNetResNet18(); // converted and cached by Prepare: loading is not the recipe
+            // converted and cached by Prepare: loading is not the recipe
+            var weights = PretrainedWeights.MLNetResNet18();
             var (classes, trainRows, testRows) = Data.RecipeSplit(spec.train_count, spec.test_count);
             var ml = new MLContext(seed: Seed);
             var train = ml.Data.LoadFromEnumerable(trainRows);
@@ -97,12 +106,15 @@ namespace Microsoft.ML.Freezing.Benchmarks
             var options = new FrozenResNetTrainer.Options
             {
                 FeatureColumnName = "ImageSource", ImageSize = ImageSize, PretrainedWeights = weights,
-                Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Momentum = Momentum, WeightDecay = 0,
-                ThawWarmupFraction = 0, LayerLearningRateDecay = 1, Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Gradual(1, 1),
+                Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, Momentum = Momentum,
+                WeightDecay = 0,
+                ThawWarmupFraction = 0, LayerLearningRateDecay = 1, Freeze = FreezeMask.AllButHead,
+                Unfreezing = UnfreezeSchedule.Gradual(1, 1),
                 BatchNorm = BatchNormPolicy.Frozen, Seed = Seed, NumberOfThreads = 2, ValidationFraction = 0,
                 FrozenPrefixPrecision = bf16Prefix ? InferencePrecision.BFloat16 : InferencePrecision.Float32,
             };
-            var pipeline = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.FrozenResNet(options));
+            var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options));
 
             double sgemm = OursWorker.SgemmRate(); // what the CPU gives right now (other processes share it)
             var clock = Stopwatch.StartNew();
@@ -142,7 +154,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             File.WriteAllText(output, JsonSerializer.Serialize(result));
         }
 
-        private static (int[] Predictions, double Seconds) Predict(FrozenResNetModel model, List<byte[]> pixels, InferencePrecision precision)
+        private static (int[] Predictions, double Seconds) Predict(FrozenResNetModel model, List<byte[]> pixels,
+            InferencePrecision precision)
         {
             using var folded = model.Network.Fold(precision: precision);
             var predictions = new List<int>();
@@ -151,15 +164,16 @@ namespace Microsoft.ML.Freezing.Benchmarks
             {
                 using var scope = NewDisposeScope();
                 var flat = chunk.SelectMany(p => p).ToArray();
-                var images = model.Preprocessing.Normalize(tensor(flat, new long[] { chunk.Length, ImageSize, ImageSize, 3 }));
+                var images = model.Preprocessing.Normalize(
+                    tensor(flat, new long[] { chunk.Length, ImageSize, ImageSize, 3 }));
                 predictions.AddRange(folded.Forward(images).argmax(1).data<long>().ToArray().Select(v => (int)v));
             }
             return (predictions.ToArray(), clock.Elapsed.TotalSeconds);
         }
 
         /// <summary>
-        /// Multiply-accumulates of each stage's forward pass at <paramref name="size"/> px (convolutions and fc; BatchNorm,
-        /// ReLU and pooling are memory traffic, not arithmetic). Basic blocks.
+        /// Multiply-accumulates of each stage's forward pass at <paramref name="size"/> px (convolutions and fc;
+        /// BatchNorm, ReLU and pooling are memory traffic, not arithmetic). Basic blocks.
         /// </summary>
         public static Dictionary<ResNetStage, double> ForwardMacs(int[] depths, int classes, int size)
         {
@@ -199,8 +213,10 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 using var cpu = t.detach().cpu().contiguous();
                 byte[] bytes = cpu.dtype switch
                 {
-                    ScalarType.Float32 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpu.data<float>().ToArray().AsSpan()).ToArray(),
-                    ScalarType.Int64 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpu.data<long>().ToArray().AsSpan()).ToArray(),
+                    ScalarType.Float32 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(
+                        cpu.data<float>().ToArray().AsSpan()).ToArray(),
+                    ScalarType.Int64 => System.Runtime.InteropServices.MemoryMarshal.AsBytes(
+                        cpu.data<long>().ToArray().AsSpan()).ToArray(),
                     _ => throw new NotSupportedException($"{name}: {cpu.dtype}"),
                 };
                 entries.Add((name, cpu.dtype == ScalarType.Float32 ? "F32" : "I64", cpu.shape, bytes));
@@ -209,7 +225,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             long offset = 0;
             foreach (var e in entries)
             {
-                header[e.Name] = new { dtype = e.DType, shape = e.Shape, data_offsets = new[] { offset, offset + e.Bytes.Length } };
+                header[e.Name] = new { dtype = e.DType, shape = e.Shape,
+                    data_offsets = new[] { offset, offset + e.Bytes.Length } };
                 offset += e.Bytes.Length;
             }
             var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));

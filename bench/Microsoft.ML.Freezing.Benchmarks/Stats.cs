@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -16,9 +18,11 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
 
         /// <summary>The median of the per-repetition ratios a[i]/b[i] (pairs measured back to back).</summary>
-        public static double PairedRatio(IReadOnlyList<double> a, IReadOnlyList<double> b) => Median(a.Zip(b, (x, y) => x / y));
+        public static double PairedRatio(IReadOnlyList<double> a, IReadOnlyList<double> b)
+            => Median(a.Zip(b, (x, y) => x / y));
 
-        public static string F(double v, int decimals = 1) => double.IsNaN(v) ? "-" : v.ToString("F" + decimals, CultureInfo.InvariantCulture);
+        public static string F(double v, int decimals = 1) => double.IsNaN(v) ? "-"
+            : v.ToString("F" + decimals, CultureInfo.InvariantCulture);
 
         public static string Load()
         {
@@ -46,8 +50,10 @@ namespace Microsoft.ML.Freezing.Benchmarks
             list.Add(value);
         }
 
-        public IReadOnlyList<double> this[string name] => _samples.TryGetValue(name, out var l) ? l : (IReadOnlyList<double>)Array.Empty<double>();
+        public IReadOnlyList<double> this[string name] => _samples.TryGetValue(name, out var l) ? l
+            : (IReadOnlyList<double>)Array.Empty<double>();
         public double Median(string name) => Stats.Median(this[name]);
-        public string Spread(string name) => this[name].Count == 0 ? "" : $"[{Stats.F(this[name].Min())}..{Stats.F(this[name].Max())}]";
+        public string Spread(string name) => this[name].Count == 0 ? ""
+            : $"[{Stats.F(this[name].Min())}..{Stats.F(this[name].Max())}]";
     }
 }

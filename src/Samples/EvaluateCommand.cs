@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -6,8 +8,8 @@ using Microsoft.ML;
 namespace Samples
 {
     /// <summary>
-    /// <c>evaluate --model model.zip --data &lt;folder&gt;</c>: scores a folder with one subfolder per class and prints the
-    /// metrics and confusion matrix that <c>train</c> prints for its validation split.
+    /// <c>evaluate --model model.zip --data &lt;folder&gt;</c>: scores a folder with one subfolder per class and prints
+    /// the metrics and confusion matrix that <c>train</c> prints for its validation split.
     /// </summary>
     public static class EvaluateCommand
     {
@@ -29,18 +31,25 @@ namespace Samples
             {
                 var classNames = MetricsReport.FindTrainer(model).Model.ClassNames;
                 var images = ImageFolder.ReadLabelled(data, command);
-                // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them out.
-                var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l)).OrderBy(l => l, StringComparer.Ordinal).ToList();
+                // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them
+                // out.
+                var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l))
+                    .OrderBy(l => l, StringComparer.Ordinal).ToList();
                 if (unknown.Count > 0)
                 {
-                    Console.WriteLine($"Note: the model does not know the classes {string.Join(", ", unknown)}; their images are left out.");
+                    Console.WriteLine(
+                        $"Note: the model does not know the classes {string.Join(", ", unknown)}; their images are " +
+                        "left out.");
                     images = images.Where(i => classNames.Contains(i.Label)).ToList();
                 }
-                Console.WriteLine($"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: {string.Join(", ", classNames)}.");
+                Console.WriteLine(
+                    $"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: " +
+                    $"{string.Join(", ", classNames)}.");
                 var view = ml.Data.LoadFromEnumerable(ImageFolder.Rows(images));
                 try
                 {
-                    MetricsReport.Print(MetricsReport.Evaluate(ml, model, view), classNames, $"Evaluation of {modelPath}");
+                    MetricsReport.Print(MetricsReport.Evaluate(ml, model, view), classNames,
+                        $"Evaluation of {modelPath}");
                 }
                 catch (Exception e) when (ImageFolder.TryNameFile(e, _ => images, out string message))
                 {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Buffers.Binary;
 using System.IO;
@@ -11,8 +13,8 @@ namespace Samples
     /// A Fashion-MNIST subset as Model Builder's folder layout: the first 400 images of each of the 10 classes in the
     /// official training file (28x28 grey, Zalando, MIT; Debian's <c>dataset-fashion-mnist</c>, installed by
     /// <c>eng/fetch-fashion-mnist.sh</c>), written once as <c>images/&lt;class&gt;/00000.png</c> under
-    /// <c>FreezingPaths.Asset("fashion-mnist")</c>. 4,000 images: with a 0.25 validation fraction, 3,000 train and 1,000
-    /// held out, 100 per class.
+    /// <c>FreezingPaths.Asset("fashion-mnist")</c>. 4,000 images: with a 0.25 validation fraction, 3,000 train and
+    /// 1,000 held out, 100 per class.
     /// </summary>
     public static class FashionMnist
     {
@@ -24,7 +26,8 @@ namespace Samples
 
         /// <summary>The class names in label order (folder names: '/' and ' ' replaced).</summary>
         public static readonly string[] ClassNames =
-            { "T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle_boot" };
+            { "T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle_boot" };
 
         /// <summary>The image folder, fetching and writing it first when needed.</summary>
         public static string EnsureImages()
@@ -37,17 +40,21 @@ namespace Samples
             if (!File.Exists(imageFile) || !File.Exists(labelFile))
             {
                 if (!RepositoryScripts.TryRun("fetch-fashion-mnist.sh") || !File.Exists(imageFile))
-                    throw new UsageException($"Fashion-MNIST is missing ({imageFile}). Install Debian's dataset-fashion-mnist " +
-                        "(eng/fetch-fashion-mnist.sh in the repository) or pass --data <folder with one subfolder per class>.");
+                    throw new UsageException(
+                        $"Fashion-MNIST is missing ({imageFile}). Install Debian's dataset-fashion-mnist " +
+                        "(eng/fetch-fashion-mnist.sh in the repository) or pass --data <folder with one subfolder " +
+                        "per class>.");
             }
             Console.WriteLine($"Writing {PerClass} Fashion-MNIST images per class to {images} ...");
-            ImageAssets.WriteOnce(images, temp => WriteSubset(ReadIdx(imageFile, 0x803), ReadIdx(labelFile, 0x801), temp));
+            ImageAssets.WriteOnce(images,
+                temp => WriteSubset(ReadIdx(imageFile, 0x803), ReadIdx(labelFile, 0x801), temp));
             return images;
         }
 
         private static void WriteSubset(Idx images, Idx labels, string folder)
         {
-            if (images.Dimensions.Length != 3 || labels.Dimensions.Length != 1 || images.Dimensions[0] != labels.Dimensions[0])
+            if (images.Dimensions.Length != 3 || labels.Dimensions.Length != 1
+                || images.Dimensions[0] != labels.Dimensions[0])
                 throw new InvalidDataException("Fashion-MNIST: the image and label files do not match.");
             int side = images.Dimensions[1], count = images.Dimensions[0];
             if (images.Dimensions[2] != side)
@@ -71,12 +78,14 @@ namespace Samples
             }
             int incomplete = Array.FindIndex(written, w => w < PerClass);
             if (incomplete >= 0)
-                throw new InvalidDataException($"Fashion-MNIST: only {written[incomplete]} images of class {ClassNames[incomplete]}.");
+                throw new InvalidDataException(
+                    $"Fashion-MNIST: only {written[incomplete]} images of class {ClassNames[incomplete]}.");
         }
 
         private sealed record Idx(int[] Dimensions, byte[] Data);
 
-        /// <summary>Reads a gzip-compressed IDX file of unsigned bytes (big-endian header: magic, then one int per dimension).</summary>
+        /// <summary>Reads a gzip-compressed IDX file of unsigned bytes (big-endian header: magic, then one int per
+        /// dimension).</summary>
         private static Idx ReadIdx(string path, int magic)
         {
             using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
@@ -95,7 +104,8 @@ namespace Samples
             }
             int offset = 4 + 4 * rank;
             if (bytes.Length - offset != size)
-                throw new InvalidDataException($"{path}: expected {size} bytes of data, found {bytes.Length - offset}.");
+                throw new InvalidDataException(
+                    $"{path}: expected {size} bytes of data, found {bytes.Length - offset}.");
             return new Idx(dimensions, bytes.Slice(offset).ToArray());
         }
     }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -10,22 +12,24 @@ namespace Samples
     public sealed record LabelledImage(string Path, string Label);
 
     /// <summary>
-    /// Model Builder's image-folder layout: one subfolder per class, named after it, holding that class's images (in any
-    /// depth of further subfolders). Lists, shuffles and splits the files; the bytes are read only when ML.NET enumerates
-    /// the rows, so a large folder is never held in memory as encoded files.
+    /// Model Builder's image-folder layout: one subfolder per class, named after it, holding that class's images (in
+    /// any depth of further subfolders). Lists, shuffles and splits the files; the bytes are read only when ML.NET
+    /// enumerates the rows, so a large folder is never held in memory as encoded files.
     /// </summary>
     public static class ImageFolder
     {
         /// <summary>The file extensions read as images (case-insensitive).</summary>
-        public static readonly IReadOnlyCollection<string> Extensions = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+        public static readonly IReadOnlyCollection<string> Extensions = new HashSet<string>(
+            StringComparer.OrdinalIgnoreCase)
             { ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp" };
 
         /// <summary>Whether the file name has one of the <see cref="Extensions"/>.</summary>
         public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
 
         /// <summary>
-        /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs at least
-        /// two classes with images; images directly in <paramref name="folder"/> belong to no class and are reported.
+        /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs at
+        /// least two classes with images; images directly in <paramref name="folder"/> belong to no class and are
+        /// reported.
         /// </summary>
         public static List<LabelledImage> ReadLabelled(string folder, string command)
         {
@@ -42,7 +46,9 @@ namespace Samples
             }
             int loose = Directory.EnumerateFiles(folder).Count(IsImage);
             if (loose > 0)
-                Console.WriteLine($"Note: {loose} images lie directly in '{folder}' and belong to no class folder; they are not used.");
+                Console.WriteLine(
+                    $"Note: {loose} images lie directly in '{folder}' and belong to no class folder; they are not " +
+                    "used.");
             var classes = images.Select(i => i.Label).Distinct().Count();
             if (classes < 2)
                 throw new UsageException($"{command}: '{folder}' needs at least two class subfolders with images " +
@@ -60,7 +66,8 @@ namespace Samples
             var files = Directory.EnumerateFiles(fileOrFolder, "*", SearchOption.AllDirectories)
                 .Where(IsImage).OrderBy(f => f, StringComparer.Ordinal).ToList();
             if (files.Count == 0)
-                throw new UsageException($"{command}: no images ({string.Join("/", Extensions)}) under '{fileOrFolder}'.");
+                throw new UsageException(
+                    $"{command}: no images ({string.Join("/", Extensions)}) under '{fileOrFolder}'.");
             return files;
         }
 
@@ -81,7 +88,8 @@ namespace Samples
         /// Splits shuffled images per class: round(fraction × class size) of each class go to validation (at least one,
         /// and never the class's last image, when the fraction is positive). Both parts keep the shuffled order.
         /// </summary>
-        public static (List<LabelledImage> Train, List<LabelledImage> Validation) StratifiedSplit(IReadOnlyList<LabelledImage> shuffled, double fraction)
+        public static (List<LabelledImage> Train,
+            List<LabelledImage> Validation) StratifiedSplit(IReadOnlyList<LabelledImage> shuffled, double fraction)
         {
             var quota = shuffled.GroupBy(i => i.Label).ToDictionary(g => g.Key, g =>
             {
@@ -107,7 +115,8 @@ namespace Samples
         public static IEnumerable<ConsumptionExample.ModelInput> Rows(IReadOnlyList<LabelledImage> images)
         {
             foreach (var image in images)
-                yield return new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(image.Path), Label = image.Label };
+                yield return new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(image.Path),
+                    Label = image.Label };
         }
 
         /// <summary>
@@ -135,6 +144,8 @@ namespace Samples
 
         /// <summary>"cat 800, dog 800".</summary>
         public static string Counts(IEnumerable<LabelledImage> images)
-            => string.Join(", ", images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+            => string.Join(", ",
+                images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => $"{g.Key} {g.Count()}"));
     }
 }

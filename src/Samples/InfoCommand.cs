@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.Linq;
@@ -6,12 +8,14 @@ using Microsoft.ML.Freezing;
 namespace Samples
 {
     /// <summary>
-    /// <c>info [--arch resnet18|resnet34|resnet50|resnet101|resnet152] [--size 224] [--classes 10]</c>: builds the network
-    /// and prints its definition, one row per stage (output shape for a single image, parameter count) and the total.
+    /// <c>info [--arch resnet18|resnet34|resnet50|resnet101|resnet152] [--size 224] [--classes 10]</c>: builds the
+    /// network and prints its definition, one row per stage (output shape for a single image, parameter count) and the
+    /// total.
     /// </summary>
     public static class InfoCommand
     {
-        public const string Usage = "[--arch resnet18|resnet34|resnet50|resnet101|resnet152] [--size 224] [--classes 10]";
+        public const string Usage = "[--arch resnet18|resnet34|resnet50|resnet101|resnet152] " +
+            "[--size 224] [--classes 10]";
 
         public static int Run(string[] args)
         {
@@ -48,7 +52,9 @@ namespace Samples
             Console.WriteLine();
             Console.WriteLine($"{"stage",-8} {"output shape",-20} {"parameters",12}");
             foreach (var (stage, shape, parameters) in model.StageTable(size))
-                Console.WriteLine($"{stage.Name(),-8} {"[" + string.Join(", ", shape) + "]",-20} {parameters.ToString("N0", inv),12}");
+                Console.WriteLine(
+                    $"{stage.Name(),-8} {"[" + string.Join(", ", shape) + "]",-20} " +
+                    $"{parameters.ToString("N0", inv),12}");
             long total = model.parameters().Sum(p => p.numel());
             Console.WriteLine($"{"total",-8} {"",-20} {total.ToString("N0", inv),12}");
             return 0;

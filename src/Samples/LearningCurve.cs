@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -8,9 +10,9 @@ using ScottPlot;
 namespace Samples
 {
     /// <summary>
-    /// The learning-curve PNG of a training run (ScottPlot): loss above, accuracy below, train and validation per epoch,
-    /// with a dashed vertical line before each epoch at which stages thawed, labelled with those stages, and a dotted
-    /// one at the epoch whose weights were kept when an earlier epoch was restored.
+    /// The learning-curve PNG of a training run (ScottPlot): loss above, accuracy below, train and validation per
+    /// epoch, with a dashed vertical line before each epoch at which stages thawed, labelled with those stages, and a
+    /// dotted one at the epoch whose weights were kept when an earlier epoch was restored.
     /// </summary>
     public static class LearningCurve
     {
@@ -40,7 +42,8 @@ namespace Samples
             {
                 foreach (var plot in new[] { loss, accuracy })
                 {
-                    var line = plot.Add.VerticalLine(epoch + 0.5, width: 1.5f, color: Colors.Gray, pattern: LinePattern.Dashed);
+                    var line = plot.Add.VerticalLine(epoch + 0.5, width: 1.5f, color: Colors.Gray,
+                        pattern: LinePattern.Dashed);
                     line.Text = "thaw " + TrainingDisplay.StageList(stages);
                     line.LabelOppositeAxis = true;
                     line.LabelFontSize = 11;
@@ -75,7 +78,8 @@ namespace Samples
             accuracy.Axes.SetLimitsY(Math.Max(0, Min(history) - 5), 100);
 
             string directory = Path.GetDirectoryName(Path.GetFullPath(path));
-            string temp = Path.Combine(directory, Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N") + ".png");
+            string temp = Path.Combine(directory,
+                Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N") + ".png");
             try
             {
                 multiplot.SavePng(temp, 900, 700);
@@ -89,7 +93,8 @@ namespace Samples
         }
 
         /// <summary>The epochs at whose start some stages thawed, with those stages.</summary>
-        public static IEnumerable<(int Epoch, IReadOnlyList<ResNetStage> Stages)> Thaws(IReadOnlyList<EpochRecord> history)
+        public static IEnumerable<(int Epoch, IReadOnlyList<ResNetStage> Stages)> Thaws(
+            IReadOnlyList<EpochRecord> history)
         {
             for (int i = 1; i < history.Count; i++)
             {

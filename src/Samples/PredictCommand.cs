@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.IO;
@@ -9,13 +11,14 @@ using Microsoft.ML.Freezing;
 namespace Samples
 {
     /// <summary>
-    /// <c>predict --model model.zip &lt;image file or folder&gt;</c>: the three most likely classes of each image, one line
-    /// per image, through <see cref="ConsumptionExample"/> (the code an application would copy). Images are scored on
-    /// several threads, which that class allows; the lines come out in path order.
+    /// <c>predict --model model.zip &lt;image file or folder&gt;</c>: the three most likely classes of each image, one
+    /// line per image, through <see cref="ConsumptionExample"/> (the code an application would copy). Images are scored
+    /// on several threads, which that class allows; the lines come out in path order.
     /// </summary>
     public static class PredictCommand
     {
-        public const string Usage = "--model model.zip <image file or folder>   (top-3 classes with probabilities, one line per image)";
+        public const string Usage = "--model model.zip <image file or folder>   (top-3 classes with probabilities, " +
+            "one line per image)";
 
         public static int Run(string[] args)
         {
@@ -23,7 +26,8 @@ namespace Samples
             var line = CommandLine.Parse(command, args, "--model");
             string model = line.Required("--model");
             if (line.Positionals.Count != 1)
-                throw new UsageException($"{command}: give one image file or folder (got {line.Positionals.Count} arguments).");
+                throw new UsageException(
+                    $"{command}: give one image file or folder (got {line.Positionals.Count} arguments).");
             if (!File.Exists(model))
                 throw new UsageException($"{command}: the model '{model}' does not exist.");
             var images = ImageFolder.List(line.Positionals[0], command);
@@ -31,21 +35,26 @@ namespace Samples
             ConsumptionExample.ModelPath = model;
             var lines = new string[images.Count];
             int failed = 0;
-            Parallel.For(0, images.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(4, Environment.ProcessorCount) }, i =>
+            Parallel.For(0, images.Count,
+                new ParallelOptions { MaxDegreeOfParallelism = Math.Min(4, Environment.ProcessorCount) }, i =>
             {
                 var input = new ConsumptionExample.ModelInput { ImageSource = File.ReadAllBytes(images[i]) };
                 try
                 {
                     var top = ConsumptionExample.PredictAllLabels(input).Take(3);
-                    lines[i] = $"{images[i]}: " + string.Join("  ", top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
+                    lines[i] = $"{images[i]}: " +
+                        string.Join("  ",
+                        top.Select(kv => $"{kv.Key} {kv.Value.ToString("F3", CultureInfo.InvariantCulture)}"));
                 }
                 catch (Exception e) when (InvalidImageException.Find(e) is { } invalid)
                 {
-                    // One unreadable file must not hide the other predictions. The row is the engine's running count, not
-                    // this file's: keep only the reason.
+                    // One unreadable file must not hide the other predictions. The row is the engine's running count,
+                    // not this file's: keep only the reason.
                     string message = invalid.Message;
                     string prefix = $"Column '{invalid.Column}', row {invalid.Row}: ";
-                    lines[i] = $"{images[i]}: cannot read the image: {(message.StartsWith(prefix, StringComparison.Ordinal) ? message[prefix.Length..] : message)}";
+                    lines[i] = $"{images[i]}: cannot read the image: " +
+                        $"{(message.StartsWith(prefix, StringComparison.Ordinal)
+                            ? message[prefix.Length..] : message)}";
                     Interlocked.Increment(ref failed);
                 }
             });

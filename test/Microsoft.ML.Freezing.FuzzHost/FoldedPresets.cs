@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -15,7 +17,8 @@ internal static class FoldedPresets
     private static IEnumerable<(string Name, ResNetDefinition Definition, int Batch)> Presets()
     {
         yield return ("resnet18", ResNetDefinition.ResNet18(10), 4);
-        yield return ("mlnet-resnet18 [2,2,2,3]", new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 10), 16);
+        yield return ("mlnet-resnet18 [2,2,2,3]", new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 10),
+            16);
         yield return ("resnet34", ResNetDefinition.ResNet34(10), 4);
         yield return ("resnet50 v1.5", ResNetDefinition.ResNet50(10), 4);
         // Keras' ResNet-50: stride on the first 1x1 convolution, conv biases, eps 1e-3.
@@ -26,8 +29,8 @@ internal static class FoldedPresets
     }
 
     /// <summary>
-    /// Prints "CASE name" before each preset, then "OK name stage:error ..." or "WRONG name stage:error ..." (error: max
-    /// difference over the modules' range, per stage, each stage fed the modules' input); returns how many ran.
+    /// Prints "CASE name" before each preset, then "OK name stage:error ..." or "WRONG name stage:error ..." (error:
+    /// max difference over the modules' range, per stage, each stage fed the modules' input); returns how many ran.
     /// </summary>
     public static int Run(TextWriter output, int size)
     {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -8,7 +10,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
 
-// A child process of Reliability/FuzzTests and Engine/FoldedPresetTests: runs a batch of cases and reports each on
+// A child process of Reliability/FuzzTests and Backbone/FoldedPresetTests: runs a batch of cases and reports each on
 // stdout, so that a native crash (SkiaSharp, libtorch, oneDNN) ends this process and the parent still sees which case
 // was running.
 //
@@ -32,7 +34,9 @@ if (args.Length == 2 && args[0] == "folded")
 }
 if (args.Length < 5)
 {
-    Console.Error.WriteLine("usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> <seed>" +
+    Console.Error.WriteLine(
+        "usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> " +
+        "<seed>" +
         " | folded <image-size>");
     return 2;
 }
@@ -57,7 +61,8 @@ internal static class FuzzCases
 {
     public static int Images(TextWriter output, string folder, int first, int count, int seed)
     {
-        var seeds = Directory.GetFiles(folder).OrderBy(f => f, StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+        var seeds = Directory.GetFiles(folder).OrderBy(f => f, StringComparer.Ordinal).Select(File.ReadAllBytes)
+            .ToArray();
         var preprocessing = ImagePreprocessing.ImageNet(32);
         for (int i = first; i < first + count; i++)
         {
@@ -68,7 +73,8 @@ internal static class FuzzCases
             try
             {
                 var rgb = preprocessing.DecodeAndResize(bytes);
-                output.WriteLine(rgb.Length == 32 * 32 * 3 ? $"OK {i} decoded" : $"UNEXPECTED {i} decoded to {rgb.Length} bytes");
+                output.WriteLine(rgb.Length == 32 * 32 * 3 ? $"OK {i} decoded"
+                    : $"UNEXPECTED {i} decoded to {rgb.Length} bytes");
             }
             catch (InvalidDataException ex) when (!string.IsNullOrWhiteSpace(ex.Message))
             {
@@ -77,7 +83,8 @@ internal static class FuzzCases
             catch (Exception ex)
             {
                 // The decoder's contract is InvalidDataException; anything else is a finding.
-                output.WriteLine($"UNEXPECTED {i} {ex.GetType().Name}: {OneLine(ex.Message)} | {OneLine(ex.StackTrace)}");
+                output.WriteLine(
+                    $"UNEXPECTED {i} {ex.GetType().Name}: {OneLine(ex.Message)} | {OneLine(ex.StackTrace)}");
             }
         }
         return count;
@@ -85,7 +92,8 @@ internal static class FuzzCases
 
     public static int Zips(TextWriter output, string zipPath, string probePath, int first, int count, int seed)
     {
-        // Two hosts run side by side on the test machine; one intra-op thread each keeps them from spinning against each other.
+        // Two hosts run side by side on the test machine; one intra-op thread each keeps them from spinning against
+        // each other.
         TorchSharp.torch.set_num_threads(1);
         var original = File.ReadAllBytes(zipPath);
         var entries = ReadEntries(original);
@@ -104,7 +112,8 @@ internal static class FuzzCases
                 {
                     var scores = model.Transform(probeData).GetColumn<float[]>("Score").Single();
                     bool sane = scores.All(float.IsFinite) && Math.Abs(scores.Sum() - 1) < 1e-3;
-                    output.WriteLine(sane ? $"OK {i} loaded and scored" : $"UNEXPECTED {i} loaded, but scored [{string.Join(", ", scores)}]");
+                    output.WriteLine(sane ? $"OK {i} loaded and scored"
+                        : $"UNEXPECTED {i} loaded, but scored [{string.Join(", ", scores)}]");
                 }
                 finally
                 {
@@ -115,12 +124,16 @@ internal static class FuzzCases
             {
                 // ML.NET wraps a loader's error ("Error during class instantiation"): report the diagnosis inside.
                 var cause = Innermost(ex);
-                output.WriteLine($"REJECTED {i} {ex.GetType().Name}: [{cause.GetType().Name} from {Origin(cause)}] {OneLine(cause.Message)}");
+                output.WriteLine(
+                    $"REJECTED {i} {ex.GetType().Name}: [{cause.GetType().Name} from {Origin(cause)}] " +
+                    $"{OneLine(cause.Message)}");
             }
             catch (Exception ex)
             {
                 var cause = Innermost(ex);
-                output.WriteLine($"UNEXPECTED {i} {ex.GetType().Name}: {OneLine(cause.Message)} [{cause.GetType().Name}] | {OneLine(cause.StackTrace)}");
+                output.WriteLine(
+                    $"UNEXPECTED {i} {ex.GetType().Name}: {OneLine(cause.Message)} [{cause.GetType().Name}] | " +
+                    $"{OneLine(cause.StackTrace)}");
             }
         }
         return count;
@@ -128,7 +141,8 @@ internal static class FuzzCases
 
     // Exceptions that signal a bug rather than a diagnosis, wherever they come from.
     private static bool IsBug(Exception ex)
-        => ex is NullReferenceException || ex is IndexOutOfRangeException || ex is AccessViolationException || ex is InvalidCastException
+        => ex is NullReferenceException || ex is IndexOutOfRangeException || ex is AccessViolationException
+            || ex is InvalidCastException
            || ex is StackOverflowException || ex is DivideByZeroException;
 
     private static Exception Innermost(Exception ex)
@@ -155,7 +169,8 @@ internal static class FuzzCases
         }).ToList();
     }
 
-    private static byte[] MutateZip(byte[] original, List<(string Name, byte[] Bytes)> entries, Random random, out string what)
+    private static byte[] MutateZip(byte[] original, List<(string Name, byte[] Bytes)> entries, Random random,
+        out string what)
     {
         switch (random.Next(10))
         {
@@ -184,7 +199,8 @@ internal static class FuzzCases
             }
             default:
             {
-                // The content of one entry, re-zipped so that the zip's own CRC is right: only the model's checks see it.
+                // The content of one entry, re-zipped so that the zip's own CRC is right: only the model's checks see
+                // it.
                 int target = random.Next(entries.Count);
                 var mutated = Mutations.Apply(entries[target].Bytes, random, out string how);
                 what = $"entry '{entries[target].Name}' ({entries[target].Bytes.Length} bytes): {how}";
@@ -214,13 +230,15 @@ internal static class FuzzCases
     }
 }
 
-/// <summary>Byte-level mutations, biased towards the first bytes (headers) where parsers decide what to allocate.</summary>
+/// <summary>Byte-level mutations, biased towards the first bytes (headers) where parsers decide what to
+/// allocate.</summary>
 internal static class Mutations
 {
     private static readonly byte[][] Extremes =
     {
         new byte[] { 0, 0, 0, 0 }, new byte[] { 0xFF, 0xFF, 0xFF, 0xFF }, new byte[] { 0x7F, 0xFF, 0xFF, 0xFF },
-        new byte[] { 0xFF, 0xFF, 0xFF, 0x7F }, new byte[] { 0x80, 0, 0, 0 }, new byte[] { 0, 0, 0, 0x80 }, new byte[] { 0, 0, 0x75, 0x30 },
+        new byte[] { 0xFF, 0xFF, 0xFF, 0x7F }, new byte[] { 0x80, 0, 0, 0 }, new byte[] { 0, 0, 0, 0x80 },
+        new byte[] { 0, 0, 0x75, 0x30 },
     };
 
     public static byte[] Apply(byte[] source, Random random, out string what, bool headerBias = true)
@@ -241,7 +259,8 @@ internal static class Mutations
             bytes.AddRange(RandomBytes(random, 1 + random.Next(16)));
             return "random bytes into an empty array";
         }
-        int Position() => headerBias && random.Next(2) == 0 ? random.Next(Math.Min(bytes.Count, 64)) : random.Next(bytes.Count);
+        int Position() => headerBias && random.Next(2) == 0 ? random.Next(Math.Min(bytes.Count, 64))
+            : random.Next(bytes.Count);
         int at = Position();
         switch (random.Next(7))
         {

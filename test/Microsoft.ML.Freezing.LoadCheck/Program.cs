@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.IO;
@@ -16,12 +18,15 @@ if (args.Length != 3)
 var ml = new MLContext();
 var model = ml.Model.Load(args[0], out var schema);
 var files = Directory.GetFiles(args[1], "*.png").OrderBy(f => f, StringComparer.Ordinal).ToArray();
-var input = ml.Data.LoadFromEnumerable(files.Select(f => new ImageRow { ImageSource = File.ReadAllBytes(f), Label = "" }));
+var input = ml.Data.LoadFromEnumerable(
+    files.Select(f => new ImageRow { ImageSource = File.ReadAllBytes(f), Label = "" }));
 var scored = model.Transform(input);
 var scores = scored.GetColumn<float[]>("Score").ToArray();
 using var output = new StreamWriter(args[2]);
 for (int i = 0; i < files.Length; i++)
-    output.WriteLine(Path.GetFileName(files[i]) + "\t" + string.Join("\t", scores[i].Select(s => s.ToString("R", CultureInfo.InvariantCulture))));
+    output.WriteLine(
+        Path.GetFileName(files[i]) + "\t" +
+        string.Join("\t", scores[i].Select(s => s.ToString("R", CultureInfo.InvariantCulture))));
 Console.WriteLine($"scored {files.Length} images with {model.GetType().Name}");
 return 0;
 

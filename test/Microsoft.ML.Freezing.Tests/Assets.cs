@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -12,19 +14,21 @@ namespace Microsoft.ML.Freezing.Tests
     /// </summary>
     internal static class Assets
     {
-        /// <summary>The root: <c>$FREEZING_HOME</c>, else <c>~/.cache/Microsoft.ML.Freezing</c> (<see cref="FreezingPaths.Home"/>).</summary>
+        /// <summary>The root: <c>$FREEZING_HOME</c>, else <c>~/.cache/Microsoft.ML.Freezing</c>
+        /// (<see cref="FreezingPaths.Home"/>).</summary>
         public static string Home => FreezingPaths.Home;
 
         /// <summary>An asset folder, <c>Home/assets/&lt;name&gt;</c> (<see cref="FreezingPaths.Asset"/>).</summary>
         public static string Folder(string name) => FreezingPaths.Asset(name);
 
         /// <summary>True on CI (<c>CI=true</c>), where a missing asset fails the test instead of skipping it.</summary>
-        public static bool OnCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+        public static bool OnCi
+            => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
         /// <summary>
         /// Returns <paramref name="path"/> when the file or folder exists; otherwise skips the test (throws
-        /// <see cref="AssertInconclusiveException"/>), or fails it on CI. <paramref name="howToGet"/> says how to create
-        /// the asset, e.g. "run eng/torchvision-references.sh".
+        /// <see cref="AssertInconclusiveException"/>), or fails it on CI. <paramref name="howToGet"/> says how to
+        /// create the asset, e.g. "run eng/torchvision-references.sh".
         /// </summary>
         public static string Require(string path, string howToGet)
         {

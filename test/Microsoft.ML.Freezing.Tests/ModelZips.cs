@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -11,15 +13,17 @@ namespace Microsoft.ML.Freezing.Tests
     internal static class ModelZips
     {
         /// <summary>
-        /// A copy of <paramref name="zip"/> in <paramref name="folder"/> whose entry named <paramref name="name"/> (or ending in
-        /// "/name") is replaced by what <paramref name="change"/> makes of its bytes, or removed when that is null.
+        /// A copy of <paramref name="zip"/> in <paramref name="folder"/> whose entry named <paramref name="name"/> (or
+        /// ending in "/name") is replaced by what <paramref name="change"/> makes of its bytes, or removed when that is
+        /// null.
         /// </summary>
         public static string Rewrite(string zip, string folder, string name, Func<byte[], byte[]> change)
         {
             string copy = Path.Combine(folder, Guid.NewGuid().ToString("N") + ".zip");
             File.Copy(zip, copy);
             using var archive = ZipFile.Open(copy, ZipArchiveMode.Update);
-            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal) || e.FullName == name);
+            var entry = archive.Entries.Single(e => e.FullName.EndsWith("/" + name, StringComparison.Ordinal)
+                || e.FullName == name);
             byte[] bytes;
             using (var s = entry.Open())
             using (var m = new MemoryStream())
@@ -95,7 +99,8 @@ namespace Microsoft.ML.Freezing.Tests
         public static byte[] Entry(string zip, string name)
             => Entries(zip).Single(e => e.Name.EndsWith("/" + name, StringComparison.Ordinal) || e.Name == name).Bytes;
 
-        /// <summary>The whole error (<c>ToString</c>: ML.NET wraps the diagnosis) of loading <paramref name="zip"/>; fails the test when it loads.</summary>
+        /// <summary>The whole error (<c>ToString</c>: ML.NET wraps the diagnosis) of loading <paramref name="zip"/>;
+        /// fails the test when it loads.</summary>
         public static string LoadError(MLContext ml, string zip)
         {
             try

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 
@@ -12,7 +14,8 @@ namespace Microsoft.ML.Freezing.Tests
         /// ML.NET's ResNet18.onnx mapped by hand to torchvision names: ONNX initializer, torchvision key, shape (a
         /// fixture kept with the tests).
         /// </summary>
-        public static string MLNetResNet18Mapping => Path.Combine(Root, "test", "Microsoft.ML.Freezing.Tests", "Weights",
+        public static string MLNetResNet18Mapping
+            => Path.Combine(Root, "test", "Microsoft.ML.Freezing.Tests", "Weights",
             "Fixtures", "mlnet-resnet18-onnx-to-torchvision-names.tsv");
 
         private static string FindRoot()

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -9,8 +11,8 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Freezing.Tests
 {
     /// <summary>
-    /// The sample console app (src/Samples) end to end, as a user runs it: a separate process trains on a generated image
-    /// folder, then predicts and evaluates with the saved model. The test project builds the sample first
+    /// The sample console app (src/Samples) end to end, as a user runs it: a separate process trains on a generated
+    /// image folder, then predicts and evaluates with the saved model. The test project builds the sample first
     /// (ProjectReference with ReferenceOutputAssembly="false").
     /// </summary>
     [TestClass]
@@ -29,20 +31,28 @@ namespace Microsoft.ML.Freezing.Tests
                 string output = Path.Combine(dir, "out");
                 string zip = Path.Combine(output, "model.zip");
 
-                var (code, text) = RunSample("train", "--data", data, "--out", zip, "--weights", "none", "--size", "32", "--epochs", "1", "--batch", "8");
+                var (code, text) = RunSample("train", "--data", data, "--out", zip, "--weights", "none", "--size", "32",
+                    "--epochs", "1", "--batch", "8");
                 Assert.AreEqual(0, code, text);
                 Assert.IsTrue(File.Exists(zip), text);
                 string png = Path.Combine(output, "model.png");
                 Assert.IsTrue(File.Exists(png), text);
-                CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png).Take(4).ToArray(), "model.png is not a PNG");
+                CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' },
+                    File.ReadAllBytes(png).Take(4).ToArray(), "model.png is not a PNG");
                 Assert.AreEqual(0, Directory.GetFiles(output, "*.tmp-*").Length, "a temporary file was left behind");
-                StringAssert.Matches(text, new Regex(@"^epoch 1/1 .*train loss \d+\.\d+ acc .*val loss \d+\.\d+ .*img/s", RegexOptions.Multiline));
+                StringAssert.Matches(text,
+                    new Regex(@"^epoch 1/1 .*train loss \d+\.\d+ acc .*val loss \d+\.\d+ .*img/s",
+                    RegexOptions.Multiline));
                 StringAssert.Contains(text, "confusion matrix");
 
                 string image = Path.Combine(data, "vertical", "00.png");
                 (code, text) = RunSample("predict", "--model", zip, image);
                 Assert.AreEqual(0, code, text);
-                StringAssert.Matches(text, new Regex("^" + Regex.Escape(image) + @": (horizontal|vertical) [01]\.\d{3}  (horizontal|vertical) [01]\.\d{3}\s*$", RegexOptions.Multiline));
+                StringAssert.Matches(text,
+                    new Regex(
+                    "^" + Regex.Escape(image) +
+                    @": (horizontal|vertical) [01]\.\d{3}  (horizontal|vertical) [01]\.\d{3}\s*$",
+                    RegexOptions.Multiline));
                 // No native warning reaches the user (libtorch's "[W...] Could not initialize NNPACK!" and the like).
                 Assert.IsFalse(Regex.IsMatch(text, @"NNPACK|^\[W[ 0-9]", RegexOptions.Multiline), text);
 
@@ -68,7 +78,8 @@ namespace Microsoft.ML.Freezing.Tests
                 string broken = Path.Combine(data, "vertical", "05.png");
                 File.WriteAllText(broken, "a caption, not a picture");
                 string zip = Path.Combine(dir, "out", "model.zip");
-                string[] train = { "train", "--data", data, "--out", zip, "--weights", "none", "--size", "32", "--epochs", "1", "--batch", "8" };
+                string[] train = { "train", "--data", data, "--out", zip, "--weights", "none", "--size", "32",
+                    "--epochs", "1", "--batch", "8" };
 
                 var (code, text) = RunSample(train);
                 Assert.AreEqual(1, code, text);
@@ -83,8 +94,12 @@ namespace Microsoft.ML.Freezing.Tests
 
                 (code, text) = RunSample("predict", "--model", zip, Path.Combine(data, "vertical"));
                 Assert.AreEqual(1, code, text);
-                StringAssert.Matches(text, new Regex("^" + Regex.Escape(broken) + ": cannot read the image: ", RegexOptions.Multiline));
-                StringAssert.Matches(text, new Regex("^" + Regex.Escape(Path.Combine(data, "vertical", "04.png")) + @": (horizontal|vertical) [01]\.\d{3}", RegexOptions.Multiline));
+                StringAssert.Matches(text,
+                    new Regex("^" + Regex.Escape(broken) + ": cannot read the image: ", RegexOptions.Multiline));
+                StringAssert.Matches(text,
+                    new Regex(
+                    "^" + Regex.Escape(Path.Combine(data, "vertical", "04.png")) +
+                    @": (horizontal|vertical) [01]\.\d{3}", RegexOptions.Multiline));
 
                 (code, text) = RunSample("evaluate", "--model", zip, "--data", data);
                 Assert.AreEqual(1, code, text);
@@ -106,7 +121,8 @@ namespace Microsoft.ML.Freezing.Tests
             StringAssert.Contains(text, "Usage:");
         }
 
-        /// <summary>Model Builder's layout: one subfolder per class of 32x32 stripe PNGs named 00.png, 01.png, ...</summary>
+        /// <summary>Model Builder's layout: one subfolder per class of 32x32 stripe PNGs named 00.png, 01.png,
+        /// ...</summary>
         private static string WriteImageFolder(string data, int perClass, int seed)
         {
             var random = new Random(seed);
@@ -114,14 +130,16 @@ namespace Microsoft.ML.Freezing.Tests
             {
                 Directory.CreateDirectory(Path.Combine(data, label));
                 for (int i = 0; i < perClass; i++)
-                    File.WriteAllBytes(Path.Combine(data, label, $"{i:00}.png"), GeneratedImages.Draw(label == "horizontal", random, 32));
+                    File.WriteAllBytes(Path.Combine(data, label, $"{i:00}.png"),
+                        GeneratedImages.Draw(label == "horizontal", random, 32));
             }
             return data;
         }
 
         private static (int ExitCode, string Output) RunSample(params string[] args)
         {
-            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            string configuration = AppContext.BaseDirectory.Contains(
+                $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
             string dll = Path.Combine(RepoPaths.Root, "src", "Samples", "bin", configuration, "net10.0", "Samples.dll");
             Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };

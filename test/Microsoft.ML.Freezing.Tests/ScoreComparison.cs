@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -35,12 +37,14 @@ namespace Microsoft.ML.Freezing.Tests
         }
 
         /// <summary>Asserts <see cref="LogitDifference"/> is at most <paramref name="relative"/>; returns it.</summary>
-        public static double AssertSameScores(IReadOnlyList<float[]> expected, IReadOnlyList<float[]> actual, string what,
+        public static double AssertSameScores(IReadOnlyList<float[]> expected, IReadOnlyList<float[]> actual,
+            string what,
             double relative = Relative)
         {
             double difference = LogitDifference(expected, actual);
             Console.WriteLine($"{what}: logits differ by {difference:G3} of their range");
-            Assert.IsTrue(difference <= relative, $"{what}: logits differ by {difference:G3} of their range (> {relative:G3})");
+            Assert.IsTrue(difference <= relative,
+                $"{what}: logits differ by {difference:G3} of their range (> {relative:G3})");
             return difference;
         }
 

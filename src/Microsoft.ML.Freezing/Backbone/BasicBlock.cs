@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,7 +19,8 @@ namespace Microsoft.ML.Freezing.Backbone
         private readonly Sequential downsample;
 
         /// <summary>Creates a block mapping <paramref name="inChannels"/> to <paramref name="channels"/>.</summary>
-        public BasicBlock(string name, long inChannels, long channels, long stride, ResNetDefinition definition) : base(name)
+        public BasicBlock(string name, long inChannels, long channels, long stride, ResNetDefinition definition)
+            : base(name)
         {
             bool bias = definition.ConvBias;
             double eps = definition.BatchNormEpsilon;

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,7 +8,8 @@ namespace Microsoft.ML.Freezing.Backbone
 {
     /// <summary>
     /// torchvision's Bottleneck: 1x1 → 3x3 → 1x1 (4x expansion) with BN after each conv, plus the shortcut.
-    /// A downsampling block strides on the 3x3 conv (v1.5) or on the first 1x1 conv (v1), per <see cref="ResNetVariant"/>.
+    /// A downsampling block strides on the 3x3 conv (v1.5) or on the first 1x1 conv (v1), per
+    /// <see cref="ResNetVariant"/>.
     /// </summary>
     public sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
@@ -19,7 +22,8 @@ namespace Microsoft.ML.Freezing.Backbone
         private readonly Sequential downsample;
 
         /// <summary>Creates a block; <paramref name="width"/> is the inner width, the output has 4x that.</summary>
-        public Bottleneck(string name, long inChannels, long width, long stride, ResNetDefinition definition) : base(name)
+        public Bottleneck(string name, long inChannels, long width, long stride, ResNetDefinition definition)
+            : base(name)
         {
             bool bias = definition.ConvBias;
             double eps = definition.BatchNormEpsilon;

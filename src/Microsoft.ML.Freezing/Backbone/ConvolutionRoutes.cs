@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -20,21 +22,22 @@ namespace Microsoft.ML.Freezing
     /// Which route each folded convolution takes on this machine, checked on real data the first time a shape is seen.
     /// </summary>
     /// <remarks>
-    /// oneDNN picks a convolution kernel per shape, instruction set and cache sizes, so a fast kernel that is right on one
-    /// CPU can be wrong on another: on a 2-core AMD EPYC VM with AVX-512 VP2INTERSECT, its channels-last brgemm kernels
-    /// computed ResNet-18's layer4 with a relative error of 0.2 while the NCHW kernels were right. So the first batch of
-    /// every shape (batch size, channels, spatial size, kernel, stride, padding, dtype, threads) runs the fast route and
-    /// compares its first and last images with <see cref="FoldedConv.Gemm"/> (a matrix product, independent of every
-    /// convolution kernel). A shape that disagrees by more than <see cref="Tolerance"/> of the output's range takes the
-    /// next route that agrees (NCHW, then the matrix product) for the rest of the process, and
-    /// <see cref="FoldedResNet.KernelFallback"/> says so once. The check costs two images' worth of matrix products once
-    /// per shape and process.
+    /// oneDNN picks a convolution kernel per shape, instruction set and cache sizes, so a fast kernel that is right on
+    /// one CPU can be wrong on another: on a 2-core AMD EPYC VM with AVX-512 VP2INTERSECT, its channels-last brgemm
+    /// kernels computed ResNet-18's layer4 with a relative error of 0.2 while the NCHW kernels were right. So the first
+    /// batch of every shape (batch size, channels, spatial size, kernel, stride, padding, dtype, threads) runs the fast
+    /// route and compares its first and last images with <see cref="FoldedConv.Gemm(Tensor)"/> (a matrix product,
+    /// independent of every convolution kernel). A shape that disagrees by more than <see cref="Tolerance"/> of the
+    /// output's range takes the next route that agrees (NCHW, then the matrix product) for the rest of the process, and
+    /// <see cref="FoldedResNet.KernelFallback"/> says so once. The check costs two images' worth of matrix products
+    /// once per shape and process.
     /// </remarks>
     internal static class ConvolutionRoutes
     {
         private static readonly ConcurrentDictionary<Signature, ConvolutionRoute> Routes = new();
 
-        /// <summary>For tests: corrupts what a route computes for a shape, as a faulty kernel would. Null: none.</summary>
+        /// <summary>For tests: corrupts what a route computes for a shape, as a faulty kernel would. Null:
+        /// none.</summary>
         internal static Func<ConvolutionRoute, Signature, Tensor, Tensor> FaultForTesting { get; set; }
 
         /// <summary>The largest difference accepted, relative to the largest absolute reference value.</summary>
@@ -46,7 +49,8 @@ namespace Microsoft.ML.Freezing
         /// <summary>The decisions made so far in this process.</summary>
         internal static IReadOnlyDictionary<Signature, ConvolutionRoute> Decisions => Routes;
 
-        /// <summary>For tests and the benchmark: the route a convolution takes, unchecked; null: the checked route.</summary>
+        /// <summary>For tests and the benchmark: the route a convolution takes, unchecked; null: the checked
+        /// route.</summary>
         internal static Func<FoldedConv, ConvolutionRoute?> ForcedForTesting { get; set; }
 
         public static Tensor Run(FoldedConv conv, Tensor x)
@@ -84,7 +88,8 @@ namespace Microsoft.ML.Freezing
                     Routes[signature] = route;
                     if (failures.Count > 0)
                         FoldedResNet.ReportFallback(
-                            $"Folded convolution {signature}: {string.Join("; ", failures)}. Using the {Name(route)} route " +
+                            $"Folded convolution {signature}: {string.Join("; ", failures)}. Using the {Name(route)} " +
+                            "route " +
                             $"(relative error {error:G2}) for this shape in this process.", conv.Log);
                     return y;
                 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using TorchSharp.Modules;
@@ -63,7 +65,8 @@ namespace Microsoft.ML.Freezing
                 bias = bias.to_type(dtype);
             }
             return new FoldedConv(weight.DetachFromDisposeScope(), bias.DetachFromDisposeScope(),
-                (long[])conv.stride.Clone(), (long[])conv.padding.Clone(), (long[])conv.dilation.Clone(), conv.groups, log);
+                (long[])conv.stride.Clone(), (long[])conv.padding.Clone(), (long[])conv.dilation.Clone(), conv.groups,
+                log);
         }
 
         /// <summary>The convolution of <paramref name="x"/>, through the route trusted for its shape.</summary>
@@ -93,16 +96,19 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         internal Tensor Gemm(Tensor x) => Gemm(x, _weight, Bias);
 
-        /// <summary>The matrix-product convolution in float32 whatever the weights' type: the route check's reference.</summary>
+        /// <summary>The matrix-product convolution in float32 whatever the weights' type: the route check's
+        /// reference.</summary>
         internal Tensor GemmFloat32(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var y = Gemm(x.to_type(ScalarType.Float32), _weight.to_type(ScalarType.Float32), Bias.to_type(ScalarType.Float32));
+            var y = Gemm(x.to_type(ScalarType.Float32), _weight.to_type(ScalarType.Float32),
+                Bias.to_type(ScalarType.Float32));
             return y.MoveToOuterDisposeScope();
         }
 
         /// <summary>A 1x1 convolution without padding or groups: a matrix product is all it is.</summary>
-        internal bool IsPointwise => _weight.shape[2] == 1 && _weight.shape[3] == 1 && Padding[0] == 0 && Padding[1] == 0
+        internal bool IsPointwise
+            => _weight.shape[2] == 1 && _weight.shape[3] == 1 && Padding[0] == 0 && Padding[1] == 0
             && Groups == 1;
 
         private Tensor Gemm(Tensor x, Tensor weight, Tensor bias)

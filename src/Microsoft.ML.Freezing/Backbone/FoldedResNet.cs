@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -10,11 +12,12 @@ namespace Microsoft.ML.Freezing
     /// <summary>The arithmetic of an inference pass through a <see cref="FoldedResNet"/>.</summary>
     public enum InferencePrecision
     {
-        /// <summary>float32 throughout: the same results as the module up to float rounding (about 1e-5). The default.</summary>
+        /// <summary>float32 throughout: the same results as the module up to float rounding (about 1e-5). The
+        /// default.</summary>
         Float32 = 0,
         /// <summary>
-        /// bfloat16 weights and activations (float32 accumulation inside oneDNN), float32 out. About twice as fast on CPUs
-        /// with AVX512_BF16 (slower elsewhere); logits move by about 1% of their range. Opt-in.
+        /// bfloat16 weights and activations (float32 accumulation inside oneDNN), float32 out. About twice as fast on
+        /// CPUs with AVX512_BF16 (slower elsewhere); logits move by about 1% of their range. Opt-in.
         /// </summary>
         BFloat16 = 1,
     }
@@ -26,10 +29,11 @@ namespace Microsoft.ML.Freezing
     /// <c>no_grad</c> and gives the module's results up to float rounding (bfloat16 when asked).
     /// </summary>
     /// <remarks>
-    /// A snapshot: later changes to the network's weights or BatchNorm statistics do not reach it; make a new one (folding
-    /// ResNet-18 takes a few milliseconds). It owns its tensors: dispose it. Create it with <see cref="ResNet.Fold"/>,
-    /// which requires every BatchNorm in the range to be in eval mode (batch statistics cannot be folded). Thread-safe
-    /// for concurrent <see cref="Forward"/> calls (it only reads its tensors).
+    /// A snapshot: later changes to the network's weights or BatchNorm statistics do not reach it; make a new one
+    /// (folding ResNet-18 takes a few milliseconds). It owns its tensors: dispose it. Create it with
+    /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>, which requires every BatchNorm in the
+    /// range to be in eval mode (batch statistics cannot be folded). Thread-safe for concurrent
+    /// <see cref="Forward(Tensor)"/> calls (it only reads its tensors).
     /// </remarks>
     public sealed class FoldedResNet : IDisposable
     {
@@ -39,7 +43,8 @@ namespace Microsoft.ML.Freezing
         private readonly ScalarType _dtype;
         private bool _disposed;
 
-        internal FoldedResNet(ResNetDefinition definition, ResNetStage from, ResNetStage to, InferencePrecision precision,
+        internal FoldedResNet(ResNetDefinition definition, ResNetStage from, ResNetStage to,
+            InferencePrecision precision,
             Dictionary<ResNetStage, Stage> stages, Tensor fcWeight, Tensor fcBias)
         {
             Definition = definition;
@@ -62,20 +67,22 @@ namespace Microsoft.ML.Freezing
         public InferencePrecision Precision { get; }
 
         /// <summary>
-        /// Runs stages <see cref="From"/>..<see cref="To"/>: <paramref name="x"/> is the input of <see cref="From"/> (an image
-        /// batch [N, 3, H, W] for Stem), in any memory layout. The result is float32; a stage output [N, C, H, W] comes
-        /// channels-last (call <c>contiguous()</c> for the NCHW layout), the head's [N, classes] is contiguous. The caller
-        /// owns it.
+        /// Runs stages <see cref="From"/>..<see cref="To"/>: <paramref name="x"/> is the input of <see cref="From"/>
+        /// (an image batch [N, 3, H, W] for Stem), in any memory layout. The result is float32; a stage output [N, C,
+        /// H, W] comes channels-last (call <c>contiguous()</c> for the NCHW layout), the head's [N, classes] is
+        /// contiguous. The caller owns it.
         /// </summary>
         public Tensor Forward(Tensor x) => Forward(x, From, To);
 
-        /// <summary>Runs stages <paramref name="from"/>..<paramref name="to"/>, a sub-range of this snapshot's (see <see cref="Forward(Tensor)"/>).</summary>
+        /// <summary>Runs stages <paramref name="from"/>..<paramref name="to"/>, a sub-range of this snapshot's (see
+        /// <see cref="Forward(Tensor)"/>).</summary>
         public Tensor Forward(Tensor x, ResNetStage from, ResNetStage to)
         {
             if (x is null) throw new ArgumentNullException(nameof(x));
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (from < From || to > To || to < from)
-                throw new ArgumentOutOfRangeException(nameof(from), $"Stages {from.Name()}..{to.Name()} are not within this snapshot's {From.Name()}..{To.Name()}.");
+                throw new ArgumentOutOfRangeException(nameof(from),
+                    $"Stages {from.Name()}..{to.Name()} are not within this snapshot's {From.Name()}..{To.Name()}.");
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
             var y = x;
@@ -106,7 +113,8 @@ namespace Microsoft.ML.Freezing
         {
             if (x is null) throw new ArgumentNullException(nameof(x));
             if (x.dim() != 4)
-                throw new ArgumentException($"Expected a 4-d tensor [N, C, H, W]; got {x.dim()} dimensions.", nameof(x));
+                throw new ArgumentException($"Expected a 4-d tensor [N, C, H, W]; got {x.dim()} dimensions.",
+                    nameof(x));
             return IsChannelsLast(x) ? x.alias() : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         }
 
@@ -171,8 +179,10 @@ namespace Microsoft.ML.Freezing
             _fcBias?.Dispose();
         }
 
-        /// <summary>Builds the snapshot of <paramref name="network"/>'s stages <paramref name="from"/>..<paramref name="to"/>.</summary>
-        internal static FoldedResNet Create(ResNet network, ResNetStage from, ResNetStage to, InferencePrecision precision,
+        /// <summary>Builds the snapshot of <paramref name="network"/>'s stages
+        /// <paramref name="from"/>..<paramref name="to"/>.</summary>
+        internal static FoldedResNet Create(ResNet network, ResNetStage from, ResNetStage to,
+            InferencePrecision precision,
             Action<string> log)
         {
             if (to < from)
@@ -182,8 +192,11 @@ namespace Microsoft.ML.Freezing
             var modules = network.named_modules().ToDictionary(m => m.name, m => m.module);
             foreach (var (name, module) in modules)
             {
-                if (module is BatchNorm2d bn && bn.training && ResNetStages.OfParameter(name + ".") is var s && s >= from && s <= to)
-                    throw new InvalidOperationException($"BatchNorm '{name}' is in training mode: batch statistics cannot be folded. Put the stages in eval mode first.");
+                if (module is BatchNorm2d bn && bn.training && ResNetStages.OfParameter(name + ".") is var s
+                    && s >= from && s <= to)
+                    throw new InvalidOperationException(
+                        $"BatchNorm '{name}' is in training mode: batch statistics cannot be folded. Put the stages " +
+                        "in eval mode first.");
             }
             var dtype = precision == InferencePrecision.BFloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
             var definition = network.Definition;
@@ -197,7 +210,8 @@ namespace Microsoft.ML.Freezing
                     switch (stage)
                     {
                         case ResNetStage.Stem:
-                            var conv = FoldedConv.Create(modules, "conv1", "bn1", definition.BatchNormEpsilon, dtype, log);
+                            var conv = FoldedConv.Create(modules, "conv1", "bn1", definition.BatchNormEpsilon, dtype,
+                                log);
                             stages[stage] = new Stem(conv);
                             break;
                         case ResNetStage.Head:

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Runtime.InteropServices;
 
@@ -39,7 +41,8 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Whether libtorch may use NNPACK (false once <see cref="EnsureApplied"/> ran); null if unknown.</summary>
+        /// <summary>Whether libtorch may use NNPACK (false once <see cref="EnsureApplied"/> ran); null if
+        /// unknown.</summary>
         public static bool? NNPackEnabled()
         {
             try

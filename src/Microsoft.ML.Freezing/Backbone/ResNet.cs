@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -60,13 +62,14 @@ namespace Microsoft.ML.Freezing
         public ResNetDefinition Definition { get; }
 
         /// <summary>
-        /// An inference snapshot of stages <paramref name="from"/>..<paramref name="to"/> with every BatchNorm folded into
-        /// its convolution and channels-last weights: the fast way to run frozen or eval-mode stages on the CPU (see
-        /// <see cref="FoldedResNet"/>). Every BatchNorm in the range must be in eval mode. Later changes to this network
-        /// do not reach the snapshot; dispose it and fold again.
+        /// An inference snapshot of stages <paramref name="from"/>..<paramref name="to"/> with every BatchNorm folded
+        /// into its convolution and channels-last weights: the fast way to run frozen or eval-mode stages on the CPU
+        /// (see <see cref="FoldedResNet"/>). Every BatchNorm in the range must be in eval mode. Later changes to this
+        /// network do not reach the snapshot; dispose it and fold again.
         /// </summary>
         /// <exception cref="InvalidOperationException">A BatchNorm in the range is in training mode.</exception>
-        public FoldedResNet Fold(ResNetStage from = ResNetStage.Stem, ResNetStage to = ResNetStage.Head, InferencePrecision precision = InferencePrecision.Float32)
+        public FoldedResNet Fold(ResNetStage from = ResNetStage.Stem, ResNetStage to = ResNetStage.Head,
+            InferencePrecision precision = InferencePrecision.Float32)
             => FoldedResNet.Create(this, from, to, precision, log: null);
 
         /// <summary>
@@ -76,7 +79,8 @@ namespace Microsoft.ML.Freezing
         internal FoldedResNet Fold(ResNetStage from, ResNetStage to, InferencePrecision precision, Action<string> log)
             => FoldedResNet.Create(this, from, to, precision, log);
 
-        /// <summary>Runs the whole network: logits of shape [N, classes] (or pooled features when there is no fc).</summary>
+        /// <summary>Runs the whole network: logits of shape [N, classes] (or pooled features when there is no
+        /// fc).</summary>
         public override Tensor forward(Tensor x) => Forward(x, ResNetStage.Stem, ResNetStage.Head);
 
         /// <summary>
@@ -117,7 +121,8 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Global-average-pooled features ([N, <see cref="ResNetDefinition.FeatureDimension"/>]) of an image batch.</summary>
+        /// <summary>Global-average-pooled features ([N, <see cref="ResNetDefinition.FeatureDimension"/>]) of an image
+        /// batch.</summary>
         public Tensor Features(Tensor images)
         {
             using var scope = NewDisposeScope();
@@ -134,7 +139,8 @@ namespace Microsoft.ML.Freezing
             => named_modules().Where(m => m.module is BatchNorm2d)
                 .Select(m => (m.name, (BatchNorm2d)m.module, ResNetStages.OfParameter(m.name + ".")));
 
-        /// <summary>A one-line-per-stage description: stage, output shape for a given input size, parameter count.</summary>
+        /// <summary>A one-line-per-stage description: stage, output shape for a given input size, parameter
+        /// count.</summary>
         public IReadOnlyList<(ResNetStage Stage, long[] OutputShape, long Parameters)> StageTable(int imageSize)
         {
             var rows = new List<(ResNetStage, long[], long)>();
@@ -161,13 +167,14 @@ namespace Microsoft.ML.Freezing
                 switch (module)
                 {
                     case Conv2d conv:
-                        // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"). Tensor methods, because TorchSharp's
-                        // nn.init functions ignore their generator argument.
+                        // torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"). Tensor methods, because
+                        // TorchSharp's nn.init functions ignore their generator argument.
                         long fanOut = conv.weight.shape[0] * conv.weight.shape[2] * conv.weight.shape[3];
                         conv.weight.normal_(0, Math.Sqrt(2.0 / fanOut), generator);
                         if (conv.bias is not null)
                         {
-                            double bound = 1 / Math.Sqrt(conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]);
+                            double bound = 1 / Math.Sqrt(
+                                conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]);
                             conv.bias.uniform_(-bound, bound, generator);
                         }
                         break;
@@ -185,7 +192,8 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        private static Sequential MakeLayer(ref long inChannels, long width, int blocks, long stride, ResNetDefinition definition)
+        private static Sequential MakeLayer(ref long inChannels, long width, int blocks, long stride,
+            ResNetDefinition definition)
         {
             var modules = new List<(string, nn.Module<Tensor, Tensor>)>();
             for (int i = 0; i < blocks; i++)

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -23,15 +25,18 @@ namespace Microsoft.ML.Freezing
     }
 
     /// <summary>
-    /// Everything that shapes a ResNet: block type, stage depths, stride variant, BatchNorm epsilon, conv bias and class
-    /// count. Two networks with equal definitions have identical parameter names and shapes; a saved model records this.
+    /// Everything that shapes a ResNet: block type, stage depths, stride variant, BatchNorm epsilon, conv bias and
+    /// class count. Two networks with equal definitions have identical parameter names and shapes; a saved model
+    /// records this.
     /// </summary>
     public sealed class ResNetDefinition : IEquatable<ResNetDefinition>
     {
-        /// <summary>Creates a definition; <paramref name="depths"/> gives the number of blocks of layer1..layer4.</summary>
+        /// <summary>Creates a definition; <paramref name="depths"/> gives the number of blocks of
+        /// layer1..layer4.</summary>
         /// <param name="blockType">Basic or Bottleneck blocks.</param>
         /// <param name="depths">Four positive block counts.</param>
-        /// <param name="numClasses">Outputs of <c>fc</c>; 0 builds no <c>fc</c> (the head then returns pooled features).</param>
+        /// <param name="numClasses">Outputs of <c>fc</c>; 0 builds no <c>fc</c> (the head then returns pooled
+        /// features).</param>
         /// <param name="variant">Where a downsampling Bottleneck strides (ignored for Basic blocks).</param>
         /// <param name="batchNormEpsilon">BatchNorm epsilon (torchvision 1e-5, Keras 1e-3).</param>
         /// <param name="convBias">Whether convolutions have a bias (Keras weights do).</param>
@@ -75,15 +80,20 @@ namespace Microsoft.ML.Freezing
             => new ResNetDefinition(BlockType, Depths, numClasses, Variant, BatchNormEpsilon, ConvBias);
 
         /// <summary>torchvision resnet18: Basic [2,2,2,2].</summary>
-        public static ResNetDefinition ResNet18(int numClasses) => new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 2 }, numClasses);
+        public static ResNetDefinition ResNet18(int numClasses)
+            => new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 2 }, numClasses);
         /// <summary>torchvision resnet34: Basic [3,4,6,3].</summary>
-        public static ResNetDefinition ResNet34(int numClasses) => new ResNetDefinition(ResNetBlockType.Basic, new[] { 3, 4, 6, 3 }, numClasses);
+        public static ResNetDefinition ResNet34(int numClasses)
+            => new ResNetDefinition(ResNetBlockType.Basic, new[] { 3, 4, 6, 3 }, numClasses);
         /// <summary>torchvision resnet50: Bottleneck [3,4,6,3].</summary>
-        public static ResNetDefinition ResNet50(int numClasses) => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 6, 3 }, numClasses);
+        public static ResNetDefinition ResNet50(int numClasses)
+            => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 6, 3 }, numClasses);
         /// <summary>torchvision resnet101: Bottleneck [3,4,23,3].</summary>
-        public static ResNetDefinition ResNet101(int numClasses) => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 23, 3 }, numClasses);
+        public static ResNetDefinition ResNet101(int numClasses)
+            => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 23, 3 }, numClasses);
         /// <summary>torchvision resnet152: Bottleneck [3,8,36,3].</summary>
-        public static ResNetDefinition ResNet152(int numClasses) => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 8, 36, 3 }, numClasses);
+        public static ResNetDefinition ResNet152(int numClasses)
+            => new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 8, 36, 3 }, numClasses);
 
         /// <summary>The preset for an architecture.</summary>
         public static ResNetDefinition For(ResNetArchitecture architecture, int numClasses) => architecture switch
@@ -93,7 +103,8 @@ namespace Microsoft.ML.Freezing
             ResNetArchitecture.ResNet50 => ResNet50(numClasses),
             ResNetArchitecture.ResNet101 => ResNet101(numClasses),
             ResNetArchitecture.ResNet152 => ResNet152(numClasses),
-            _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture, "Unknown ResNet architecture."),
+            _ => throw new ArgumentOutOfRangeException(nameof(architecture), architecture,
+                "Unknown ResNet architecture."),
         };
 
         /// <summary>
@@ -111,7 +122,8 @@ namespace Microsoft.ML.Freezing
             writer.Write(NumClasses);
         }
 
-        /// <summary>Reads what <see cref="Save"/> wrote; throws <see cref="InvalidDataException"/> on anything else.</summary>
+        /// <summary>Reads what <see cref="Save"/> wrote; throws <see cref="InvalidDataException"/> on anything
+        /// else.</summary>
         public static ResNetDefinition Load(BinaryReader reader)
         {
             try
@@ -122,8 +134,11 @@ namespace Microsoft.ML.Freezing
                 double eps = reader.ReadDouble();
                 bool bias = reader.ReadBoolean();
                 int classes = reader.ReadInt32();
-                if (!Enum.IsDefined(blockType) || !Enum.IsDefined(variant) || depths.Any(d => d < 1 || d > 1000) || classes < 0 || classes > 1_000_000)
-                    throw new InvalidDataException($"Invalid ResNet definition ({blockType}, [{string.Join(",", depths)}], {variant}, {classes} classes).");
+                if (!Enum.IsDefined(blockType) || !Enum.IsDefined(variant) || depths.Any(d => d < 1 || d > 1000)
+                    || classes < 0 || classes > 1_000_000)
+                    throw new InvalidDataException(
+                        $"Invalid ResNet definition ({blockType}, [{string.Join(",", depths)}], {variant}, {classes} " +
+                        "classes).");
                 return new ResNetDefinition(blockType, depths, classes, variant, eps, bias);
             }
             catch (EndOfStreamException ex)
@@ -138,18 +153,21 @@ namespace Microsoft.ML.Freezing
 
         /// <inheritdoc/>
         public bool Equals(ResNetDefinition other)
-            => other != null && BlockType == other.BlockType && Depths.SequenceEqual(other.Depths) && NumClasses == other.NumClasses
+            => other != null && BlockType == other.BlockType && Depths.SequenceEqual(other.Depths)
+                && NumClasses == other.NumClasses
                && Variant == other.Variant && BatchNormEpsilon == other.BatchNormEpsilon && ConvBias == other.ConvBias;
 
         /// <inheritdoc/>
         public override bool Equals(object obj) => Equals(obj as ResNetDefinition);
 
         /// <inheritdoc/>
-        public override int GetHashCode() => HashCode.Combine(BlockType, string.Join(",", Depths), NumClasses, Variant, BatchNormEpsilon, ConvBias);
+        public override int GetHashCode()
+            => HashCode.Combine(BlockType, string.Join(",", Depths), NumClasses, Variant, BatchNormEpsilon, ConvBias);
 
         /// <inheritdoc/>
         public override string ToString()
-            => $"{BlockType} [{string.Join(",", Depths)}] {Variant} eps={BatchNormEpsilon:g} bias={ConvBias} classes={NumClasses}";
+            => $"{BlockType} [{string.Join(",", Depths)}] {Variant} eps={BatchNormEpsilon:g} bias={ConvBias} " +
+                $"classes={NumClasses}";
     }
 
     /// <summary>The ResNet presets.</summary>

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
@@ -25,12 +27,14 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>All stages, input first.</summary>
         public static readonly ResNetStage[] All =
-            { ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2, ResNetStage.Layer3, ResNetStage.Layer4, ResNetStage.Head };
+            { ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2, ResNetStage.Layer3, ResNetStage.Layer4,
+                ResNetStage.Head };
 
         /// <summary>The lower-case name used in masks and logs: stem, layer1..layer4, head.</summary>
         public static string Name(this ResNetStage stage) => stage.ToString().ToLowerInvariant();
 
-        /// <summary>Distance from the head: Head = 0 ... Stem = 5 (the exponent of the layer-wise rate decay).</summary>
+        /// <summary>Distance from the head: Head = 0 ... Stem = 5 (the exponent of the layer-wise rate
+        /// decay).</summary>
         public static int DepthFromHead(this ResNetStage stage) => ResNetStage.Head - stage;
 
         /// <summary>Parses a stage name (case-insensitive); returns false for anything else.</summary>
@@ -54,7 +58,8 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public static ResNetStage OfParameter(string name)
         {
-            if (name.StartsWith("conv1.", System.StringComparison.Ordinal) || name.StartsWith("bn1.", System.StringComparison.Ordinal))
+            if (name.StartsWith("conv1.", System.StringComparison.Ordinal)
+                || name.StartsWith("bn1.", System.StringComparison.Ordinal))
                 return ResNetStage.Stem;
             for (int i = 1; i <= 4; i++)
             {
@@ -63,7 +68,9 @@ namespace Microsoft.ML.Freezing
             }
             if (name.StartsWith("fc.", System.StringComparison.Ordinal))
                 return ResNetStage.Head;
-            throw new System.ArgumentException($"'{name}' is not a ResNet parameter name (expected conv1.*, bn1.*, layer1-4.* or fc.*).", nameof(name));
+            throw new System.ArgumentException(
+                $"'{name}' is not a ResNet parameter name (expected conv1.*, bn1.*, layer1-4.* or fc.*).",
+                nameof(name));
         }
     }
 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -47,7 +49,8 @@ namespace Microsoft.ML.Freezing
             if (name == value)
                 return;
             if (_names.Contains(name))
-                throw new ArgumentException($"The output name '{name}' collides with a name inside the graph; choose another.");
+                throw new ArgumentException(
+                    $"The output name '{name}' collides with a name inside the graph; choose another.");
             node.Output[0] = name;
         }
 
@@ -58,12 +61,14 @@ namespace Microsoft.ML.Freezing
             return name;
         }
 
-        /// <summary>Channel order, then <c>x * (Scale / Std[c]) + (-Mean[c] / Std[c])</c>, as <see cref="ImagePreprocessing.Normalize"/>.</summary>
+        /// <summary>Channel order, then <c>x * (Scale / Std[c]) + (-Mean[c] / Std[c])</c>, as
+        /// <see cref="ImagePreprocessing.Normalize"/>.</summary>
         public string Normalize(string x, ImagePreprocessing preprocessing)
         {
             if (preprocessing.Channels == ChannelOrder.Bgr)
             {
-                var indices = new TensorProto { Name = "preprocess.bgr_indices", DataType = (int)TensorProto.Types.DataType.Int64 };
+                var indices = new TensorProto { Name = "preprocess.bgr_indices",
+                    DataType = (int)TensorProto.Types.DataType.Int64 };
                 indices.Dims.Add(3);
                 indices.Int64Data.Add(new long[] { 2, 1, 0 });
                 AddInitializer(indices);
@@ -105,7 +110,8 @@ namespace Microsoft.ML.Freezing
             {
                 long stride = block == 0 && index > 0 ? 2 : 1;
                 string prefix = $"layer{index + 1}.{block}";
-                x = Definition.BlockType == ResNetBlockType.Basic ? BasicBlock(x, prefix, stride) : Bottleneck(x, prefix, stride);
+                x = Definition.BlockType == ResNetBlockType.Basic ? BasicBlock(x, prefix, stride)
+                    : Bottleneck(x, prefix, stride);
             }
             return x;
         }
@@ -144,7 +150,8 @@ namespace Microsoft.ML.Freezing
         private string Bottleneck(string x, string prefix, long stride)
         {
             bool v1 = Definition.Variant == ResNetVariant.V1;
-            var y = Relu(BatchNorm(Conv(x, prefix + ".conv1", 1, v1 ? stride : 1, 0), prefix + ".bn1"), prefix + ".relu1");
+            var y = Relu(BatchNorm(Conv(x, prefix + ".conv1", 1, v1 ? stride : 1, 0), prefix + ".bn1"),
+                prefix + ".relu1");
             y = Relu(BatchNorm(Conv(y, prefix + ".conv2", 3, v1 ? 1 : stride, 1), prefix + ".bn2"), prefix + ".relu2");
             y = BatchNorm(Conv(y, prefix + ".conv3", 1, 1, 0), prefix + ".bn3");
             return Residual(x, y, prefix, stride);
@@ -175,7 +182,8 @@ namespace Microsoft.ML.Freezing
         private string BatchNorm(string x, string prefix)
         {
             var node = Node("BatchNormalization", prefix, x,
-                Weight(prefix + ".weight"), Weight(prefix + ".bias"), Weight(prefix + ".running_mean"), Weight(prefix + ".running_var"));
+                Weight(prefix + ".weight"), Weight(prefix + ".bias"), Weight(prefix + ".running_mean"),
+                Weight(prefix + ".running_var"));
             node.Attribute.Add(Float("epsilon", (float)Definition.BatchNormEpsilon));
             return prefix;
         }
@@ -185,7 +193,8 @@ namespace Microsoft.ML.Freezing
         private NodeProto Node(string op, string output, params string[] inputs)
         {
             if (!_names.Add(output))
-                throw new ArgumentException($"The name '{output}' is used twice in the graph (is the input named like a layer?).");
+                throw new ArgumentException(
+                    $"The name '{output}' is used twice in the graph (is the input named like a layer?).");
             var node = new NodeProto { OpType = op, Name = output };
             node.Input.Add(inputs);
             node.Output.Add(output);
@@ -193,7 +202,8 @@ namespace Microsoft.ML.Freezing
             return node;
         }
 
-        /// <summary>Adds the state-dict tensor <paramref name="key"/> as an initializer of the same name; returns the name.</summary>
+        /// <summary>Adds the state-dict tensor <paramref name="key"/> as an initializer of the same name; returns the
+        /// name.</summary>
         private string Weight(string key)
         {
             if (!_state.TryGetValue(key, out var tensor))
@@ -213,7 +223,8 @@ namespace Microsoft.ML.Freezing
         private void AddInitializer(TensorProto tensor)
         {
             if (!_names.Add(tensor.Name))
-                throw new ArgumentException($"The name '{tensor.Name}' is used twice in the graph (is the input named like a weight?).");
+                throw new ArgumentException(
+                    $"The name '{tensor.Name}' is used twice in the graph (is the input named like a weight?).");
             Graph.Initializer.Add(tensor);
         }
 
@@ -230,7 +241,8 @@ namespace Microsoft.ML.Freezing
 
         private static ValueInfoProto ValueInfo(string name, long[] shape)
         {
-            var tensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto() };
+            var tensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float,
+                Shape = new TensorShapeProto() };
             foreach (long d in shape)
             {
                 tensorType.Shape.Dim.Add(d < 0

@@ -1,7 +1,10 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// How BatchNorm layers of frozen stages behave during training. A trainable stage's BatchNorm always trains normally.
+    /// How BatchNorm layers of frozen stages behave during training. A trainable stage's BatchNorm always trains
+    /// normally.
     /// </summary>
     public enum BatchNormPolicy
     {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -28,11 +30,14 @@ namespace Microsoft.ML.Freezing
         /// <summary>Everything but the head (stem..layer4): a linear probe.</summary>
         public static FreezeMask AllButHead { get; } = UpTo(ResNetStage.Layer4);
 
-        /// <summary>Stem..<paramref name="last"/> inclusive. <c>UpTo(Head)</c> is an error: nothing would train.</summary>
+        /// <summary>Stem..<paramref name="last"/> inclusive. <c>UpTo(Head)</c> is an error: nothing would
+        /// train.</summary>
         public static FreezeMask UpTo(ResNetStage last)
         {
             if (last == ResNetStage.Head)
-                throw new ArgumentException("FreezeMask.UpTo(Head) would freeze every stage, so nothing would train; use AllButHead or UpTo(Layer4).", nameof(last));
+                throw new ArgumentException(
+                    "FreezeMask.UpTo(Head) would freeze every stage, so nothing would train; use AllButHead or " +
+                    "UpTo(Layer4).", nameof(last));
             return Stages(ResNetStages.All.Where(s => s <= last).ToArray());
         }
 
@@ -57,7 +62,8 @@ namespace Microsoft.ML.Freezing
         /// its <see cref="ToString"/> is <c>where(description)</c>, which <see cref="Parse"/> rejects.
         /// </summary>
         public static FreezeMask Where(Func<string, bool> predicate, string description = "predicate")
-            => new FreezeMask(new PredicateTerm(predicate ?? throw new ArgumentNullException(nameof(predicate)), description));
+            => new FreezeMask(
+                new PredicateTerm(predicate ?? throw new ArgumentNullException(nameof(predicate)), description));
 
         /// <summary>Parameters frozen by this mask or by <paramref name="other"/>.</summary>
         public FreezeMask Union(FreezeMask other)
@@ -95,18 +101,24 @@ namespace Microsoft.ML.Freezing
             var names = parameterNames.ToList();
             var dead = _term.Globs().Where(g => !names.Any(g.Matches)).Select(g => g.Pattern).Distinct().ToList();
             if (dead.Count > 0)
-                throw new ArgumentException($"Freeze mask '{this}': glob{(dead.Count > 1 ? "s" : "")} {string.Join(", ", dead.Select(d => $"'{d}'"))} match{(dead.Count > 1 ? "" : "es")} no parameter of the network.");
+                throw new ArgumentException(
+                    $"Freeze mask '{this}': glob{(dead.Count > 1 ? "s" : "")} " +
+                    $"{string.Join(", ", dead.Select(d => $"'{d}'"))} match{(dead.Count > 1 ? "" : "es")} no " +
+                    "parameter of the network.");
         }
 
         /// <summary>The stages with at least one frozen parameter among <paramref name="parameterNames"/>.</summary>
         public IReadOnlyList<ResNetStage> FrozenStages(IEnumerable<string> parameterNames)
             => parameterNames.Where(IsFrozen).Select(ResNetStages.OfParameter).Distinct().OrderBy(s => s).ToList();
 
-        /// <summary>The text form; <c>Parse(mask.ToString())</c> gives an equivalent mask (except for <see cref="Where"/>).</summary>
+        /// <summary>The text form; <c>Parse(mask.ToString())</c> gives an equivalent mask (except for
+        /// <see cref="Where"/>).</summary>
         public override string ToString() => _term.ToString();
 
-        /// <summary>Parses the text form (see the remarks of <see cref="FreezeMask"/>). Empty or null text is <see cref="None"/>.</summary>
-        /// <exception cref="FormatException">An unknown stage, a malformed range or glob, or a syntax error, named in the message.</exception>
+        /// <summary>Parses the text form (see the remarks of <see cref="FreezeMask"/>). Empty or null text is
+        /// <see cref="None"/>.</summary>
+        /// <exception cref="FormatException">An unknown stage, a malformed range or glob, or a syntax error, named in
+        /// the message.</exception>
         public static FreezeMask Parse(string text)
         {
             if (string.IsNullOrWhiteSpace(text))
@@ -161,9 +173,11 @@ namespace Microsoft.ML.Freezing
         public GlobTerm(string pattern)
         {
             if (pattern.Any(c => !(char.IsLetterOrDigit(c) || c == '.' || c == '_' || c == '*' || c == '?')))
-                throw new ArgumentException($"Invalid parameter glob '{pattern}': use letters, digits, '.', '_', '*' and '?'.");
+                throw new ArgumentException(
+                    $"Invalid parameter glob '{pattern}': use letters, digits, '.', '_', '*' and '?'.");
             Pattern = pattern;
-            _regex = new Regex("^" + Regex.Escape(pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+            _regex = new Regex("^" + Regex.Escape(pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$",
+                RegexOptions.CultureInvariant);
         }
 
         public string Pattern { get; }
@@ -215,7 +229,8 @@ namespace Microsoft.ML.Freezing
 
         private static string Wrap(MaskTerm term, bool right)
         {
-            bool composite = term is UnionTerm || (term is StageTerm s && s.ToString().Contains(',')) || (right && term is ExceptTerm);
+            bool composite = term is UnionTerm || (term is StageTerm s && s.ToString().Contains(','))
+                || (right && term is ExceptTerm);
             return composite ? $"({term})" : term.ToString();
         }
     }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -56,7 +58,8 @@ namespace Microsoft.ML.Freezing
                 _pos++;
             string word = _text.Substring(start, _pos - start);
             if (word.Length == 0)
-                throw Error(_pos < _text.Length ? $"unexpected '{_text[_pos]}' at position {_pos}" : "a term is missing at the end");
+                throw Error(_pos < _text.Length ? $"unexpected '{_text[_pos]}' at position {_pos}"
+                    : "a term is missing at the end");
             return ParseWord(word);
         }
 
@@ -96,7 +99,9 @@ namespace Microsoft.ML.Freezing
             if (ResNetStages.TryParse(name, out var stage))
                 return stage;
             string where = name == context ? "" : $" in '{context}'";
-            throw Error($"unknown stage '{name}'{where} (stages: {string.Join(", ", ResNetStages.All.Select(s => s.Name()))}; parameter globs contain '.' or '*')");
+            throw Error(
+                $"unknown stage '{name}'{where} (stages: " +
+                $"{string.Join(", ", ResNetStages.All.Select(s => s.Name()))}; parameter globs contain '.' or '*')");
         }
 
         private bool TryConsume(char c)

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 
 namespace Microsoft.ML.Freezing
@@ -12,16 +14,19 @@ namespace Microsoft.ML.Freezing
         Constant,
         /// <summary>Cosine annealing from the base rate to 0.</summary>
         Cosine,
-        /// <summary>One-cycle (PyTorch defaults): 30% cosine warm-up from rate/25, then cosine down to rate/(25·10⁴).</summary>
+        /// <summary>One-cycle (PyTorch defaults): 30% cosine warm-up from rate/25, then cosine down to
+        /// rate/(25·10⁴).</summary>
         OneCycle,
-        /// <summary>ULMFiT's slanted triangle: linear rise over 10% of the steps from rate/32, then linear decay back.</summary>
+        /// <summary>ULMFiT's slanted triangle: linear rise over 10% of the steps from rate/32, then linear decay
+        /// back.</summary>
         SlantedTriangular,
     }
 
     /// <summary>The factor each schedule applies to a base rate.</summary>
     public static class LearningRateSchedules
     {
-        /// <summary>The factor at optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
+        /// <summary>The factor at optimizer step <paramref name="step"/> (0-based) of
+        /// <paramref name="totalSteps"/>.</summary>
         public static double Factor(this LearningRateSchedule schedule, long step, long totalSteps)
         {
             if (totalSteps <= 0) return 1;
@@ -42,10 +47,12 @@ namespace Microsoft.ML.Freezing
                     double p = t < cutFraction ? t / cutFraction : 1 - (t - cutFraction) / (1 - cutFraction);
                     return (1 + p * (ratio - 1)) / ratio;
                 default:
-                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule, "Unknown learning-rate schedule.");
+                    throw new ArgumentOutOfRangeException(nameof(schedule), schedule,
+                        "Unknown learning-rate schedule.");
             }
         }
 
-        private static double CosineBetween(double from, double to, double t) => to + (from - to) * 0.5 * (1 + Math.Cos(Math.PI * t));
+        private static double CosineBetween(double from, double to, double t)
+            => to + (from - to) * 0.5 * (1 + Math.Cos(Math.PI * t));
     }
 }

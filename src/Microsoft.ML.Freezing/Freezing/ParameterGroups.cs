@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -23,7 +25,8 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     public sealed class ParameterGroup
     {
-        internal ParameterGroup(int index, ResNetStage stage, bool weightDecay, IReadOnlyList<(string Name, Parameter Parameter)> parameters, double baseRate)
+        internal ParameterGroup(int index, ResNetStage stage, bool weightDecay,
+            IReadOnlyList<(string Name, Parameter Parameter)> parameters, double baseRate)
         {
             Index = index;
             Stage = stage;
@@ -44,7 +47,9 @@ namespace Microsoft.ML.Freezing
         public double BaseLearningRate { get; }
 
         /// <inheritdoc/>
-        public override string ToString() => $"{Stage.Name()}{(TakesWeightDecay ? "" : " (no decay)")}: {Parameters.Count} tensors, lr {BaseLearningRate:g4}";
+        public override string ToString()
+            => $"{Stage.Name()}{(TakesWeightDecay ? "" : " (no decay)")}: {Parameters.Count} tensors, lr " +
+            $"{BaseLearningRate:g4}";
     }
 
     /// <summary>Builds an optimizer with one parameter group per stage and decay class, all created up front.</summary>
@@ -55,7 +60,8 @@ namespace Microsoft.ML.Freezing
             ResNet model, OptimizerKind kind, IReadOnlyDictionary<ResNetStage, double> stageRates,
             double momentum = 0.9, bool nesterov = false, double weightDecay = 0)
         {
-            if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay), "Weight decay cannot be negative.");
+            if (weightDecay < 0) throw new ArgumentOutOfRangeException(nameof(weightDecay),
+                "Weight decay cannot be negative.");
             var groups = new List<ParameterGroup>();
             foreach (var stage in ResNetStages.All)
             {
@@ -63,7 +69,8 @@ namespace Microsoft.ML.Freezing
                 foreach (bool decay in new[] { true, false })
                 {
                     // Only conv and fc weights (2-D and up) decay; BatchNorm parameters and biases never do.
-                    var members = inStage.Where(p => (p.Parameter.dim() > 1) == decay).Select(p => (p.Name, p.Parameter)).ToList();
+                    var members = inStage.Where(p => (p.Parameter.dim() > 1) == decay)
+                        .Select(p => (p.Name, p.Parameter)).ToList();
                     if (members.Count > 0)
                         groups.Add(new ParameterGroup(groups.Count, stage, decay, members, stageRates[stage]));
                 }
@@ -71,10 +78,13 @@ namespace Microsoft.ML.Freezing
 
             optim.Optimizer optimizer = kind switch
             {
-                OptimizerKind.Sgd => optim.SGD(groups.Select(g => new SGD.ParamGroup(g.Parameters.Select(p => p.Parameter),
-                    lr: g.BaseLearningRate, momentum: momentum, weight_decay: g.TakesWeightDecay ? weightDecay : 0, nesterov: nesterov && momentum > 0)),
+                OptimizerKind.Sgd => optim.SGD(
+                    groups.Select(g => new SGD.ParamGroup(g.Parameters.Select(p => p.Parameter),
+                    lr: g.BaseLearningRate, momentum: momentum, weight_decay: g.TakesWeightDecay ? weightDecay : 0,
+                    nesterov: nesterov && momentum > 0)),
                     groups[0].BaseLearningRate, momentum: momentum, nesterov: nesterov && momentum > 0),
-                OptimizerKind.AdamW => optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters.Select(p => p.Parameter),
+                OptimizerKind.AdamW => optim.AdamW(
+                    groups.Select(g => new AdamW.ParamGroup(g.Parameters.Select(p => p.Parameter),
                     lr: g.BaseLearningRate, weight_decay: g.TakesWeightDecay ? weightDecay : 0)),
                     groups[0].BaseLearningRate),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown optimizer."),
@@ -83,7 +93,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Sets each group's current rate: its base rate times <paramref name="factor"/>(group).</summary>
-        public static void SetLearningRates(optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, Func<ParameterGroup, double> factor)
+        public static void SetLearningRates(optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups,
+            Func<ParameterGroup, double> factor)
         {
             int i = 0;
             foreach (var controller in optimizer.ParamGroups)
@@ -94,7 +105,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Resets the optimizer state (momentum, Adam moments, step count) of the named parameters.</summary>
-        public static void ResetState(optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups, ISet<string> parameterNames)
+        public static void ResetState(optim.Optimizer optimizer, IReadOnlyList<ParameterGroup> groups,
+            ISet<string> parameterNames)
         {
             var helper = optimizer as OptimizerHelper
                 ?? throw new NotSupportedException($"Optimizer {optimizer.GetType().Name} does not expose its state.");

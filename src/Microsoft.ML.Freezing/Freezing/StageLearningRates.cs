@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -17,12 +19,16 @@ namespace Microsoft.ML.Freezing
         public static IReadOnlyDictionary<ResNetStage, double> Compute(double learningRate, double decay = 1,
             IReadOnlyDictionary<ResNetStage, double> multipliers = null)
         {
-            if (!(learningRate > 0)) throw new ArgumentOutOfRangeException(nameof(learningRate), "The learning rate must be positive.");
-            if (!(decay > 0)) throw new ArgumentOutOfRangeException(nameof(decay), "The layer learning-rate decay must be positive (1 = off).");
+            if (!(learningRate > 0)) throw new ArgumentOutOfRangeException(nameof(learningRate),
+                "The learning rate must be positive.");
+            if (!(decay > 0)) throw new ArgumentOutOfRangeException(nameof(decay),
+                "The layer learning-rate decay must be positive (1 = off).");
             if (multipliers != null && multipliers.Any(kv => !(kv.Value >= 0)))
-                throw new ArgumentOutOfRangeException(nameof(multipliers), "Stage learning-rate multipliers cannot be negative.");
+                throw new ArgumentOutOfRangeException(nameof(multipliers),
+                    "Stage learning-rate multipliers cannot be negative.");
             return ResNetStages.All.ToDictionary(s => s, s =>
-                multipliers != null && multipliers.TryGetValue(s, out var m) ? learningRate * m : learningRate / Math.Pow(decay, s.DepthFromHead()));
+                multipliers != null && multipliers.TryGetValue(s, out var m) ? learningRate * m
+                    : learningRate / Math.Pow(decay, s.DepthFromHead()));
         }
     }
 }

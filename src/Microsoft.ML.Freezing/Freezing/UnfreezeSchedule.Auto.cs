@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -18,7 +20,7 @@ namespace Microsoft.ML.Freezing
         /// thaw, the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with
         /// the head alone that costs almost nothing, its inputs being cached) until validation stops improving, and
         /// then the run stops with the best weights; it also stops so at a plateau with nothing left to thaw.
-        /// <see cref="FineTuneOptions.Epochs"/> is an upper bound, and the run ends
+        /// <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends
         /// with the best validated epoch's weights, so it validates no worse than its own head-only phase. Every
         /// decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
         /// (<see cref="EpochRecord.StopReason"/> for the last).
@@ -119,7 +121,8 @@ namespace Microsoft.ML.Freezing
                 var refreeze = context.History[best].FrozenStages.Except(context.FrozenStages).ToArray();
                 var mask = refreeze.Length == 0 ? context.CurrentMask
                     : context.CurrentMask.Union(FreezeMask.Stages(refreeze));
-                string again = refreeze.Length > 0 ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
+                string again = refreeze.Length > 0
+                    ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
                 string reason = $"{why}: restoring the weights of epoch {best} (validation loss " +
                     $"{Format(losses[best])}){again} and thawing no more.";
                 return new ThawDecision(mask, reason) { RestoreBestWeights = true };

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -23,8 +25,10 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public static UnfreezeSchedule Gradual(int startEpoch = 1, int every = 1)
         {
-            if (startEpoch < 0) throw new ArgumentOutOfRangeException(nameof(startEpoch), "The first thaw epoch cannot be negative.");
-            if (every < 1) throw new ArgumentOutOfRangeException(nameof(every), "Stages thaw at least one epoch apart.");
+            if (startEpoch < 0) throw new ArgumentOutOfRangeException(nameof(startEpoch),
+                "The first thaw epoch cannot be negative.");
+            if (every < 1) throw new ArgumentOutOfRangeException(nameof(every),
+                "Stages thaw at least one epoch apart.");
             return new GradualUnfreezing(startEpoch, every);
         }
 
@@ -39,9 +43,13 @@ namespace Microsoft.ML.Freezing
         public static UnfreezeSchedule Custom(IReadOnlyDictionary<int, FreezeMask> masks)
         {
             if (masks == null) throw new ArgumentNullException(nameof(masks));
-            if (masks.Keys.Any(e => e < 0)) throw new ArgumentOutOfRangeException(nameof(masks), "Schedule epochs cannot be negative.");
-            var copy = masks.ToDictionary(kv => kv.Key, kv => kv.Value ?? throw new ArgumentNullException(nameof(masks), $"The mask for epoch {kv.Key} is null."));
-            return new CustomUnfreezing(copy, "custom(" + string.Join("; ", copy.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")) + ")");
+            if (masks.Keys.Any(e => e < 0)) throw new ArgumentOutOfRangeException(nameof(masks),
+                "Schedule epochs cannot be negative.");
+            var copy = masks.ToDictionary(kv => kv.Key,
+                kv => kv.Value
+                ?? throw new ArgumentNullException(nameof(masks), $"The mask for epoch {kv.Key} is null."));
+            return new CustomUnfreezing(copy,
+                "custom(" + string.Join("; ", copy.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")) + ")");
         }
 
         /// <summary>
@@ -92,7 +100,8 @@ namespace Microsoft.ML.Freezing
         /// <paramref name="initial"/>. A schedule epoch at or past the end of the run is an error; a thaw with nothing
         /// left to thaw is reported through <paramref name="log"/> and changes nothing.
         /// </summary>
-        public IReadOnlyList<FreezeMask> Plan(FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs, Action<string> log = null)
+        public IReadOnlyList<FreezeMask> Plan(FreezeMask initial, IReadOnlyList<string> parameterNames, int epochs,
+            Action<string> log = null)
         {
             if (!IsPlanned)
                 throw new InvalidOperationException(
@@ -128,21 +137,25 @@ namespace Microsoft.ML.Freezing
         /// <summary>The epochs at which this schedule acts (checked against the run's length).</summary>
         private protected abstract IEnumerable<int> FixedEpochs { get; }
 
-        private protected abstract FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names, Action<string> log);
+        private protected abstract FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
+            Action<string> log);
 
-        /// <summary>Throws when a schedule epoch is at or past the end of a run of <paramref name="epochs"/> epochs.</summary>
+        /// <summary>Throws when a schedule epoch is at or past the end of a run of <paramref name="epochs"/>
+        /// epochs.</summary>
         public void Validate(int epochs)
         {
             var late = FixedEpochs.Where(e => e >= epochs).ToList();
             if (late.Count > 0)
                 throw new ArgumentOutOfRangeException(nameof(epochs),
-                    $"Unfreezing schedule {this} acts at epoch {string.Join(", ", late)}, but the run has {epochs} epoch{(epochs == 1 ? "" : "s")} (0..{epochs - 1}).");
+                    $"Unfreezing schedule {this} acts at epoch {string.Join(", ", late)}, but the run has {epochs} " +
+                    $"epoch{(epochs == 1 ? "" : "s")} (0..{epochs - 1}).");
         }
 
         private sealed class NoUnfreezing : UnfreezeSchedule
         {
             private protected override IEnumerable<int> FixedEpochs => Enumerable.Empty<int>();
-            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names, Action<string> log) => current;
+            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
+                Action<string> log) => current;
             public override string ToString() => "none";
         }
 
@@ -159,7 +172,8 @@ namespace Microsoft.ML.Freezing
 
             private protected override IEnumerable<int> FixedEpochs => new[] { _start };
 
-            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names, Action<string> log)
+            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
+                Action<string> log)
             {
                 if (epoch < _start || (epoch - _start) % _every != 0)
                     return current;
@@ -190,7 +204,8 @@ namespace Microsoft.ML.Freezing
 
             private protected override IEnumerable<int> FixedEpochs => _masks.Keys;
 
-            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names, Action<string> log)
+            private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
+                Action<string> log)
             {
                 if (!_masks.TryGetValue(epoch, out var next))
                     return current;

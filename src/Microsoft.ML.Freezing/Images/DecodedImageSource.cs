@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -26,7 +28,8 @@ namespace Microsoft.ML.Freezing
         /// <param name="preprocessing">The model's preprocessing; gives the image size and the normalisation.</param>
         /// <param name="augmentation">What to do to the images of each batch. Default none.</param>
         /// <param name="augmentationSeed">Seed of the augmentation's own generator.</param>
-        public DecodedImageSource(ImagePreprocessing preprocessing, ImageAugmentation augmentation = ImageAugmentation.None, int augmentationSeed = 0)
+        public DecodedImageSource(ImagePreprocessing preprocessing,
+            ImageAugmentation augmentation = ImageAugmentation.None, int augmentationSeed = 0)
         {
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             if (!Enum.IsDefined(augmentation))
@@ -49,19 +52,22 @@ namespace Microsoft.ML.Freezing
         /// <inheritdoc/>
         public int Count => _images.Count;
 
-        /// <summary>Adds a labelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't change it.</summary>
+        /// <summary>Adds a labelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't
+        /// change it.</summary>
         public void Add(byte[] rgb, int label)
         {
             if (label < 0)
                 throw new ArgumentOutOfRangeException(nameof(label), label, "A class index cannot be negative.");
             if (_images.Count > 0 && !HasLabels)
-                throw new InvalidOperationException("This source holds unlabelled images; it cannot take labelled ones.");
+                throw new InvalidOperationException(
+                    "This source holds unlabelled images; it cannot take labelled ones.");
             Check(rgb);
             _images.Add(rgb);
             _labels.Add(label);
         }
 
-        /// <summary>Adds an unlabelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't change it.</summary>
+        /// <summary>Adds an unlabelled image: RGB bytes, ImageSize x ImageSize x 3. The source keeps the array; don't
+        /// change it.</summary>
         public void Add(byte[] rgb)
         {
             if (HasLabels)
@@ -74,7 +80,8 @@ namespace Microsoft.ML.Freezing
         public bool IsDeterministic => Augmentation == ImageAugmentation.None;
 
         /// <inheritdoc/>
-        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle) => ImageBatchSources.Batches(this, batchSize, shuffle);
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+            => ImageBatchSources.Batches(this, batchSize, shuffle);
 
         /// <inheritdoc/>
         public ImageBatch GetBatch(IReadOnlyList<int> indices)
@@ -104,7 +111,8 @@ namespace Microsoft.ML.Freezing
             if (rgb is null) throw new ArgumentNullException(nameof(rgb));
             if (rgb.Length != _imageBytes)
                 throw new ArgumentException(
-                    $"An image must be {Preprocessing.ImageSize}x{Preprocessing.ImageSize}x3 = {_imageBytes} RGB bytes; got {rgb.Length}.", nameof(rgb));
+                    $"An image must be {Preprocessing.ImageSize}x{Preprocessing.ImageSize}x3 = {_imageBytes} RGB " +
+                    $"bytes; got {rgb.Length}.", nameof(rgb));
         }
     }
 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using static TorchSharp.torch;
 
@@ -17,21 +19,25 @@ namespace Microsoft.ML.Freezing
 
     /// <summary>
     /// Applies an <see cref="ImageAugmentation"/> to a batch of RGB images [B, H, W, 3] (any dtype; uint8 before
-    /// normalisation in practice, so padding and cropping happen in pixel space as in torchvision). All randomness comes
-    /// from the <see cref="Random"/> passed in, drawn in a fixed order, so a seeded generator gives the same batch.
+    /// normalisation in practice, so padding and cropping happen in pixel space as in torchvision). All randomness
+    /// comes from the <see cref="Random"/> passed in, drawn in a fixed order, so a seeded generator gives the same
+    /// batch.
     /// </summary>
     internal static class ImageAugmenter
     {
-        /// <summary>A new, augmented batch [B, H, W, 3]; the caller owns it. <see cref="ImageAugmentation.None"/> returns an alias.</summary>
+        /// <summary>A new, augmented batch [B, H, W, 3]; the caller owns it. <see cref="ImageAugmentation.None"/>
+        /// returns an alias.</summary>
         public static Tensor Apply(Tensor images, ImageAugmentation augmentation, Random random)
         {
             if (images is null) throw new ArgumentNullException(nameof(images));
             if (images.dim() != 4 || images.shape[3] != 3)
-                throw new ArgumentException($"Expected images [B, H, W, 3]; got [{string.Join(", ", images.shape)}].", nameof(images));
+                throw new ArgumentException($"Expected images [B, H, W, 3]; got [{string.Join(", ", images.shape)}].",
+                    nameof(images));
             return augmentation switch
             {
                 ImageAugmentation.None => images.alias(),
-                ImageAugmentation.FlipAndCrop => FlipAndCrop(images, random ?? throw new ArgumentNullException(nameof(random))),
+                ImageAugmentation.FlipAndCrop => FlipAndCrop(images,
+                    random ?? throw new ArgumentNullException(nameof(random))),
                 _ => throw new ArgumentOutOfRangeException(nameof(augmentation), augmentation, "Unknown augmentation."),
             };
         }
@@ -61,7 +67,8 @@ namespace Microsoft.ML.Freezing
             var pixel = arange(count, int64, device).view(count, 1, 1) * (height * width)
                 + tensor(rows, int64, device).view(count, height, 1) * width
                 + tensor(cols, int64, device).view(count, 1, width);
-            return images.reshape(-1, 3).index_select(0, pixel.view(-1)).view(count, height, width, 3).MoveToOuterDisposeScope();
+            return images.reshape(-1, 3).index_select(0, pixel.view(-1)).view(count, height, width, 3)
+                .MoveToOuterDisposeScope();
         }
 
         // Index into the image padded by reflection (without repeating the edge), as torch's "reflect" padding.

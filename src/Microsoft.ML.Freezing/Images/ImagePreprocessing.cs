@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.IO;
@@ -11,14 +13,16 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>Scale each axis to the output side, ignoring the aspect ratio.</summary>
         Stretch = 0,
-        /// <summary>Scale the shorter side to the output side keeping the aspect ratio, then cut out the centre (torchvision).</summary>
+        /// <summary>Scale the shorter side to the output side keeping the aspect ratio, then cut out the centre
+        /// (torchvision).</summary>
         CenterCrop = 1,
     }
 
     /// <summary>The resampling filter used when resizing.</summary>
     public enum ImageInterpolation
     {
-        /// <summary>Bilinear; when shrinking, Skia blends between mipmap levels (an antialiased bilinear, close to PIL's).</summary>
+        /// <summary>Bilinear; when shrinking, Skia blends between mipmap levels (an antialiased bilinear, close to
+        /// PIL's).</summary>
         Bilinear = 0,
         /// <summary>Nearest neighbour.</summary>
         Nearest = 1,
@@ -76,9 +80,11 @@ namespace Microsoft.ML.Freezing
             ImageInterpolation interpolation = ImageInterpolation.Bilinear, bool applyExifOrientation = true)
         {
             if (imageSize < 1 || imageSize > MaxImageSize)
-                throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, $"The image size must be between 1 and {MaxImageSize}.");
+                throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize,
+                    $"The image size must be between 1 and {MaxImageSize}.");
             if (!float.IsFinite(scale) || scale <= 0)
-                throw new ArgumentOutOfRangeException(nameof(scale), scale, "The scale must be a positive finite number.");
+                throw new ArgumentOutOfRangeException(nameof(scale), scale,
+                    "The scale must be a positive finite number.");
             CheckTriple(mean, nameof(mean), positive: false);
             CheckTriple(std, nameof(std), positive: true);
             if (!Enum.IsDefined(channels))
@@ -98,11 +104,12 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// torchvision's ImageNet preprocessing: RGB, scale 1/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225),
-        /// centre crop, bilinear, EXIF orientation applied.
+        /// torchvision's ImageNet preprocessing: RGB, scale 1/255, mean (0.485, 0.456, 0.406), std (0.229, 0.224,
+        /// 0.225), centre crop, bilinear, EXIF orientation applied.
         /// </summary>
         public static ImagePreprocessing ImageNet(int imageSize = 224)
-            => new ImagePreprocessing(imageSize, 1f / 255, new[] { 0.485f, 0.456f, 0.406f }, new[] { 0.229f, 0.224f, 0.225f });
+            => new ImagePreprocessing(imageSize, 1f / 255, new[] { 0.485f, 0.456f, 0.406f },
+                new[] { 0.229f, 0.224f, 0.225f });
 
         /// <summary>Side of the square output in pixels.</summary>
         public int ImageSize { get; }
@@ -123,22 +130,28 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>A copy with another output side.</summary>
         public ImagePreprocessing WithImageSize(int imageSize)
-            => new ImagePreprocessing(imageSize, Scale, _mean, _std, Channels, Resize, Interpolation, ApplyExifOrientation);
+            => new ImagePreprocessing(imageSize, Scale, _mean, _std, Channels, Resize, Interpolation,
+                ApplyExifOrientation);
         /// <summary>A copy with another resize mode.</summary>
         public ImagePreprocessing WithResize(ImageResizeMode resize)
-            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, Channels, resize, Interpolation, ApplyExifOrientation);
+            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, Channels, resize, Interpolation,
+                ApplyExifOrientation);
         /// <summary>A copy with another resampling filter.</summary>
         public ImagePreprocessing WithInterpolation(ImageInterpolation interpolation)
-            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, Channels, Resize, interpolation, ApplyExifOrientation);
+            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, Channels, Resize, interpolation,
+                ApplyExifOrientation);
         /// <summary>A copy that does or does not apply the EXIF orientation.</summary>
         public ImagePreprocessing WithExifOrientation(bool apply)
             => new ImagePreprocessing(ImageSize, Scale, _mean, _std, Channels, Resize, Interpolation, apply);
-        /// <summary>A copy with another channel order (the mean and std keep their order: give them in the new one).</summary>
+        /// <summary>A copy with another channel order (the mean and std keep their order: give them in the new
+        /// one).</summary>
         public ImagePreprocessing WithChannels(ChannelOrder channels)
-            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, channels, Resize, Interpolation, ApplyExifOrientation);
+            => new ImagePreprocessing(ImageSize, Scale, _mean, _std, channels, Resize, Interpolation,
+                ApplyExifOrientation);
         /// <summary>A copy with another scale, mean and std (mean and std in the network's channel order).</summary>
         public ImagePreprocessing WithNormalization(float scale, float[] mean, float[] std)
-            => new ImagePreprocessing(ImageSize, scale, mean, std, Channels, Resize, Interpolation, ApplyExifOrientation);
+            => new ImagePreprocessing(ImageSize, scale, mean, std, Channels, Resize, Interpolation,
+                ApplyExifOrientation);
 
         /// <summary>
         /// Decodes an encoded image (PNG, JPEG, GIF, BMP, WEBP, ICO) and resizes it to RGB bytes,
@@ -150,8 +163,9 @@ namespace Microsoft.ML.Freezing
         public byte[] DecodeAndResize(ReadOnlySpan<byte> encoded) => SkiaImageCodec.DecodeAndResize(encoded, this);
 
         /// <summary>
-        /// Resizes already-decoded 32-bit pixels (BGRA32 or RGBA32, row-major, as ML.NET's <c>MLImage</c> holds them) to
-        /// RGB bytes, <see cref="ImageSize"/> x <see cref="ImageSize"/> x 3. Alpha is ignored; no EXIF orientation is known.
+        /// Resizes already-decoded 32-bit pixels (BGRA32 or RGBA32, row-major, as ML.NET's <c>MLImage</c> holds them)
+        /// to RGB bytes, <see cref="ImageSize"/> x <see cref="ImageSize"/> x 3. Alpha is ignored; no EXIF orientation
+        /// is known.
         /// </summary>
         public byte[] ResizePixels(ReadOnlySpan<byte> pixels, int width, int height, bool bgra)
             => SkiaImageCodec.ResizePixels(pixels, width, height, bgra, this);
@@ -165,7 +179,8 @@ namespace Microsoft.ML.Freezing
             if (rgbHwcBytes is null) throw new ArgumentNullException(nameof(rgbHwcBytes));
             if (rgbHwcBytes.dtype != ScalarType.Byte || rgbHwcBytes.dim() != 4 || rgbHwcBytes.shape[3] != 3)
                 throw new ArgumentException(
-                    $"Expected uint8 RGB images [B, H, W, 3]; got {rgbHwcBytes.dtype} [{string.Join(", ", rgbHwcBytes.shape)}].",
+                    $"Expected uint8 RGB images [B, H, W, 3]; got {rgbHwcBytes.dtype} " +
+                    $"[{string.Join(", ", rgbHwcBytes.shape)}].",
                     nameof(rgbHwcBytes));
             using var scope = NewDisposeScope();
             var x = rgbHwcBytes.permute(0, 3, 1, 2);
@@ -214,7 +229,8 @@ namespace Microsoft.ML.Freezing
         //   float32 x 3  mean, network channel order
         //   float32 x 3  std (> 0), network channel order
         /// <summary>Reads what <see cref="Save"/> wrote.</summary>
-        /// <exception cref="InvalidDataException">Unknown version, a value out of range, or the stream ends early.</exception>
+        /// <exception cref="InvalidDataException">Unknown version, a value out of range, or the stream ends
+        /// early.</exception>
         public static ImagePreprocessing Load(BinaryReader reader)
         {
             if (reader is null) throw new ArgumentNullException(nameof(reader));
@@ -237,7 +253,8 @@ namespace Microsoft.ML.Freezing
             }
             catch (EndOfStreamException e)
             {
-                throw new InvalidDataException("Invalid image preprocessing record: the stream ended early (truncated model?).", e);
+                throw new InvalidDataException(
+                    "Invalid image preprocessing record: the stream ended early (truncated model?).", e);
             }
             catch (ArgumentException e)
             {
@@ -245,25 +262,32 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        private static InvalidDataException Invalid(string what) => new InvalidDataException($"Invalid image preprocessing record: {what}.");
+        private static InvalidDataException Invalid(string what)
+            => new InvalidDataException($"Invalid image preprocessing record: {what}.");
 
         private static void CheckTriple(float[] values, string name, bool positive)
         {
             if (values is null || values.Length != 3)
-                throw new ArgumentException($"{name} needs exactly 3 values (one per channel); got {values?.Length ?? 0}.", name);
+                throw new ArgumentException(
+                    $"{name} needs exactly 3 values (one per channel); got {values?.Length ?? 0}.", name);
             foreach (var v in values)
             {
                 if (!float.IsFinite(v) || (positive && v <= 0))
-                    throw new ArgumentException($"{name} values must be finite{(positive ? " and positive" : "")}; got {Format(values)}.", name);
+                    throw new ArgumentException(
+                        $"{name} values must be finite{(positive ? " and positive" : "")}; got {Format(values)}.",
+                        name);
             }
         }
 
-        private static string Format(float[] values) => "[" + string.Join(", ", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))) + "]";
+        private static string Format(float[] values)
+            => "[" + string.Join(", ", values.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))) + "]";
 
         /// <inheritdoc/>
         public bool Equals(ImagePreprocessing other)
-            => other is not null && ImageSize == other.ImageSize && Resize == other.Resize && Interpolation == other.Interpolation
-                && ApplyExifOrientation == other.ApplyExifOrientation && Channels == other.Channels && Scale.Equals(other.Scale)
+            => other is not null && ImageSize == other.ImageSize && Resize == other.Resize
+                && Interpolation == other.Interpolation
+                && ApplyExifOrientation == other.ApplyExifOrientation && Channels == other.Channels
+                && Scale.Equals(other.Scale)
                 && _mean.SequenceEqual(other._mean) && _std.SequenceEqual(other._std);
 
         /// <inheritdoc/>
@@ -271,11 +295,14 @@ namespace Microsoft.ML.Freezing
 
         /// <inheritdoc/>
         public override int GetHashCode()
-            => HashCode.Combine(ImageSize, Resize, Interpolation, ApplyExifOrientation, Channels, Scale, _mean[0], _std[0]);
+            => HashCode.Combine(ImageSize, Resize, Interpolation, ApplyExifOrientation, Channels, Scale, _mean[0],
+                _std[0]);
 
-        /// <summary>For example <c>224x224 CenterCrop Bilinear EXIF Rgb scale=0.00392157 mean=[0.485, 0.456, 0.406] std=[0.229, 0.224, 0.225]</c>.</summary>
+        /// <summary>For example <c>224x224 CenterCrop Bilinear EXIF Rgb scale=0.00392157 mean=[0.485, 0.456, 0.406]
+        /// std=[0.229, 0.224, 0.225]</c>.</summary>
         public override string ToString()
-            => $"{ImageSize}x{ImageSize} {Resize} {Interpolation} {(ApplyExifOrientation ? "EXIF" : "no-EXIF")} {Channels} "
+            => $"{ImageSize}x{ImageSize} {Resize} {Interpolation} {(ApplyExifOrientation ? "EXIF" : "no-EXIF")} "
+                + $"{Channels} "
                 + $"scale={Scale.ToString("G6", CultureInfo.InvariantCulture)} mean={Format(_mean)} std={Format(_std)}";
     }
 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using SkiaSharp;
@@ -15,10 +17,10 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>Decodes, orients (EXIF), squares and resizes an encoded image to RGB HWC bytes.</summary>
         /// <remarks>
-        /// The dimensions come from the header (<see cref="SKCodec.Info"/> parses no pixel data), so an image larger than
-        /// <see cref="ImagePreprocessing.MaxSourcePixels"/> is rejected before any pixel buffer is allocated. Grayscale,
-        /// palette, RGBA, 16-bit and CMYK (Adobe, inverted) sources are converted to 8-bit RGB; alpha is dropped without
-        /// premultiplying.
+        /// The dimensions come from the header (<see cref="SKCodec.Info"/> parses no pixel data), so an image larger
+        /// than <see cref="ImagePreprocessing.MaxSourcePixels"/> is rejected before any pixel buffer is allocated.
+        /// Grayscale, palette, RGBA, 16-bit and CMYK (Adobe, inverted) sources are converted to 8-bit RGB; alpha is
+        /// dropped without premultiplying.
         /// </remarks>
         public static byte[] DecodeAndResize(ReadOnlySpan<byte> encoded, ImagePreprocessing preprocessing)
         {
@@ -28,8 +30,10 @@ namespace Microsoft.ML.Freezing
             using var codec = SKCodec.Create(data);
             if (codec is null)
                 throw new InvalidDataException(Sniff(encoded) is string format
-                    ? $"The bytes start like a {format} image, but its header is incomplete or damaged ({Describe(encoded)}); the file looks truncated or corrupt."
-                    : $"The bytes are not a decodable image ({Describe(encoded)}); PNG, JPEG, GIF, BMP, WEBP and ICO can be read.");
+                    ? $"The bytes start like a {format} image, but its header is incomplete or damaged " +
+                    $"({Describe(encoded)}); the file looks truncated or corrupt."
+                    : $"The bytes are not a decodable image ({Describe(encoded)}); PNG, JPEG, GIF, BMP, WEBP and ICO " +
+                    "can be read.");
             var encodedInfo = codec.Info;
             CheckDimensions(codec.EncodedFormat.ToString(), encodedInfo.Width, encodedInfo.Height);
 
@@ -40,11 +44,13 @@ namespace Microsoft.ML.Freezing
             var info = new SKImageInfo(encodedInfo.Width, encodedInfo.Height, SKColorType.Rgba8888, alpha);
             using var bitmap = new SKBitmap(info);
             if (bitmap.GetPixels() == IntPtr.Zero)
-                throw new InvalidDataException($"Could not allocate {info.Width}x{info.Height} pixels to decode the image.");
+                throw new InvalidDataException(
+                    $"Could not allocate {info.Width}x{info.Height} pixels to decode the image.");
             var result = codec.GetPixels(info, bitmap.GetPixels());
             if (result != SKCodecResult.Success)
                 throw new InvalidDataException(result == SKCodecResult.IncompleteInput
-                    ? $"The {codec.EncodedFormat} image ({info.Width}x{info.Height}) is incomplete; the file looks truncated."
+                    ? $"The {codec.EncodedFormat} image ({info.Width}x{info.Height}) is incomplete; the file looks " +
+                    "truncated."
                     : $"The {codec.EncodedFormat} image ({info.Width}x{info.Height}) could not be decoded: {result}.");
 
             var origin = preprocessing.ApplyExifOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
@@ -53,22 +59,26 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Resizes 32-bit BGRA or RGBA pixels (row-major, no padding) to RGB HWC bytes.</summary>
-        public static byte[] ResizePixels(ReadOnlySpan<byte> pixels, int width, int height, bool bgra, ImagePreprocessing preprocessing)
+        public static byte[] ResizePixels(ReadOnlySpan<byte> pixels, int width, int height, bool bgra,
+            ImagePreprocessing preprocessing)
         {
             if (width < 1 || height < 1 || (long)width * height * 4 > MaxDecodedBytes)
                 throw new ArgumentOutOfRangeException(nameof(width), $"Unusable image dimensions {width}x{height}.");
             if (pixels.Length != width * height * 4)
                 throw new ArgumentException(
-                    $"A {width}x{height} image of 32-bit pixels has {width * height * 4} bytes; got {pixels.Length}.", nameof(pixels));
+                    $"A {width}x{height} image of 32-bit pixels has {width * height * 4} bytes; got {pixels.Length}.",
+                    nameof(pixels));
             // Opaque: alpha is ignored, as the colour values are all the network sees.
-            var info = new SKImageInfo(width, height, bgra ? SKColorType.Bgra8888 : SKColorType.Rgba8888, SKAlphaType.Opaque);
+            var info = new SKImageInfo(width, height, bgra ? SKColorType.Bgra8888 : SKColorType.Rgba8888,
+                SKAlphaType.Opaque);
             using var bitmap = new SKBitmap(info);
             using var pixmap = bitmap.PeekPixels();
             CopyRows(pixels, width * 4, pixmap.GetPixelSpan<byte>(), pixmap.RowBytes, height);
             return Resize(pixmap, preprocessing, SKEncodedOrigin.TopLeft);
         }
 
-        /// <summary>Rejects dimensions that are empty or above <see cref="ImagePreprocessing.MaxSourcePixels"/>.</summary>
+        /// <summary>Rejects dimensions that are empty or above
+        /// <see cref="ImagePreprocessing.MaxSourcePixels"/>.</summary>
         private static void CheckDimensions(string format, int width, int height)
         {
             if (width < 1 || height < 1)
@@ -76,8 +86,10 @@ namespace Microsoft.ML.Freezing
             long pixels = (long)width * height;
             if (pixels > ImagePreprocessing.MaxSourcePixels || pixels * 4 > MaxDecodedBytes)
                 throw new InvalidDataException(
-                    $"The {format} image's header claims {width}x{height} = {pixels:N0} pixels, more than the limit of " +
-                    $"{ImagePreprocessing.MaxSourcePixels:N0} (ImagePreprocessing.MaxSourcePixels); it was rejected before decoding.");
+                    $"The {format} image's header claims {width}x{height} = {pixels:N0} pixels, more than the limit " +
+                    "of " +
+                    $"{ImagePreprocessing.MaxSourcePixels:N0} (ImagePreprocessing.MaxSourcePixels); it was rejected " +
+                    "before decoding.");
         }
 
         /// <summary>The Skia filter quality of an interpolation (SkiaSharp 2.88 has no SKSamplingOptions).</summary>
@@ -126,16 +138,19 @@ namespace Microsoft.ML.Freezing
         {
             int side = preprocessing.ImageSize;
             var rect = SourceRect(source.Width, source.Height, preprocessing.Resize);
-            using var crop = rect.Width == source.Width && rect.Height == source.Height ? null : source.ExtractSubset(rect);
+            using var crop = rect.Width == source.Width && rect.Height == source.Height ? null
+                : source.ExtractSubset(rect);
             var from = crop ?? source;
             // Same alpha type as the source: Unpremul to Unpremul is Skia's "resample without premultiplying" path.
             var info = new SKImageInfo(side, side, SKColorType.Rgba8888, source.AlphaType);
             using var resized = new SKBitmap(info);
             using var target = resized.PeekPixels();
             if (!from.ScalePixels(target, FilterQuality(preprocessing.Interpolation)))
-                throw new InvalidDataException($"Skia could not resize a {from.Width}x{from.Height} image to {side}x{side}.");
-            // SKPixmap.GetPixelSpan<T>() has the same signature in SkiaSharp 2.88 and 3.x; SKBitmap.GetPixelSpan() does not
-            // (ReadOnlySpan in 2.88, Span in 3.x), so calling it breaks apps that use SkiaSharp 3 (e.g. through ScottPlot 5.1).
+                throw new InvalidDataException(
+                    $"Skia could not resize a {from.Width}x{from.Height} image to {side}x{side}.");
+            // SKPixmap.GetPixelSpan<T>() has the same signature in SkiaSharp 2.88 and 3.x; SKBitmap.GetPixelSpan() does
+            // not (ReadOnlySpan in 2.88, Span in 3.x), so calling it breaks apps that use SkiaSharp 3 (e.g. through
+            // ScottPlot 5.1).
             return ToRgb(target.GetPixelSpan<byte>(), target.RowBytes, side, origin);
         }
 
@@ -158,7 +173,8 @@ namespace Microsoft.ML.Freezing
             return rgb;
         }
 
-        private static void CopyRows(ReadOnlySpan<byte> source, int sourceRowBytes, Span<byte> target, int targetRowBytes, int rows)
+        private static void CopyRows(ReadOnlySpan<byte> source, int sourceRowBytes, Span<byte> target,
+            int targetRowBytes, int rows)
         {
             if (sourceRowBytes == targetRowBytes)
             {
@@ -166,7 +182,8 @@ namespace Microsoft.ML.Freezing
                 return;
             }
             for (int r = 0; r < rows; r++)
-                source.Slice(r * sourceRowBytes, sourceRowBytes).CopyTo(target.Slice(r * targetRowBytes, sourceRowBytes));
+                source.Slice(r * sourceRowBytes, sourceRowBytes)
+                    .CopyTo(target.Slice(r * targetRowBytes, sourceRowBytes));
         }
 
         // The format a file's first bytes announce, for the message when Skia cannot read its header.
@@ -176,7 +193,8 @@ namespace Microsoft.ML.Freezing
             if (bytes.StartsWith(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' })) return "PNG";
             if (bytes.StartsWith("GIF8"u8)) return "GIF";
             if (bytes.StartsWith("BM"u8) && bytes.Length >= 6) return "BMP";
-            if (bytes.StartsWith("RIFF"u8) && bytes.Length >= 12 && bytes.Slice(8, 4).SequenceEqual("WEBP"u8)) return "WEBP";
+            if (bytes.StartsWith("RIFF"u8) && bytes.Length >= 12 && bytes.Slice(8, 4).SequenceEqual("WEBP"u8))
+                return "WEBP";
             return null;
         }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using Microsoft.ML.Data;
@@ -6,9 +8,10 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// The output of <see cref="FrozenResNetTransformer.Transform"/>: the input's columns plus Score and PredictedLabel,
-    /// scored in batches of <see cref="FrozenResNetTransformer.ScoringBatchSize"/> with images read ahead
-    /// (<see cref="BatchedImageDataView"/>). One cursor folds the network once (<see cref="FrozenResNetModel.BatchScorer"/>).
+    /// The output of <see cref="ResNetTransformerBase.Transform(IDataView)"/>: the input's columns plus Score and
+    /// PredictedLabel, scored in batches of <see cref="FrozenResNetTransformer.ScoringBatchSize"/> with images read
+    /// ahead (<see cref="BatchedImageDataView"/>). One cursor folds the network once
+    /// (<see cref="FrozenResNetModel.BatchScorer"/>).
     /// </summary>
     internal sealed class BatchScoringDataView : BatchedImageDataView
     {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -9,11 +11,11 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// The output of a transform that runs a network on batches of images: the input's columns (same indices), then the
     /// transform's output columns. Reader threads with their own cursors over the input read, decode and resize the
-    /// images of up to <see cref="PrefetchBatches"/> batches ahead while the network computes (<see cref="ImagePrefetcher"/>;
-    /// memory stays at a few batches); the main cursor serves rows. Cursors without shuffling visit rows in the same order,
-    /// so they stay aligned. When no output column is requested, the row-by-row view (which then computes nothing) serves
-    /// the cursor. Subclasses say what a batch computes (<see cref="StartBatches"/>) and how a row's result is read
-    /// (<see cref="MakeGetter"/>).
+    /// images of up to <see cref="PrefetchBatches"/> batches ahead while the network computes
+    /// (<see cref="ImagePrefetcher"/>; memory stays at a few batches); the main cursor serves rows. Cursors without
+    /// shuffling visit rows in the same order, so they stay aligned. When no output column is requested, the row-by-row
+    /// view (which then computes nothing) serves the cursor. Subclasses say what a batch computes
+    /// (<see cref="StartBatches"/>) and how a row's result is read (<see cref="MakeGetter"/>).
     /// </summary>
     internal abstract class BatchedImageDataView : IDataView
     {
@@ -25,8 +27,15 @@ namespace Microsoft.ML.Freezing
         private readonly ImagePreprocessing _preprocessing;
         private readonly int _batchSize;
 
-        /// <param name="rowByRow">The row-to-row mapper's view of the same transform: its schema is this view's.</param>
-        protected BatchedImageDataView(IHost host, IDataView input, IDataView rowByRow, int imageIndex, ImagePreprocessing preprocessing, int batchSize)
+        /// <param name="host">The transformer's host, for argument checks and exceptions.</param>
+        /// <param name="input">The view being transformed; its rows are read in batches.</param>
+        /// <param name="rowByRow">The row-to-row mapper's view of the same transform: its schema is this
+        /// view's.</param>
+        /// <param name="imageIndex">The index of the encoded-image column in <paramref name="input"/>'s schema.</param>
+        /// <param name="preprocessing">How the images are decoded, resized and normalised for the network.</param>
+        /// <param name="batchSize">Images per forward pass.</param>
+        protected BatchedImageDataView(IHost host, IDataView input, IDataView rowByRow, int imageIndex,
+            ImagePreprocessing preprocessing, int batchSize)
         {
             Host = host;
             Input = input;
@@ -48,7 +57,8 @@ namespace Microsoft.ML.Freezing
         /// <summary>A per-cursor computation (e.g. one folded network per pass); disposed with the cursor.</summary>
         protected abstract IBatchComputation StartBatches();
 
-        /// <summary>The getter of output column <paramref name="output"/> (0-based after the input's), reading the current row's result.</summary>
+        /// <summary>The getter of output column <paramref name="output"/> (0-based after the input's), reading the
+        /// current row's result.</summary>
         protected abstract Delegate MakeGetter(int output, Func<float[]> current);
 
         public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random rand = null)
@@ -74,10 +84,12 @@ namespace Microsoft.ML.Freezing
                 rows.Dispose();
                 throw;
             }
-            return new Cursor(this, rows, readers, needed.Where(c => c.Index >= inputCount).Select(c => c.Index - inputCount).ToArray());
+            return new Cursor(this, rows, readers,
+                needed.Where(c => c.Index >= inputCount).Select(c => c.Index - inputCount).ToArray());
         }
 
-        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random rand = null)
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n,
+            Random rand = null)
             => new[] { GetRowCursor(columnsNeeded, rand) };
 
         /// <summary>What a batch of preprocessed images becomes: one float vector per image.</summary>
@@ -97,7 +109,8 @@ namespace Microsoft.ML.Freezing
             private float[][] _results = Array.Empty<float[]>();
             private long _firstBuffered;
 
-            public Cursor(BatchedImageDataView view, DataViewRowCursor rows, IReadOnlyList<(DataViewRowCursor, Func<byte[]>)> readers, int[] activeOutputs)
+            public Cursor(BatchedImageDataView view, DataViewRowCursor rows,
+                IReadOnlyList<(DataViewRowCursor, Func<byte[]>)> readers, int[] activeOutputs)
             {
                 _view = view;
                 _rows = rows;
@@ -134,7 +147,9 @@ namespace Microsoft.ML.Freezing
                 _firstBuffered = _rows.Position;
                 var images = _prefetch.Next();
                 if (images == null || images.Count == 0)
-                    throw _view.Host.Except("The input yielded fewer rows on a second pass than on the first; it cannot be processed in batches.");
+                    throw _view.Host.Except(
+                        "The input yielded fewer rows on a second pass than on the first; it cannot be processed in " +
+                        "batches.");
                 _results = _batches.Compute(images);
             }
 
@@ -146,13 +161,15 @@ namespace Microsoft.ML.Freezing
                     return _rows.GetGetter<TValue>(_rows.Schema[column.Index]);
                 _view.Host.Check(IsColumnActive(column), $"Column '{column.Name}' was not requested from the cursor.");
                 return _view.MakeGetter(column.Index - _inputCount, Current) as ValueGetter<TValue>
-                    ?? throw _view.Host.Except($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
+                    ?? throw _view.Host.Except(
+                    $"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
             }
 
             public override ValueGetter<DataViewRowId> GetIdGetter() => _rows.GetIdGetter();
 
             public override bool IsColumnActive(DataViewSchema.Column column)
-                => column.Index < _inputCount ? _rows.IsColumnActive(_rows.Schema[column.Index]) : _activeOutputs.Contains(column.Index - _inputCount);
+                => column.Index < _inputCount ? _rows.IsColumnActive(_rows.Schema[column.Index])
+                    : _activeOutputs.Contains(column.Index - _inputCount);
 
             protected override void Dispose(bool disposing)
             {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -7,12 +9,13 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// What a fitted <see cref="FrozenResNetTransformer"/> holds: the network's definition, the class names (the label's
-    /// key values, in key order), the preprocessing contract, and the TorchSharp module itself for power users.
+    /// What a fitted <see cref="FrozenResNetTransformer"/> holds: the network's definition, the class names (the
+    /// label's key values, in key order), the preprocessing contract, and the TorchSharp module itself for power users.
     /// </summary>
     public sealed class FrozenResNetModel : IDisposable
     {
-        internal FrozenResNetModel(ResNet network, IReadOnlyList<string> classNames, ImagePreprocessing preprocessing, ComputeDevice device)
+        internal FrozenResNetModel(ResNet network, IReadOnlyList<string> classNames, ImagePreprocessing preprocessing,
+            ComputeDevice device)
         {
             Runner = new ImageBatchRunner(network, preprocessing, device);
             ClassNames = classNames?.ToArray() ?? throw new ArgumentNullException(nameof(classNames));
@@ -37,10 +40,11 @@ namespace Microsoft.ML.Freezing
         internal ImageBatchRunner Runner { get; }
 
         /// <summary>
-        /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one array per
-        /// image, scored as one batch with the current weights. A batch of <see cref="FoldingBatchSize"/> images or more
-        /// runs the network with its BatchNorms folded into the convolutions (see <see cref="ResNet.Fold"/>): the same
-        /// probabilities up to float rounding, faster.
+        /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one
+        /// array per image, scored as one batch with the current weights. A batch of <see cref="FoldingBatchSize"/>
+        /// images or more runs the network with its BatchNorms folded into the convolutions (see
+        /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>): the same probabilities up to float
+        /// rounding, faster.
         /// </summary>
         public float[][] Score(IReadOnlyList<byte[]> rgbImages)
         {
@@ -48,7 +52,8 @@ namespace Microsoft.ML.Freezing
             if (rgbImages.Count == 0)
                 return Array.Empty<float[]>();
             if (rgbImages.Count < FoldingBatchSize)
-                return Probabilities(rgbImages, Network.call); // folding (10-50 ms for ResNet-18) would cost more than it saves
+                // folding (10-50 ms for ResNet-18) would cost more than it saves
+                return Probabilities(rgbImages, Network.call);
             using var scorer = new BatchScorer(this);
             return scorer.Score(rgbImages);
         }
@@ -57,8 +62,8 @@ namespace Microsoft.ML.Freezing
         public const int FoldingBatchSize = 8;
 
         /// <summary>
-        /// A scorer for a pass over many batches: folds the network once, on first use, and scores every batch with that
-        /// snapshot (the weights at that moment). Dispose it.
+        /// A scorer for a pass over many batches: folds the network once, on first use, and scores every batch with
+        /// that snapshot (the weights at that moment). Dispose it.
         /// </summary>
         internal sealed class BatchScorer : IDisposable
         {
@@ -69,7 +74,8 @@ namespace Microsoft.ML.Freezing
             private readonly Action<string> _log;
 
             /// <param name="model">The model to score with.</param>
-            /// <param name="log">Where a convolution-route fallback of the fold is reported (null: the static event).</param>
+            /// <param name="log">Where a convolution-route fallback of the fold is reported (null: the static
+            /// event).</param>
             public BatchScorer(FrozenResNetModel model, Action<string> log = null)
             {
                 _model = model;
@@ -87,7 +93,8 @@ namespace Microsoft.ML.Freezing
                         // A network someone put back in training mode scores with batch statistics, as the module does.
                         _folding = !_model.Network.BatchNorms().Any(b => b.Module.training);
                         if (_folding)
-                            _folded = _model.Network.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _log);
+                            _folded = _model.Network.Fold(ResNetStage.Stem, ResNetStage.Head,
+                                InferencePrecision.Float32, _log);
                     }
                     return _folded is null ? _model.Network.call(images) : _folded.Forward(images);
                 });

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 
 namespace Microsoft.ML.Freezing
@@ -13,9 +15,11 @@ namespace Microsoft.ML.Freezing
         {
             /// <summary>The key-typed label column (from <c>MapValueToKey</c>). Default "Label".</summary>
             public string LabelColumnName { get; set; } = "Label";
-            /// <summary>The image column: encoded bytes (<c>byte[]</c>, <c>LoadRawImageBytes</c>) or <c>MLImage</c> (<c>LoadImages</c>). Default "Features".</summary>
+            /// <summary>The image column: encoded bytes (<c>byte[]</c>, <c>LoadRawImageBytes</c>) or <c>MLImage</c>
+            /// (<c>LoadImages</c>). Default "Features".</summary>
             public string FeatureColumnName { get; set; } = "Features";
-            /// <summary>Output column of class probabilities (a float vector of the key count). Default "Score".</summary>
+            /// <summary>Output column of class probabilities (a float vector of the key count). Default
+            /// "Score".</summary>
             public string ScoreColumnName { get; set; } = "Score";
             /// <summary>Output column of the predicted key. Default "PredictedLabel".</summary>
             public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
@@ -73,7 +77,8 @@ namespace Microsoft.ML.Freezing
             /// </summary>
             public InvalidImagePolicy InvalidImagePolicy { get; set; } = InvalidImagePolicy.Fail;
 
-            /// <summary>A validation set with the training input's schema (already through the upstream pipeline). Default null.</summary>
+            /// <summary>A validation set with the training input's schema (already through the upstream pipeline).
+            /// Default null.</summary>
             public IDataView ValidationSet { get; set; }
             /// <summary>
             /// Fraction of the training rows held out for validation when no <see cref="ValidationSet"/> is given,
@@ -92,13 +97,14 @@ namespace Microsoft.ML.Freezing
 
             /// <summary>
             /// Keep the optimizer's state (SGD momentum or AdamW moments: about as large as the weights) in the fitted
-            /// model and its zip, so that continued training (<c>Fit(data, previousModel)</c>) resumes it exactly. Off, the
-            /// zip holds the weights alone and continued training starts a fresh optimizer state (and says so).
+            /// model and its zip, so that continued training (<c>Fit(data, previousModel)</c>) resumes it exactly. Off,
+            /// the zip holds the weights alone and continued training starts a fresh optimizer state (and says so).
             /// Default false.
             /// </summary>
             public bool SaveOptimizerState { get; set; }
 
-            /// <summary>Seed of initialisation, shuffling and augmentation. Default null: the MLContext's seed, else 0.</summary>
+            /// <summary>Seed of initialisation, shuffling and augmentation. Default null: the MLContext's seed, else
+            /// 0.</summary>
             public int? Seed { get; set; }
             /// <summary>TorchSharp intra-op threads. Default null (TorchSharp's default: all cores).</summary>
             public int? NumberOfThreads { get; set; }

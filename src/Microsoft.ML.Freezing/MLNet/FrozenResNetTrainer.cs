@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -28,9 +30,12 @@ namespace Microsoft.ML.Freezing
             _host.CheckNonEmpty(options.ScoreColumnName, nameof(options.ScoreColumnName));
             _host.CheckNonEmpty(options.PredictedLabelColumnName, nameof(options.PredictedLabelColumnName));
             _host.CheckUserArg(options.ImageSize >= 32, nameof(options.ImageSize), "must be at least 32 pixels");
-            _host.CheckUserArg(options.ValidationFraction >= 0 && options.ValidationFraction < 1, nameof(options.ValidationFraction), "must lie in [0, 1)");
-            _host.CheckUserArg(options.NumberOfThreads is null || options.NumberOfThreads > 0, nameof(options.NumberOfThreads), "must be positive");
-            _host.CheckUserArg(Enum.IsDefined(options.InvalidImagePolicy), nameof(options.InvalidImagePolicy), "is not a known policy");
+            _host.CheckUserArg(options.ValidationFraction >= 0 && options.ValidationFraction < 1,
+                nameof(options.ValidationFraction), "must lie in [0, 1)");
+            _host.CheckUserArg(options.NumberOfThreads is null || options.NumberOfThreads > 0,
+                nameof(options.NumberOfThreads), "must be positive");
+            _host.CheckUserArg(Enum.IsDefined(options.InvalidImagePolicy), nameof(options.InvalidImagePolicy),
+                "is not a known policy");
             // TorchSharp steps in float32: a larger rate fails inside libtorch with a cryptic message.
             _host.CheckUserArg(options.LearningRate is null or (> 0 and <= float.MaxValue),
                 nameof(options.LearningRate), "must be positive and at most float.MaxValue");
@@ -58,7 +63,8 @@ namespace Microsoft.ML.Freezing
                 using var tuner = new FineTuner(run.Network, run.Tune);
                 ContinueOptimizer(ch, tuner, previousModel);
                 ch.Info($"FrozenResNet: {run.Network.Definition}, {run.Train.Source.Count} training images" +
-                    $"{(run.Validation != null ? $", {run.Validation.Count} validation images" : "")}, {run.Preprocessing}.");
+                    $"{(run.Validation != null ? $", {run.Validation.Count} validation images" : "")}, " +
+                    $"{run.Preprocessing}.");
                 ch.Info(Describe(run.Tune, run.Weights?.ToString() ?? "the previous model", run.Validation != null));
                 var history = tuner.Fit(run.Train.Source, run.Validation)
                     .Select(r => new FrozenResNetEpoch(r, run.SkippedInvalidImages));
@@ -84,9 +90,10 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// Leslie Smith's learning-rate range test (<see cref="LearningRateFinder"/>) on <paramref name="trainData"/> with
-        /// this trainer's options (weights, freeze mask at the first epoch, optimizer, per-stage rates), before training:
-        /// the loss at each rate and a suggested <see cref="Options.LearningRate"/>. Nothing is trained for good.
+        /// Leslie Smith's learning-rate range test (<see cref="LearningRateFinder"/>) on <paramref name="trainData"/>
+        /// with this trainer's options (weights, freeze mask at the first epoch, optimizer, per-stage rates), before
+        /// training: the loss at each rate and a suggested <see cref="Options.LearningRate"/>. Nothing is trained for
+        /// good.
         /// </summary>
         public LearningRateFinderResult FindLearningRate(IDataView trainData, LearningRateFinderOptions finder = null)
         {
@@ -107,7 +114,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>What a run starts from: the data read, the network built, the engine's options resolved.</summary>
-        private sealed record PreparedRun(PretrainedWeights Weights, ImagePreprocessing Preprocessing, string[] ClassNames,
+        private sealed record PreparedRun(PretrainedWeights Weights, ImagePreprocessing Preprocessing,
+            string[] ClassNames,
             TrainingRows Train, IImageBatchSource Validation, ResNet Network, FineTuneOptions Tune,
             int SkippedInvalidImages) : IDisposable
         {
@@ -123,23 +131,27 @@ namespace Microsoft.ML.Freezing
             var labels = LabelColumn.Check(trainData.Schema, _options.LabelColumnName, "training data");
             CheckFeatureColumn(trainData.Schema);
             if (previousModel != null && !previousModel.Model.ClassNames.SequenceEqual(labels.ClassNames))
-                throw _host.Except($"The previous model's classes ({string.Join(", ", previousModel.Model.ClassNames)}) " +
+                throw _host.Except(
+                    $"The previous model's classes ({string.Join(", ", previousModel.Model.ClassNames)}) " +
                     $"differ from the label column's keys ({string.Join(", ", labels.ClassNames)}).");
             int seed = _options.Seed ?? (_host as IHostEnvironmentInternal)?.Seed ?? 0;
             if (_options.NumberOfThreads.HasValue)
                 TorchSharp.torch.set_num_threads(_options.NumberOfThreads.Value);
             // Continued training starts from the previous network, so it needs no weights (nor their file).
             var weights = previousModel != null ? null : ResolveWeights();
-            var preprocessing = previousModel?.Model.Preprocessing ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
+            var preprocessing = previousModel?.Model.Preprocessing
+                ?? weights.Preprocessing.WithImageSize(_options.ImageSize);
             var train = ReadTraining(ch, trainData, labels, preprocessing, seed);
-            var validation = ReadValidation(ch, labels, preprocessing, seed, ref train, out int invalidValidationImages);
+            var validation = ReadValidation(ch, labels, preprocessing, seed, ref train,
+                out int invalidValidationImages);
             ResNet network = previousModel != null ? Copy(previousModel.Model.Network)
                 : !weights.IsNone ? weights.CreateNetwork(labels.ClassNames.Length, seed)
                 : new ResNet(ResNetDefinition.For(_options.Architecture, labels.ClassNames.Length), seed);
             // Continued training (null weights) freezes nothing unless told.
             int skipped = train.InvalidImages + invalidValidationImages;
             var tune = TuneOptions(ch, weights, validation != null, seed, skipped);
-            return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune, skipped);
+            return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune,
+                skipped);
         }
 
         private TrainingRows ReadTraining(IChannel ch, IDataView trainData, LabelColumn labels,
@@ -148,18 +160,21 @@ namespace Microsoft.ML.Freezing
             var train = TrainingRows.Read(trainData, _options.FeatureColumnName, labels, preprocessing,
                 _options.Augmentation, seed, DataRole.Training, _options.InvalidImagePolicy, CheckAlive);
             if (train.Source.Count == 0)
-                throw _host.Except($"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
+                throw _host.Except(
+                    $"The training data has no rows with a label in column '{_options.LabelColumnName}'.");
             if (train.Skipped > 0)
                 ch.Warning($"Skipped {train.Skipped} training rows with a missing label.");
             if (train.InvalidImages > 0)
                 ch.Warning(train.DescribeInvalidImages("training data"));
             if (train.Labels.Distinct().Count() < 2)
-                throw _host.Except($"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in " +
+                throw _host.Except(
+                    $"The training data has only one class ('{labels.ClassNames[train.Labels[0]]}') in " +
                     $"label column '{_options.LabelColumnName}'; at least two are needed.");
             return train;
         }
 
-        /// <summary>Loads the previous model's optimizer state when it has one for this optimizer; says what it did.</summary>
+        /// <summary>Loads the previous model's optimizer state when it has one for this optimizer; says what it
+        /// did.</summary>
         private void ContinueOptimizer(IChannel ch, FineTuner tuner, FrozenResNetTransformer previousModel)
         {
             if (previousModel is null)
@@ -178,7 +193,8 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>The optimizer state kept with the model, when <see cref="Options.SaveOptimizerState"/> asks.</summary>
+        /// <summary>The optimizer state kept with the model, when <see cref="Options.SaveOptimizerState"/>
+        /// asks.</summary>
         private FrozenResNetTransformer.TrainingState OptimizerState(IChannel ch, FineTuner tuner)
         {
             if (!_options.SaveOptimizerState)
@@ -203,15 +219,22 @@ namespace Microsoft.ML.Freezing
             var columns = inputSchema.ToDictionary(c => c.Name);
             var scorer = new List<SchemaShape.Column>
             {
-                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
-                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar, TextDataViewType.Instance, false),
-                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnSetId, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.UInt32, true),
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnKind, SchemaShape.Column.VectorKind.Scalar,
+                    TextDataViewType.Instance, false),
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreValueKind, SchemaShape.Column.VectorKind.Scalar,
+                    TextDataViewType.Instance, false),
+                new SchemaShape.Column(AnnotationUtils.Kinds.ScoreColumnSetId, SchemaShape.Column.VectorKind.Scalar,
+                    NumberDataViewType.UInt32, true),
             };
-            var slotNames = new SchemaShape.Column(AnnotationUtils.Kinds.SlotNames, SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
-            columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName, SchemaShape.Column.VectorKind.Vector,
+            var slotNames = new SchemaShape.Column(AnnotationUtils.Kinds.SlotNames,
+                SchemaShape.Column.VectorKind.Vector, TextDataViewType.Instance, false);
+            columns[_options.ScoreColumnName] = new SchemaShape.Column(_options.ScoreColumnName,
+                SchemaShape.Column.VectorKind.Vector,
                 NumberDataViewType.Single, false, new SchemaShape(scorer.Append(slotNames)));
-            var keyValues = label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var kv) ? new[] { kv } : Array.Empty<SchemaShape.Column>();
-            columns[_options.PredictedLabelColumnName] = new SchemaShape.Column(_options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar,
+            var keyValues = label.Annotations.TryFindColumn(AnnotationUtils.Kinds.KeyValues, out var kv) ? new[] { kv }
+                : Array.Empty<SchemaShape.Column>();
+            columns[_options.PredictedLabelColumnName] = new SchemaShape.Column(_options.PredictedLabelColumnName,
+                SchemaShape.Column.VectorKind.Scalar,
                 NumberDataViewType.UInt32, true, new SchemaShape(scorer.Concat(keyValues)));
             return new SchemaShape(columns.Values);
         }
@@ -240,11 +263,16 @@ namespace Microsoft.ML.Freezing
 
         private void CheckArchitecture(PretrainedWeights weights)
         {
-            if (weights?.Architecture != null && _options.ArchitectureWasSet && weights.Architecture != _options.Architecture)
-                throw _host.Except($"Architecture is {_options.Architecture}, but the pretrained weights ({weights.Description}) are a {weights.Architecture}; the weights define the network, so leave Architecture unset or make them agree.");
+            if (weights?.Architecture != null && _options.ArchitectureWasSet
+                && weights.Architecture != _options.Architecture)
+                throw _host.Except(
+                    $"Architecture is {_options.Architecture}, but the pretrained weights ({weights.Description}) " +
+                    $"are a {weights.Architecture}; the weights define the network, so leave Architecture unset or " +
+                    "make them agree.");
         }
 
-        private IImageBatchSource ReadValidation(IChannel ch, LabelColumn labels, ImagePreprocessing preprocessing, int seed, ref TrainingRows train, out int invalidImages)
+        private IImageBatchSource ReadValidation(IChannel ch, LabelColumn labels, ImagePreprocessing preprocessing,
+            int seed, ref TrainingRows train, out int invalidImages)
         {
             invalidImages = 0;
             if (_options.ValidationSet != null)
@@ -253,7 +281,10 @@ namespace Microsoft.ML.Freezing
                 var validationLabels = LabelColumn.Check(schema, _options.LabelColumnName, "validation set");
                 CheckFeatureColumn(schema);
                 if (!validationLabels.ClassNames.SequenceEqual(labels.ClassNames))
-                    throw _host.Except($"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the same fitted pipeline.");
+                    throw _host.Except(
+                        $"The validation set's label keys ({string.Join(", ", validationLabels.ClassNames)}) differ " +
+                        $"from the training data's ({string.Join(", ", labels.ClassNames)}); pass it through the " +
+                        "same fitted pipeline.");
                 var rows = TrainingRows.Read(_options.ValidationSet, _options.FeatureColumnName, validationLabels,
                     preprocessing, ImageAugmentation.None, seed, DataRole.Validation, _options.InvalidImagePolicy,
                     CheckAlive);
@@ -261,11 +292,15 @@ namespace Microsoft.ML.Freezing
                 if (invalidImages > 0)
                     ch.Warning(rows.DescribeInvalidImages("validation set"));
                 if (rows.Skipped > 0)
-                    throw _host.Except($"The validation set has {rows.Skipped} rows whose label is missing or not a key of the training data (first: row {rows.FirstSkippedRow}); MapValueToKey maps labels it did not see in training to the missing key.");
+                    throw _host.Except(
+                        $"The validation set has {rows.Skipped} rows whose label is missing or not a key of the " +
+                        $"training data (first: row {rows.FirstSkippedRow}); MapValueToKey maps labels it did not " +
+                        "see in training to the missing key.");
                 var trained = new HashSet<int>(train.Labels);
                 int unseen = rows.Labels.FirstOrDefault(l => !trained.Contains(l), -1);
                 if (unseen >= 0)
-                    throw _host.Except($"The validation set has label '{labels.ClassNames[unseen]}', which the training data lacks.");
+                    throw _host.Except(
+                        $"The validation set has label '{labels.ClassNames[unseen]}', which the training data lacks.");
                 return rows.Source;
             }
             if (_options.ValidationFraction == 0)

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
@@ -19,9 +21,11 @@ namespace Microsoft.ML.Freezing
                 _featureIndex = parent.ImageColumnIndex(inputSchema);
             }
 
-            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => _parent.OutputColumns(InputSchema);
+            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore()
+                => _parent.OutputColumns(InputSchema);
 
-            public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
+            public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput,
+                out Action disposer)
             {
                 disposer = null;
                 var getters = new Delegate[2];
@@ -48,7 +52,8 @@ namespace Microsoft.ML.Freezing
                 return getters;
             }
 
-            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
+            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput,
+                out Action disposer)
                 => throw new NotSupportedException("CreateGetters builds both getters together.");
 
             public override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -31,6 +33,12 @@ namespace Microsoft.ML.Freezing
         private const string HistoryStream = "History";
         private const string MainContents = "column names, classes, network definition";
 
+        /// <summary>
+        /// Writes the model into an ML.NET model context: column names, classes, network definition, preprocessing,
+        /// weights, the optimizer state when kept, the training history, and checksums of every stream. A network
+        /// with non-finite weights (a run that diverged) is refused.
+        /// </summary>
+        /// <param name="ctx">The context ML.NET saves the model into.</param>
         public override void SaveModel(ModelSaveContext ctx)
         {
             Host.CheckValue(ctx, nameof(ctx));

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -13,9 +15,10 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// A fitted FrozenResNet: scores an image column into <c>Score</c> (class probabilities, slot names = class names) and
-    /// a key-typed <c>PredictedLabel</c>. <see cref="Transform"/> scores in batches; <c>PredictionEngine</c> scores row by row.
-    /// Saves into an ML.NET zip with its weights, definition, class names, preprocessing, optimizer state and history.
+    /// A fitted FrozenResNet: scores an image column into <c>Score</c> (class probabilities, slot names = class names)
+    /// and a key-typed <c>PredictedLabel</c>. <see cref="ResNetTransformerBase.Transform(IDataView)"/> scores in
+    /// batches; <c>PredictionEngine</c> scores row by row. Saves into an ML.NET zip with its weights, definition, class
+    /// names, preprocessing, optimizer state and history.
     /// </summary>
     public sealed partial class FrozenResNetTransformer : ResNetTransformerBase
     {
@@ -54,9 +57,15 @@ namespace Microsoft.ML.Freezing
         private protected override IDataView MakeBatchedView(IDataView input, IDataView rowByRow)
             => new BatchScoringDataView(Host, this, input, rowByRow);
 
+        /// <summary>
+        /// The row-to-row mapper (one image at a time, as a <c>PredictionEngine</c> scores) that adds Score and
+        /// PredictedLabel to <paramref name="schema"/>.
+        /// </summary>
+        /// <param name="schema">The input schema; it must hold the image column.</param>
         public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
-        /// <summary>The output columns for an input schema: Score and PredictedLabel with ML.NET's scorer annotations.</summary>
+        /// <summary>The output columns for an input schema: Score and PredictedLabel with ML.NET's scorer
+        /// annotations.</summary>
         internal DataViewSchema.DetachedColumn[] OutputColumns(DataViewSchema inputSchema)
         {
             int k = Model.ClassNames.Count;
@@ -68,23 +77,29 @@ namespace Microsoft.ML.Freezing
             AddScorerAnnotations(score, AnnotationUtils.Const.ScoreValueKind.Score, setId);
 
             var predicted = new DataViewSchema.Annotations.Builder();
-            predicted.AddKeyValues(k, TextDataViewType.Instance, (ref VBuffer<ReadOnlyMemory<char>> value) => classNames.CopyTo(ref value));
+            predicted.AddKeyValues(k, TextDataViewType.Instance,
+                (ref VBuffer<ReadOnlyMemory<char>> value) => classNames.CopyTo(ref value));
             AddScorerAnnotations(predicted, AnnotationUtils.Const.ScoreValueKind.PredictedLabel, setId);
 
             return new[]
             {
-                new DataViewSchema.DetachedColumn(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, k), score.ToAnnotations()),
-                new DataViewSchema.DetachedColumn(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), k), predicted.ToAnnotations()),
+                new DataViewSchema.DetachedColumn(ScoreColumnName, new VectorDataViewType(NumberDataViewType.Single, k),
+                    score.ToAnnotations()),
+                new DataViewSchema.DetachedColumn(PredictedLabelColumnName, new KeyDataViewType(typeof(uint), k),
+                    predicted.ToAnnotations()),
             };
         }
 
-        private static void AddScorerAnnotations(DataViewSchema.Annotations.Builder builder, string valueKind, uint setId)
+        private static void AddScorerAnnotations(DataViewSchema.Annotations.Builder builder, string valueKind,
+            uint setId)
         {
             builder.Add(AnnotationUtils.Kinds.ScoreColumnKind, TextDataViewType.Instance,
-                (ref ReadOnlyMemory<char> value) => value = AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification.AsMemory());
+                (ref ReadOnlyMemory<char> value)
+                    => value = AnnotationUtils.Const.ScoreColumnKind.MulticlassClassification.AsMemory());
             builder.Add(AnnotationUtils.Kinds.ScoreValueKind, TextDataViewType.Instance,
                 (ref ReadOnlyMemory<char> value) => value = valueKind.AsMemory());
-            builder.Add(AnnotationUtils.Kinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType, (ref uint value) => value = setId);
+            builder.Add(AnnotationUtils.Kinds.ScoreColumnSetId, AnnotationUtils.ScoreColumnSetIdType,
+                (ref uint value) => value = setId);
         }
 
         /// <summary>Optimizer state kept with a model for continued training.</summary>

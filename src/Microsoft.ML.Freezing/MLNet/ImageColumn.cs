@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -60,12 +62,14 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>The message for a column of another type.</summary>
         public static string Unsupported(string column, object type)
-            => $"Feature column '{column}' must hold encoded image bytes (byte[] / VBuffer<Byte>, e.g. from LoadRawImageBytes) " +
+            => $"Feature column '{column}' must hold encoded image bytes (byte[] / VBuffer<Byte>, e.g. from " +
+                "LoadRawImageBytes) " +
                $"or MLImage (from LoadImages); found {type}.";
 
         /// <summary>A function that reads and preprocesses the current row's image.</summary>
         /// <exception cref="InvalidImageException">The row's image cannot be read.</exception>
-        public static Func<byte[]> MakeReader(DataViewRow row, DataViewSchema.Column column, ImagePreprocessing preprocessing)
+        public static Func<byte[]> MakeReader(DataViewRow row, DataViewSchema.Column column,
+            ImagePreprocessing preprocessing)
         {
             if (column.Type is ImageDataViewType)
             {
@@ -82,7 +86,8 @@ namespace Microsoft.ML.Freezing
                             $"unsupported pixel format {image.PixelFormat}", path);
                     try
                     {
-                        return preprocessing.ResizePixels(image.Pixels, image.Width, image.Height, image.PixelFormat == MLPixelFormat.Bgra32);
+                        return preprocessing.ResizePixels(image.Pixels, image.Width, image.Height,
+                            image.PixelFormat == MLPixelFormat.Bgra32);
                     }
                     catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException)
                     {
@@ -101,7 +106,8 @@ namespace Microsoft.ML.Freezing
                         throw new InvalidImageException(column.Name, row.Position, "the image bytes are empty");
                     try
                     {
-                        return bytes.IsDense ? preprocessing.DecodeAndResize(bytes.GetValues()) : preprocessing.DecodeAndResize(bytes.DenseValues().ToArray());
+                        return bytes.IsDense ? preprocessing.DecodeAndResize(bytes.GetValues())
+                            : preprocessing.DecodeAndResize(bytes.DenseValues().ToArray());
                     }
                     catch (InvalidDataException ex)
                     {

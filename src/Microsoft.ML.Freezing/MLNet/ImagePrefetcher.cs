@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -46,8 +48,12 @@ namespace Microsoft.ML.Freezing
             public ExceptionDispatchInfo Error;
         }
 
-        /// <param name="cursors">One cursor over the image column per reader thread, each with its reader function.</param>
-        public ImagePrefetcher(IReadOnlyList<(DataViewRowCursor Cursor, Func<byte[]> Read)> cursors, int batchSize, int depth)
+        /// <param name="cursors">One cursor over the image column per reader thread, each with its reader
+        /// function.</param>
+        /// <param name="batchSize">Images per batch handed to the consumer.</param>
+        /// <param name="depth">The most decoded batches held ahead of the consumer.</param>
+        public ImagePrefetcher(IReadOnlyList<(DataViewRowCursor Cursor, Func<byte[]> Read)> cursors, int batchSize,
+            int depth)
         {
             _batchSize = batchSize;
             _depth = depth;
@@ -55,7 +61,10 @@ namespace Microsoft.ML.Freezing
             for (int k = 0; k < _readers.Length; k++)
             {
                 int index = k;
-                _readers[k].Thread = new Thread(() => Run(index)) { IsBackground = true, Name = $"FrozenResNet image reader {k}" };
+                _readers[k].Thread = new Thread(() => Run(index))
+                {
+                    IsBackground = true, Name = $"FrozenResNet image reader {k}",
+                };
                 _readers[k].Thread.Start();
             }
         }
@@ -136,7 +145,8 @@ namespace Microsoft.ML.Freezing
                         return slot.Images.Take(size).ToList();
                     }
                     // A failure in this batch is reported once no other reader can still fail at an earlier row.
-                    var failed = _readers.Where(r => r.Error != null && r.FailedRow < first + _batchSize).OrderBy(r => r.FailedRow).FirstOrDefault();
+                    var failed = _readers.Where(r => r.Error != null && r.FailedRow < first + _batchSize)
+                        .OrderBy(r => r.FailedRow).FirstOrDefault();
                     if (failed != null && _readers.All(r => r.Error != null || r.Ended || r.Next > failed.FailedRow))
                         failed.Error.Throw();
                     Monitor.Wait(_gate);
@@ -170,7 +180,8 @@ namespace Microsoft.ML.Freezing
                 else
                     Thread.CurrentThread.Priority = ThreadPriority.BelowNormal;
             }
-            catch (Exception ex) when (ex is DllNotFoundException || ex is EntryPointNotFoundException || ex is PlatformNotSupportedException)
+            catch (Exception ex) when (ex is DllNotFoundException || ex is EntryPointNotFoundException
+                || ex is PlatformNotSupportedException)
             {
                 // Normal priority then: correct, only less polite to the network's threads.
             }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using Microsoft.ML.Data;
@@ -6,15 +8,16 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// The output of <see cref="ResNetFeaturizerTransformer.Transform"/>: the input's columns plus the feature column,
-    /// featurized in batches of <see cref="ResNetFeaturizerTransformer.BatchSize"/> images with images read ahead
-    /// (<see cref="BatchedImageDataView"/>).
+    /// The output of <see cref="ResNetTransformerBase.Transform(IDataView)"/>: the input's columns plus the feature
+    /// column, featurized in batches of <see cref="ResNetFeaturizerTransformer.BatchSize"/> images with images read
+    /// ahead (<see cref="BatchedImageDataView"/>).
     /// </summary>
     internal sealed class ResNetFeaturizerDataView : BatchedImageDataView
     {
         private readonly ResNetFeaturizerTransformer _parent;
 
-        public ResNetFeaturizerDataView(IHost host, ResNetFeaturizerTransformer parent, IDataView input, IDataView rowByRow)
+        public ResNetFeaturizerDataView(IHost host, ResNetFeaturizerTransformer parent, IDataView input,
+            IDataView rowByRow)
             : base(host, input, rowByRow, parent.ImageColumnIndex(input.Schema), parent.Preprocessing, parent.BatchSize)
         {
             _parent = parent;

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Linq;
 using Microsoft.ML.Data;
@@ -10,10 +12,11 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// Turns an image column into a float vector: the global-average-pooled activations after one stage of a pretrained
-    /// (<see cref="PretrainedWeights"/>) or fine-tuned (<see cref="FrozenResNetTransformer"/>) ResNet, with the source's
-    /// recorded preprocessing. Nothing is learned: <see cref="Fit"/> builds the <see cref="ResNetFeaturizerTransformer"/>.
-    /// The role ML.NET's <c>DnnImageFeaturizer</c> plays, with our backbones, a selectable stage, and batched scoring.
-    /// Create it with <c>mlContext.Transforms.ResNetFeatures(...)</c>.
+    /// (<see cref="PretrainedWeights"/>) or fine-tuned (<see cref="FrozenResNetTransformer"/>) ResNet, with the
+    /// source's recorded preprocessing. Nothing is learned: <see cref="Fit"/> builds the
+    /// <see cref="ResNetFeaturizerTransformer"/>. The role ML.NET's <c>DnnImageFeaturizer</c> plays, with our
+    /// backbones, a selectable stage, and batched scoring. Create it with
+    /// <c>mlContext.Transforms.ResNetFeatures(...)</c>.
     /// </summary>
     public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTransformer>
     {
@@ -36,13 +39,15 @@ namespace Microsoft.ML.Freezing
             /// </summary>
             public PretrainedWeights Weights { get; set; }
             /// <summary>
-            /// A fitted FrozenResNet model whose fine-tuned backbone (without its head) and preprocessing are used; it is copied
-            /// at <see cref="Fit"/>, so it may be disposed afterwards. Default null.
+            /// A fitted FrozenResNet model whose fine-tuned backbone (without its head) and preprocessing are used; it
+            /// is copied at <see cref="Fit"/>, so it may be disposed afterwards. Default null.
             /// </summary>
             public FrozenResNetTransformer Model { get; set; }
-            /// <summary>The stage whose output is pooled: <see cref="ResNetStage.Stem"/> to <see cref="ResNetStage.Layer4"/>. Default Layer4.</summary>
+            /// <summary>The stage whose output is pooled: <see cref="ResNetStage.Stem"/> to
+            /// <see cref="ResNetStage.Layer4"/>. Default Layer4.</summary>
             public ResNetStage Stage { get; set; } = ResNetStage.Layer4;
-            /// <summary>Square input side in pixels. Default null: the source's (224 for pretrained weights, the trained size for a model).</summary>
+            /// <summary>Square input side in pixels. Default null: the source's (224 for pretrained weights, the
+            /// trained size for a model).</summary>
             public int? ImageSize { get; set; }
             /// <summary>Images per forward pass in <c>Transform</c>. Default 32.</summary>
             public int BatchSize { get; set; } = 32;
@@ -59,15 +64,19 @@ namespace Microsoft.ML.Freezing
             _host = env.Register(nameof(ResNetFeaturizerEstimator));
             _host.CheckValue(options, nameof(options));
             _host.CheckNonEmpty(options.OutputColumnName, nameof(options.OutputColumnName));
-            _host.CheckUserArg(options.InputColumnName is null || options.InputColumnName.Length > 0, nameof(options.InputColumnName), "must not be empty");
+            _host.CheckUserArg(options.InputColumnName is null || options.InputColumnName.Length > 0,
+                nameof(options.InputColumnName), "must not be empty");
             _host.CheckUserArg(options.Weights is null || options.Model is null, nameof(options.Weights),
                 "give one source of weights: PretrainedWeights (Weights) or a fitted FrozenResNetTransformer (Model)");
             _host.CheckUserArg(options.Weights is null || !options.Weights.IsNone, nameof(options.Weights),
                 "PretrainedWeights.None define no network to take features from; leave Weights null for ML.NET's "
                 + "ResNet-18");
-            _host.CheckUserArg(options.Stage >= ResNetStage.Stem && options.Stage <= ResNetStage.Layer4, nameof(options.Stage),
-                "features are pooled after one of stem, layer1..layer4 (for the head's outputs use the FrozenResNet model itself)");
-            _host.CheckUserArg(options.ImageSize is null || (options.ImageSize >= 32 && options.ImageSize <= ImagePreprocessing.MaxImageSize),
+            _host.CheckUserArg(options.Stage >= ResNetStage.Stem && options.Stage <= ResNetStage.Layer4,
+                nameof(options.Stage),
+                "features are pooled after one of stem, layer1..layer4 (for the head's outputs use the FrozenResNet " +
+                "model itself)");
+            _host.CheckUserArg(options.ImageSize is null
+                || (options.ImageSize >= 32 && options.ImageSize <= ImagePreprocessing.MaxImageSize),
                 nameof(options.ImageSize), $"must be between 32 and {ImagePreprocessing.MaxImageSize} pixels");
             _host.CheckUserArg(options.BatchSize >= 1, nameof(options.BatchSize), "must be positive");
             _host.CheckUserArg(Enum.IsDefined(options.Device), nameof(options.Device), "unknown device");
@@ -90,23 +99,28 @@ namespace Microsoft.ML.Freezing
         /// <summary>Length of the output vector: the channel count of the chosen stage (64 to 2048).</summary>
         public int FeatureDimension => OnnxExporter.FeatureDimension(SourceDefinition, _options.Stage);
 
-        /// <summary>Builds the featurizer: copies the backbone of the source (its head is dropped) and checks the image column.</summary>
+        /// <summary>Builds the featurizer: copies the backbone of the source (its head is dropped) and checks the image
+        /// column.</summary>
         public ResNetFeaturizerTransformer Fit(IDataView input)
         {
             _host.CheckValue(input, nameof(input));
             ImageColumn.Index(_host, input.Schema, _options.InputColumnName, "image", nameof(input));
             if (_options.Device == ComputeDevice.Cuda && !cuda.is_available())
-                throw _host.Except("Device is Cuda, but no CUDA device is available to TorchSharp (a CUDA build of libtorch is needed; see README).");
+                throw _host.Except(
+                    "Device is Cuda, but no CUDA device is available to TorchSharp (a CUDA build of libtorch is " +
+                    "needed; see README).");
 
             var preprocessing = _options.Weights?.Preprocessing ?? _options.Model.Model.Preprocessing;
             if (_options.ImageSize.HasValue)
                 preprocessing = preprocessing.WithImageSize(_options.ImageSize.Value);
-            var network = _options.Weights != null ? FromWeights(_options.Weights) : Backbone(_options.Model.Model.Network);
+            var network = _options.Weights != null ? FromWeights(_options.Weights)
+                : Backbone(_options.Model.Model.Network);
             try
             {
                 if (_options.Device == ComputeDevice.Cuda)
                     network.to(CUDA);
-                return new ResNetFeaturizerTransformer(_host, network, preprocessing, _options.Stage, _options.InputColumnName,
+                return new ResNetFeaturizerTransformer(_host, network, preprocessing, _options.Stage,
+                    _options.InputColumnName,
                     _options.OutputColumnName, _options.BatchSize, _options.Device);
             }
             catch
@@ -122,7 +136,8 @@ namespace Microsoft.ML.Freezing
             _host.CheckValue(inputSchema, nameof(inputSchema));
             ImageColumn.Check(_host, inputSchema, _options.InputColumnName, "image");
             var columns = inputSchema.ToDictionary(c => c.Name);
-            columns[_options.OutputColumnName] = new SchemaShape.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Vector,
+            columns[_options.OutputColumnName] = new SchemaShape.Column(_options.OutputColumnName,
+                SchemaShape.Column.VectorKind.Vector,
                 NumberDataViewType.Single, false);
             return new SchemaShape(columns.Values);
         }

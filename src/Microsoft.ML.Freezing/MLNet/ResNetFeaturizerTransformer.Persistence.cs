@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using Microsoft.ML.Runtime;
@@ -29,6 +31,11 @@ namespace Microsoft.ML.Freezing
         private const string MainContents = "column names, stage, batch size, device, network definition";
         private const int MaxBatchSize = 1 << 16;
 
+        /// <summary>
+        /// Writes the featurizer into an ML.NET model context: column names, stage, batch size, device, network
+        /// definition, preprocessing, weights, and checksums of every stream.
+        /// </summary>
+        /// <param name="ctx">The context ML.NET saves the model into.</param>
         public override void SaveModel(ModelSaveContext ctx)
         {
             Host.CheckValue(ctx, nameof(ctx));

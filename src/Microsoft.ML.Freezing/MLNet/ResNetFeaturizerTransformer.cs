@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using Microsoft.ML;
@@ -12,8 +14,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// A fitted ResNet featurizer: writes, for each image, the global-average-pooled activations after <see cref="Stage"/>
-    /// as a float vector of <see cref="FeatureDimension"/> values. <see cref="Transform"/> runs the network on batches of
+    /// A fitted ResNet featurizer: writes, for each image, the global-average-pooled activations after
+    /// <see cref="Stage"/> as a float vector of <see cref="FeatureDimension"/> values.
+    /// <see cref="ResNetTransformerBase.Transform(IDataView)"/> runs the network on batches of
     /// <see cref="BatchSize"/> images; a <c>PredictionEngine</c> runs it row by row. Saves into an ML.NET zip with its
     /// weights, definition and preprocessing; <see cref="ExportOnnx"/> writes an ONNX graph of the same features.
     /// </summary>
@@ -41,7 +44,7 @@ namespace Microsoft.ML.Freezing
         public ResNetStage Stage { get; }
         /// <summary>Length of the output vector (the stage's channel count).</summary>
         public int FeatureDimension { get; }
-        /// <summary>Images per forward pass in <see cref="Transform"/>.</summary>
+        /// <summary>Images per forward pass in <see cref="ResNetTransformerBase.Transform(IDataView)"/>.</summary>
         public int BatchSize { get; }
 
         // Transform featurizes in batches of BatchSize images.
@@ -56,11 +59,17 @@ namespace Microsoft.ML.Freezing
             => Forward(rgbImages, images => nn.functional.adaptive_avg_pool2d(
                 Network.Forward(images, ResNetStage.Stem, Stage), 1));
 
+        /// <summary>
+        /// The row-to-row mapper (one image at a time, as a <c>PredictionEngine</c> featurizes) that adds the feature
+        /// column to <paramref name="schema"/>.
+        /// </summary>
+        /// <param name="schema">The input schema; it must hold the image column.</param>
         public override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
 
         /// <summary>The output column: a float vector of <see cref="FeatureDimension"/>.</summary>
         internal DataViewSchema.DetachedColumn OutputColumn()
-            => new DataViewSchema.DetachedColumn(OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, FeatureDimension));
+            => new DataViewSchema.DetachedColumn(OutputColumnName,
+                new VectorDataViewType(NumberDataViewType.Single, FeatureDimension));
 
         /// <summary>Row-by-row featurizing (PredictionEngine, and any consumer of the row-to-row mapper).</summary>
         private sealed class Mapper : MapperBase
@@ -75,9 +84,11 @@ namespace Microsoft.ML.Freezing
                 _inputIndex = parent.ImageColumnIndex(inputSchema);
             }
 
-            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() => new[] { _parent.OutputColumn() };
+            protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore()
+                => new[] { _parent.OutputColumn() };
 
-            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer)
+            protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput,
+                out Action disposer)
             {
                 disposer = null;
                 var read = ImageColumn.MakeReader(input, input.Schema[_inputIndex], _parent.Preprocessing);

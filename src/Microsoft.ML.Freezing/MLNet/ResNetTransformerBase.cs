@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using Microsoft.ML.Data;
@@ -15,7 +17,8 @@ namespace Microsoft.ML.Freezing
         private readonly string _imageColumnRole;
 
         /// <param name="host">The component's host.</param>
-        /// <param name="runner">The network, preprocessing and device, shared with whoever else scores with them.</param>
+        /// <param name="runner">The network, preprocessing and device, shared with whoever else scores with
+        /// them.</param>
         /// <param name="imageColumnName">The image column read.</param>
         /// <param name="imageColumnRole">How errors name the column: "feature", "image".</param>
         private protected ResNetTransformerBase(IHost host, ImageBatchRunner runner, string imageColumnName,
@@ -50,7 +53,8 @@ namespace Microsoft.ML.Freezing
             return MakeBatchedView(input, base.Transform(input));
         }
 
-        /// <summary>The batched view of <paramref name="input"/>; <paramref name="rowByRow"/> gives its schema.</summary>
+        /// <summary>The batched view of <paramref name="input"/>; <paramref name="rowByRow"/> gives its
+        /// schema.</summary>
         private protected abstract IDataView MakeBatchedView(IDataView input, IDataView rowByRow);
 
         /// <summary>Releases the network.</summary>

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -21,7 +23,8 @@ namespace Microsoft.ML.Freezing
         private readonly ImageAugmentation _augmentation;
         private readonly int _seed;
 
-        private TrainingRows(List<byte[]> images, List<int> labels, ImagePreprocessing preprocessing, ImageAugmentation augmentation, int seed, int skipped, long firstSkipped,
+        private TrainingRows(List<byte[]> images, List<int> labels, ImagePreprocessing preprocessing,
+            ImageAugmentation augmentation, int seed, int skipped, long firstSkipped,
             int invalidImages, IReadOnlyList<string> invalidReasons)
         {
             _images = images;
@@ -44,20 +47,23 @@ namespace Microsoft.ML.Freezing
         public int Skipped { get; }
         /// <summary>The first such row, or -1.</summary>
         public long FirstSkippedRow { get; }
-        /// <summary>Labelled rows left out because their image could not be read (<see cref="InvalidImagePolicy.Skip"/>).</summary>
+        /// <summary>Labelled rows left out because their image could not be read
+        /// (<see cref="InvalidImagePolicy.Skip"/>).</summary>
         public int InvalidImages { get; }
         /// <summary>The messages of the first few of them.</summary>
         public IReadOnlyList<string> InvalidImageReasons { get; }
 
         /// <summary>
-        /// Reads every labelled row. <paramref name="checkAlive"/> runs before each row, so cancellation stops a long read.
+        /// Reads every labelled row. <paramref name="checkAlive"/> runs before each row, so cancellation stops a long
+        /// read.
         /// </summary>
         /// <exception cref="InvalidImageException">
         /// A row's image cannot be read and the policy is <see cref="InvalidImagePolicy.Fail"/>; its
         /// <see cref="InvalidImageException.Role"/> is <paramref name="role"/>.
         /// </exception>
         /// <exception cref="InvalidDataException">Every labelled row's image was invalid.</exception>
-        public static TrainingRows Read(IDataView data, string featureColumn, LabelColumn label, ImagePreprocessing preprocessing,
+        public static TrainingRows Read(IDataView data, string featureColumn, LabelColumn label,
+            ImagePreprocessing preprocessing,
             ImageAugmentation augmentation, int seed, DataRole role, InvalidImagePolicy policy, Action checkAlive)
         {
             var images = new List<byte[]>();
@@ -108,14 +114,17 @@ namespace Microsoft.ML.Freezing
             if (images.Count == 0 && invalid > 0)
                 throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({invalid}) has an "
                     + $"invalid image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
-            return new TrainingRows(images, labels, preprocessing, augmentation, seed, skipped, firstSkipped, invalid, reasons);
+            return new TrainingRows(images, labels, preprocessing, augmentation, seed, skipped, firstSkipped, invalid,
+                reasons);
         }
 
         /// <summary>The log line for the rows left out with invalid images, or null when there were none.</summary>
         public string DescribeInvalidImages(string where)
             => InvalidImages == 0 ? null
-                : $"Skipped {InvalidImages} rows of the {where} whose image could not be read (InvalidImagePolicy.Skip); " +
-                  $"{(InvalidImages > InvalidImageReasons.Count ? "the first: " : "")}{string.Join(" ", InvalidImageReasons)}";
+                : $"Skipped {InvalidImages} rows of the {where} whose image could not be read " +
+                  "(InvalidImagePolicy.Skip); " +
+                  $"{(InvalidImages > InvalidImageReasons.Count ? "the first: " : "")}" +
+                  $"{string.Join(" ", InvalidImageReasons)}";
 
         /// <summary>
         /// The rows <paramref name="split"/> keeps for training and a source of the rows it holds out.
@@ -123,7 +132,8 @@ namespace Microsoft.ML.Freezing
         public (TrainingRows Kept, IImageBatchSource HeldOut) Split(ValidationSplit split)
         {
             var training = split.TrainingRows;
-            var kept = new TrainingRows(training.Select(i => _images[i]).ToList(), training.Select(i => Labels[i]).ToList(),
+            var kept = new TrainingRows(training.Select(i => _images[i]).ToList(),
+                training.Select(i => Labels[i]).ToList(),
                 _preprocessing, _augmentation, _seed, Skipped, FirstSkippedRow, InvalidImages, InvalidImageReasons);
             var held = new DecodedImageSource(_preprocessing, ImageAugmentation.None, _seed);
             foreach (int i in split.ValidationRows)

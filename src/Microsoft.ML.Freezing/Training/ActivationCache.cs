@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -15,7 +17,8 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     internal sealed class ActivationCache : IDisposable
     {
-        private readonly Dictionary<ResNetStage, ActivationStore> _stores = new Dictionary<ResNetStage, ActivationStore>();
+        private readonly Dictionary<ResNetStage, ActivationStore> _stores =
+            new Dictionary<ResNetStage, ActivationStore>();
         private readonly HashSet<ResNetStage> _noRoom = new HashSet<ResNetStage>();
         private readonly int _count;
         private readonly long _memoryLimit;
@@ -51,7 +54,8 @@ namespace Microsoft.ML.Freezing
         /// <summary>Stage outputs stored now (complete or being filled).</summary>
         public IReadOnlyCollection<ResNetStage> Stored => _stores.Keys;
 
-        public bool IsComplete(ResNetStage output) => _stores.TryGetValue(output, out var s) && s.IsComplete && _labelled.All(l => l);
+        public bool IsComplete(ResNetStage output)
+            => _stores.TryGetValue(output, out var s) && s.IsComplete && _labelled.All(l => l);
 
         /// <summary>Drops the stores of stage outputs no longer needed.</summary>
         public void Retain(ISet<ResNetStage> needed)
@@ -114,7 +118,8 @@ namespace Microsoft.ML.Freezing
                     return new MappedActivationStore(_count, exampleShape, _spillFolder);
                 }
             }
-            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException || ex is ArgumentException)
+            catch (Exception ex) when (ex is IOException || ex is UnauthorizedAccessException
+                || ex is ArgumentException)
             {
                 _log?.Invoke($"{_name}: cannot spill to {_spillFolder} ({ex.Message}).");
             }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -87,7 +89,8 @@ namespace Microsoft.ML.Freezing
             Directory.CreateDirectory(folder);
             _path = Path.Combine(folder, $"frozen-resnet-activations-{Environment.ProcessId}-{Guid.NewGuid():N}.bin");
             long bytes = count * ExampleFloats * sizeof(float);
-            _file = MemoryMappedFile.CreateFromFile(_path, FileMode.CreateNew, null, bytes, MemoryMappedFileAccess.ReadWrite);
+            _file = MemoryMappedFile.CreateFromFile(_path, FileMode.CreateNew, null, bytes,
+                MemoryMappedFileAccess.ReadWrite);
             _view = _file.CreateViewAccessor(0, bytes);
         }
 
@@ -97,7 +100,8 @@ namespace Microsoft.ML.Freezing
         {
             var values = new float[indices.Count * ExampleFloats];
             for (int i = 0; i < indices.Count; i++)
-                _view.ReadArray(indices[i] * ExampleFloats * sizeof(float), values, (int)(i * ExampleFloats), (int)ExampleFloats);
+                _view.ReadArray(indices[i] * ExampleFloats * sizeof(float), values, (int)(i * ExampleFloats),
+                    (int)ExampleFloats);
             return tensor(values, BatchShape(indices.Count));
         }
 
@@ -106,7 +110,8 @@ namespace Microsoft.ML.Freezing
             using var cpu = activations.to(ScalarType.Float32, CPU).contiguous();
             var values = cpu.data<float>().ToArray();
             for (int i = 0; i < indices.Count; i++)
-                _view.WriteArray(indices[i] * ExampleFloats * sizeof(float), values, (int)(i * ExampleFloats), (int)ExampleFloats);
+                _view.WriteArray(indices[i] * ExampleFloats * sizeof(float), values, (int)(i * ExampleFloats),
+                    (int)ExampleFloats);
         }
 
         public override void Dispose()

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 
 namespace Microsoft.ML.Freezing
@@ -21,10 +23,13 @@ namespace Microsoft.ML.Freezing
         /// <param name="patience">Epochs without improvement before stopping (at least 1).</param>
         /// <param name="metric">What to watch. Default validation loss.</param>
         /// <param name="minDelta">Smallest change that counts as an improvement. Default 0.</param>
-        public EarlyStopping(int patience = 3, EarlyStoppingMetric metric = EarlyStoppingMetric.ValidationLoss, double minDelta = 0)
+        public EarlyStopping(int patience = 3, EarlyStoppingMetric metric = EarlyStoppingMetric.ValidationLoss,
+            double minDelta = 0)
         {
-            if (patience < 1) throw new ArgumentOutOfRangeException(nameof(patience), "Patience is at least one epoch.");
-            if (minDelta < 0) throw new ArgumentOutOfRangeException(nameof(minDelta), "The minimum improvement cannot be negative.");
+            if (patience < 1) throw new ArgumentOutOfRangeException(nameof(patience),
+                "Patience is at least one epoch.");
+            if (minDelta < 0) throw new ArgumentOutOfRangeException(nameof(minDelta),
+                "The minimum improvement cannot be negative.");
             Patience = patience;
             Metric = metric;
             MinDelta = minDelta;
@@ -38,6 +43,7 @@ namespace Microsoft.ML.Freezing
         public double MinDelta { get; }
 
         /// <inheritdoc/>
-        public override string ToString() => $"early stopping on {Metric} (patience {Patience}, min delta {MinDelta:g})";
+        public override string ToString()
+            => $"early stopping on {Metric} (patience {Patience}, min delta {MinDelta:g})";
     }
 }

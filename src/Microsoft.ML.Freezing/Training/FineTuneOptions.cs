@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 
 namespace Microsoft.ML.Freezing
@@ -54,7 +56,8 @@ namespace Microsoft.ML.Freezing
         /// <see cref="BatchNormPolicy.Frozen"/> and images that do not change between epochs). Default true.
         /// </summary>
         public bool UseActivationCache { get; set; } = true;
-        /// <summary>Bytes of cached activations kept in memory; beyond it they spill to a memory-mapped file. Default 2 GiB.</summary>
+        /// <summary>Bytes of cached activations kept in memory; beyond it they spill to a memory-mapped file. Default 2
+        /// GiB.</summary>
         public long ActivationCacheMemoryLimit { get; set; } = 2L << 30;
         /// <summary>Folder for spilled activations. Default: the system's temp folder.</summary>
         public string ActivationCacheFolder { get; set; }
@@ -68,7 +71,8 @@ namespace Microsoft.ML.Freezing
         /// <summary>The learning-rate range test's exponential ramp, in place of the schedule.</summary>
         internal Func<long, long, double> LearningRateFactorOverride { get; set; }
 
-        /// <summary>The factor on every group's base rate at a step (the schedule's, or the range test's ramp).</summary>
+        /// <summary>The factor on every group's base rate at a step (the schedule's, or the range test's
+        /// ramp).</summary>
         internal double ScheduleFactor(long step, long totalSteps)
             => LearningRateFactorOverride?.Invoke(step, totalSteps) ?? LearningRateSchedule.Factor(step, totalSteps);
     }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -27,7 +29,8 @@ namespace Microsoft.ML.Freezing
             return FitRun.Create(train, validated, cache, validationCache, _options);
         }
 
-        /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be used.</summary>
+        /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be
+        /// used.</summary>
         private ActivationCache CreateCache(IImageBatchSource source, string name, Func<long> sharedBytes)
         {
             string off = !_options.UseActivationCache ? "disabled by the options"

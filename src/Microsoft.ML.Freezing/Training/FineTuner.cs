@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -13,7 +15,8 @@ namespace Microsoft.ML.Freezing
     /// loop applies it and the BatchNorm policy, keeps one optimizer parameter group per stage (and decay class), sets
     /// per-group rates every step, warms up stages that thaw, and runs the frozen prefix under <c>no_grad</c> (with
     /// <see cref="BatchNormPolicy.Frozen"/>, as a folded snapshot taken at the start of each epoch:
-    /// <see cref="ResNet.Fold"/>), or reads its outputs from the activation cache.
+    /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>), or reads its outputs from the
+    /// activation cache.
     /// </summary>
     public sealed partial class FineTuner : IDisposable
     {
@@ -126,7 +129,8 @@ namespace Microsoft.ML.Freezing
             return InEvalMode(() =>
             {
                 // The whole network runs folded (a snapshot of the current weights).
-                using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32, _options.Log);
+                using var folded = Model.Fold(ResNetStage.Stem, ResNetStage.Head, InferencePrecision.Float32,
+                    _options.Log);
                 var totals = new ScoreTotals();
                 foreach (var batch in data.GetBatches(_options.BatchSize, null))
                 {

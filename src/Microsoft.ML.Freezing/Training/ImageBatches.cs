@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -5,7 +7,8 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
 {
-    /// <summary>A batch of preprocessed images [N, 3, H, W] (float32) and class indices [N] (int64). Owns both tensors.</summary>
+    /// <summary>A batch of preprocessed images [N, 3, H, W] (float32) and class indices [N] (int64). Owns both
+    /// tensors.</summary>
     public sealed class ImageBatch : IDisposable
     {
         /// <summary>Takes ownership of the tensors.</summary>
@@ -42,12 +45,13 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         bool IsDeterministic { get; }
 
-        /// <summary>The examples at <paramref name="indices"/>, in that order, as one batch. The caller disposes it.</summary>
+        /// <summary>The examples at <paramref name="indices"/>, in that order, as one batch. The caller disposes
+        /// it.</summary>
         ImageBatch GetBatch(IReadOnlyList<int> indices);
 
         /// <summary>
-        /// The examples in batches of at most <paramref name="batchSize"/>, shuffled with <paramref name="shuffle"/> when it
-        /// is not null. The caller disposes each batch.
+        /// The examples in batches of at most <paramref name="batchSize"/>, shuffled with <paramref name="shuffle"/>
+        /// when it is not null. The caller disposes each batch.
         /// </summary>
         IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle);
     }
@@ -62,7 +66,8 @@ namespace Microsoft.ML.Freezing
         public static IEnumerable<int[]> BatchIndices(int count, int batchSize, Random shuffle)
         {
             // Checked here, not on first enumeration.
-            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+            if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize,
+                "The batch size must be at least 1.");
             return Slices(count, batchSize, shuffle);
         }
 
@@ -90,9 +95,11 @@ namespace Microsoft.ML.Freezing
         {
             if (images is null) throw new ArgumentNullException(nameof(images));
             if (images.dim() != 4 || images.shape[1] != 3)
-                throw new ArgumentException($"Images must be [N, 3, H, W]; got [{string.Join(", ", images.shape)}].", nameof(images));
+                throw new ArgumentException($"Images must be [N, 3, H, W]; got [{string.Join(", ", images.shape)}].",
+                    nameof(images));
             if (labels is not null && (labels.dim() != 1 || labels.shape[0] != images.shape[0]))
-                throw new ArgumentException($"Labels must be [{images.shape[0]}]; got [{string.Join(", ", labels.shape)}].", nameof(labels));
+                throw new ArgumentException(
+                    $"Labels must be [{images.shape[0]}]; got [{string.Join(", ", labels.shape)}].", nameof(labels));
             _images = images.alias().DetachFromDisposeScope();
             _labels = labels?.to_type(ScalarType.Int64).DetachFromDisposeScope();
         }
@@ -111,7 +118,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <inheritdoc/>
-        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle) => ImageBatchSources.Batches(this, batchSize, shuffle);
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+            => ImageBatchSources.Batches(this, batchSize, shuffle);
 
         /// <inheritdoc/>
         public void Dispose()

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -42,13 +44,15 @@ namespace Microsoft.ML.Freezing
                 throw new InvalidOperationException("The range test recorded no loss.");
             int best = _losses.IndexOf(_losses.Min());
             double suggested = Math.Max(_rates[best] / 10, _options.StartLearningRate);
-            string reason = $"range test over {_losses.Count} steps ({_rates[0]:G2} to {_rates[^1]:G2}): smoothed loss " +
+            string reason = $"range test over {_losses.Count} steps ({_rates[0]:G2} to {_rates[^1]:G2}): smoothed " +
+                "loss " +
                 $"lowest ({_losses[best]:F3}) at {_rates[best]:G2}; suggesting a tenth of it, {suggested:G2}";
             return new LearningRateFinderResult(_rates.ToArray(), _losses.ToArray(), suggested, reason);
         }
     }
 
-    /// <summary>A fixed, evenly spread subset of a source (the range test's images), keeping each image's label.</summary>
+    /// <summary>A fixed, evenly spread subset of a source (the range test's images), keeping each image's
+    /// label.</summary>
     internal sealed class SubsetImageSource : IImageBatchSource
     {
         private readonly IImageBatchSource _source;
@@ -63,7 +67,9 @@ namespace Microsoft.ML.Freezing
 
         public int Count => _indices.Length;
         public bool IsDeterministic => _source.IsDeterministic;
-        public ImageBatch GetBatch(IReadOnlyList<int> indices) => _source.GetBatch(indices.Select(i => _indices[i]).ToArray());
-        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle) => ImageBatchSources.Batches(this, batchSize, shuffle);
+        public ImageBatch GetBatch(IReadOnlyList<int> indices)
+            => _source.GetBatch(indices.Select(i => _indices[i]).ToArray());
+        public IEnumerable<ImageBatch> GetBatches(int batchSize, Random shuffle)
+            => ImageBatchSources.Batches(this, batchSize, shuffle);
     }
 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -13,7 +15,8 @@ namespace Microsoft.ML.Freezing
         public IReadOnlyList<ResNetStage> FrozenStages { get; init; }
         /// <summary>Number of scalar parameters that trained.</summary>
         public long TrainableParameters { get; init; }
-        /// <summary>Each stage's rate at the epoch's start: base rate × schedule factor (before any thaw warm-up).</summary>
+        /// <summary>Each stage's rate at the epoch's start: base rate × schedule factor (before any thaw
+        /// warm-up).</summary>
         public IReadOnlyDictionary<ResNetStage, double> StageLearningRates { get; init; }
         /// <summary>Mean training loss over the epoch's batches (weighted by batch size).</summary>
         public double TrainLoss { get; init; }
@@ -25,7 +28,8 @@ namespace Microsoft.ML.Freezing
         public double? ValidationAccuracy { get; init; }
         /// <summary>Training throughput.</summary>
         public double ImagesPerSecond { get; init; }
-        /// <summary>The stage output the epoch trained from when it read cached activations; null when it ran from the images.</summary>
+        /// <summary>The stage output the epoch trained from when it read cached activations; null when it ran from the
+        /// images.</summary>
         public ResNetStage? CachedBoundary { get; init; }
         /// <summary>
         /// The stage output validation read from its activation cache (the frozen prefix ran once for it); null when
@@ -54,15 +58,20 @@ namespace Microsoft.ML.Freezing
         public override string ToString()
         {
             string frozen = FrozenStages.Count == 0 ? "none" : string.Join(",", FrozenStages.Select(s => s.Name()));
-            string rates = string.Join(" ", StageLearningRates.Where(kv => !FrozenStages.Contains(kv.Key)).Select(kv => $"{kv.Key.Name()}={kv.Value:g3}"));
-            string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}" : "";
+            string rates = string.Join(" ",
+                StageLearningRates.Where(kv => !FrozenStages.Contains(kv.Key))
+                .Select(kv => $"{kv.Key.Name()}={kv.Value:g3}"));
+            string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}"
+                : "";
             string cached = CachedBoundary.HasValue ? $" (from cached {CachedBoundary.Value.Name()} outputs)" : "";
-            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
+            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss " +
+                $"{TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
         }
     }
 
     /// <summary>Progress after one training batch.</summary>
-    public readonly record struct BatchProgress(int Epoch, int Batch, int BatchesPerEpoch, double Loss, double ImagesPerSecond);
+    public readonly record struct BatchProgress(int Epoch, int Batch, int BatchesPerEpoch, double Loss,
+        double ImagesPerSecond);
 
     /// <summary>Loss and accuracy over a data set.</summary>
     public readonly record struct EvaluationResult(double Loss, double Accuracy, long Count);

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using static TorchSharp.torch;
@@ -11,7 +13,8 @@ namespace Microsoft.ML.Freezing
     public sealed class ConvertedWeights : IDisposable
     {
         /// <summary>Takes ownership of the tensors of <paramref name="stateDict"/>.</summary>
-        public ConvertedWeights(ResNetDefinition definition, ImagePreprocessing preprocessing, IReadOnlyDictionary<string, Tensor> stateDict)
+        public ConvertedWeights(ResNetDefinition definition, ImagePreprocessing preprocessing,
+            IReadOnlyDictionary<string, Tensor> stateDict)
         {
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));

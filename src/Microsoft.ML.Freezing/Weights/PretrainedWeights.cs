@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -29,7 +31,8 @@ namespace Microsoft.ML.Freezing
             Preprocessing = ImagePreprocessing.ImageNet();
         }
 
-        private PretrainedWeights(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
+        private PretrainedWeights(string description, ResNetDefinition definition, ImagePreprocessing preprocessing,
+            Action<ResNet> load)
         {
             Description = description;
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
@@ -37,15 +40,19 @@ namespace Microsoft.ML.Freezing
             _load = load;
         }
 
-        /// <summary>For importers: weights that <paramref name="load"/> copies into a network of <paramref name="definition"/>.</summary>
-        internal static PretrainedWeights Create(string description, ResNetDefinition definition, ImagePreprocessing preprocessing, Action<ResNet> load)
+        /// <summary>For importers: weights that <paramref name="load"/> copies into a network of
+        /// <paramref name="definition"/>.</summary>
+        internal static PretrainedWeights Create(string description, ResNetDefinition definition,
+            ImagePreprocessing preprocessing, Action<ResNet> load)
             => new PretrainedWeights(description, definition, preprocessing, load);
 
-        /// <summary>A copy that belongs to <paramref name="family"/> even when its depths differ from the preset's.</summary>
+        /// <summary>A copy that belongs to <paramref name="family"/> even when its depths differ from the
+        /// preset's.</summary>
         internal PretrainedWeights WithFamily(ResNetArchitecture family)
             => new PretrainedWeights(Description, Definition, Preprocessing, _load) { _family = family };
 
-        /// <summary>A weights file written by this library (the weight cache's format), which records its network and preprocessing.</summary>
+        /// <summary>A weights file written by this library (the weight cache's format), which records its network and
+        /// preprocessing.</summary>
         public static PretrainedWeights FromFile(string path)
         {
             if (!File.Exists(path))
@@ -62,10 +69,13 @@ namespace Microsoft.ML.Freezing
         public ResNetDefinition Definition { get; }
         /// <summary>The preprocessing the weights expect.</summary>
         public ImagePreprocessing Preprocessing { get; }
-        /// <summary>The preset family the weights belong to: as their importer names it, else the preset with the same block type and depths.</summary>
+        /// <summary>The preset family the weights belong to: as their importer names it, else the preset with the same
+        /// block type and depths.</summary>
         public ResNetArchitecture? Architecture => IsNone ? null : _family ?? Enum.GetValues<ResNetArchitecture>()
             .Cast<ResNetArchitecture?>()
-            .FirstOrDefault(a => ResNetDefinition.For(a.Value, 0) is var preset && preset.BlockType == Definition.BlockType && preset.Depths.SequenceEqual(Definition.Depths));
+            .FirstOrDefault(
+            a => ResNetDefinition.For(a.Value, 0) is var preset && preset.BlockType == Definition.BlockType
+            && preset.Depths.SequenceEqual(Definition.Depths));
 
         /// <summary>
         /// The head's learning rate that training from these weights starts well with (SGD, momentum 0.9):
@@ -82,27 +92,31 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// Weights in TorchSharp's format (<c>module.save</c>) for a network of <paramref name="definition"/>.
         /// </summary>
-        public static PretrainedWeights FromTorchSharpFile(string path, ResNetDefinition definition, ImagePreprocessing preprocessing)
+        public static PretrainedWeights FromTorchSharpFile(string path, ResNetDefinition definition,
+            ImagePreprocessing preprocessing)
         {
             if (!File.Exists(path))
                 throw new FileNotFoundException($"Pretrained weights file '{path}' does not exist.", path);
-            return new PretrainedWeights($"TorchSharp weights '{Path.GetFileName(path)}'", definition, preprocessing, model =>
+            return new PretrainedWeights($"TorchSharp weights '{Path.GetFileName(path)}'", definition, preprocessing,
+                model =>
             {
                 try
                 {
                     model.load(path, strict: true);
                 }
-                catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException || ex is EndOfStreamException || ex is IOException)
+                catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException
+                    || ex is EndOfStreamException || ex is IOException)
                 {
-                    throw new InvalidDataException($"Pretrained weights file '{path}' does not fit {definition}: {ex.Message}", ex);
+                    throw new InvalidDataException(
+                        $"Pretrained weights file '{path}' does not fit {definition}: {ex.Message}", ex);
                 }
             });
         }
 
         /// <summary>
         /// Builds the network for <paramref name="numClasses"/> classes with these weights. The backbone comes from the
-        /// weights; the head is replaced (freshly initialised from <paramref name="seed"/>) unless the class count equals
-        /// the weights' own head and <paramref name="keepHead"/> is set.
+        /// weights; the head is replaced (freshly initialised from <paramref name="seed"/>) unless the class count
+        /// equals the weights' own head and <paramref name="keepHead"/> is set.
         /// </summary>
         /// <exception cref="InvalidOperationException">These are <see cref="None"/>: no network.</exception>
         public ResNet CreateNetwork(int numClasses, long seed, bool keepHead = false)

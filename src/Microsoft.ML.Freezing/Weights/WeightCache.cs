@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Security.Cryptography;
@@ -25,7 +27,8 @@ namespace Microsoft.ML.Freezing
         /// The cached conversion of <paramref name="sourcePath"/> by <paramref name="converter"/> (a short name that
         /// changes when the conversion does), converting and caching it first when needed.
         /// </summary>
-        public static PretrainedWeights GetOrConvert(string sourcePath, string converter, string description, Func<ConvertedWeights> convert)
+        public static PretrainedWeights GetOrConvert(string sourcePath, string converter, string description,
+            Func<ConvertedWeights> convert)
         {
             string name = $"{converter}-{Hash(sourcePath)}.weights";
             foreach (string folder in new[] { Folder, FallbackFolder })

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Text;
@@ -7,7 +9,8 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// The self-describing weights file of the cache and of <see cref="PretrainedWeights.FromFile"/>.
     /// Binary format (version 1, mirrored in Write and Read): 8 bytes magic "FRZWGTS\0"; int version;
-    /// <see cref="ResNetDefinition.Save"/>; <see cref="ImagePreprocessing.Save"/>; TorchSharp <c>module.save</c> of the network.
+    /// <see cref="ResNetDefinition.Save"/>; <see cref="ImagePreprocessing.Save"/>; TorchSharp <c>module.save</c> of the
+    /// network.
     /// </summary>
     internal static class WeightsFile
     {
@@ -47,7 +50,8 @@ namespace Microsoft.ML.Freezing
                 }
                 catch (Exception ex) when (ex is ArgumentException || ex is EndOfStreamException || ex is IOException)
                 {
-                    throw new InvalidDataException($"Weights file '{path}' is truncated or does not fit {definition}: {ex.Message}", ex);
+                    throw new InvalidDataException(
+                        $"Weights file '{path}' is truncated or does not fit {definition}: {ex.Message}", ex);
                 }
             });
         }
@@ -61,7 +65,8 @@ namespace Microsoft.ML.Freezing
                     throw new InvalidDataException($"'{path}' is not a Microsoft.ML.Freezing weights file.");
                 int version = reader.ReadInt32();
                 if (version != Version)
-                    throw new InvalidDataException($"Weights file '{path}' has version {version}; this library reads version {Version}.");
+                    throw new InvalidDataException(
+                        $"Weights file '{path}' has version {version}; this library reads version {Version}.");
                 return (ResNetDefinition.Load(reader), ImagePreprocessing.Load(reader));
             }
             catch (EndOfStreamException ex)

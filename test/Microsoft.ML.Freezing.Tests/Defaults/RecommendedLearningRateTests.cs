@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -65,10 +67,12 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
                 // The cached torchvision file holds seeded random weights (eng/torchvision-references.sh), whose frozen
                 // features carry little signal: a probe on them moves the validation loss by noise. Not diverging is
                 // the claim there.
-                Assert.IsTrue(losses[1] < 1.1 * losses[0], $"{source}: validation loss jumped: {losses[0]:F4} -> {losses[1]:F4}");
+                Assert.IsTrue(losses[1] < 1.1 * losses[0],
+                    $"{source}: validation loss jumped: {losses[0]:F4} -> {losses[1]:F4}");
             }
             else
-                Assert.IsTrue(losses[1] < losses[0], $"{source}: validation loss rose: {losses[0]:F4} -> {losses[1]:F4}");
+                Assert.IsTrue(losses[1] < losses[0],
+                    $"{source}: validation loss rose: {losses[0]:F4} -> {losses[1]:F4}");
         }
     }
 }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.IO.Compression;
@@ -33,7 +35,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
                 network.save(weights);
             var source = PretrainedWeights.FromTorchSharpFile(weights, definition, ImagePreprocessing.ImageNet(32));
             _data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4, seed: 15));
-            using var featurizer = Ml.Transforms.ResNetFeatures("Features", "ImageSource", source, ResNetStage.Layer1).Fit(_data);
+            using var featurizer = Ml.Transforms.ResNetFeatures("Features", "ImageSource", source, ResNetStage.Layer1)
+                .Fit(_data);
             _expected = featurizer.Transform(_data).GetColumn<float[]>("Features").ToArray();
             Ml.Model.Save(featurizer, _data.Schema, _zip = Path.Combine(_dir, "featurizer.zip"));
         }
@@ -63,13 +66,17 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         [TestMethod]
         public void DamagedStreamsAreNamed()
         {
-            StringAssert.Contains(LoadError(Rewrite("Weights", _ => null)), "stream 'Weights' (network weights) is missing");
-            StringAssert.Contains(LoadError(Rewrite("Weights", b => b.Take(b.Length / 2).ToArray())), "stream 'Weights' (network weights) is truncated or malformed");
-            StringAssert.Contains(LoadError(Rewrite("Preprocessing", b => b.Take(7).ToArray())), "stream 'Preprocessing' (preprocessing) is truncated or malformed");
+            StringAssert.Contains(LoadError(Rewrite("Weights", _ => null)),
+                "stream 'Weights' (network weights) is missing");
+            StringAssert.Contains(LoadError(Rewrite("Weights", b => b.Take(b.Length / 2).ToArray())),
+                "stream 'Weights' (network weights) is truncated or malformed");
+            StringAssert.Contains(LoadError(Rewrite("Preprocessing", b => b.Take(7).ToArray())),
+                "stream 'Preprocessing' (preprocessing) is truncated or malformed");
 
             // Weights of another network (one more layer4 block) do not load into the recorded one.
             byte[] other;
-            using (var network = new ResNet(new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 2 }, numClasses: 0), seed: 1))
+            using (var network = new ResNet(
+                new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 2 }, numClasses: 0), seed: 1))
             using (var stream = new MemoryStream())
             {
                 using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
@@ -144,7 +151,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         private static string RewriteEach(Func<string, byte[], byte[]> change)
             => ModelZips.RewriteEach(_zip, _dir, change);
 
-        private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
+        private static string Rewrite(string name, Func<byte[], byte[]> change)
+            => ModelZips.Rewrite(_zip, _dir, name, change);
 
         private static string LoadError(string zip) => ModelZips.LoadError(Ml, zip);
     }

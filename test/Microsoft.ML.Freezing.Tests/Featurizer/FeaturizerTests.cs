@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -12,8 +14,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
 {
     /// <summary>
     /// <c>mlContext.Transforms.ResNetFeatures</c>: ML.NET's pretrained ResNet-18 (from the test project's
-    /// Microsoft.ML.DnnImageFeaturizer.ResNet18 package) as a featurizer under <c>LbfgsMaximumEntropy</c> on the generated
-    /// stripes task, schema propagation, save/load in the zip, batched against row-by-row, and errors.
+    /// Microsoft.ML.DnnImageFeaturizer.ResNet18 package) as a featurizer under <c>LbfgsMaximumEntropy</c> on the
+    /// generated stripes task, schema propagation, save/load in the zip, batched against row-by-row, and errors.
     /// </summary>
     [TestClass]
     public sealed class FeaturizerTests
@@ -26,7 +28,9 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
 
         private static IEstimator<ITransformer> Pipeline(MLContext ml)
             => ml.Transforms.Conversion.MapValueToKey("Label", "Label")
-                .Append(ml.Transforms.ResNetFeatures("Features", "ImageSource", PretrainedWeights.MLNetResNet18(), imageSize: Side))
+                .Append(
+                ml.Transforms.ResNetFeatures("Features", "ImageSource", PretrainedWeights.MLNetResNet18(),
+                imageSize: Side))
                 .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy("Label", "Features"))
                 .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
 
@@ -52,7 +56,9 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         {
             var watch = Stopwatch.StartNew();
             var metrics = _ml.MulticlassClassification.Evaluate(_model.Transform(_test));
-            Console.WriteLine($"held out: micro accuracy {metrics.MicroAccuracy:P1}, log-loss {metrics.LogLoss:F3} ({watch.Elapsed.TotalSeconds:F1} s)");
+            Console.WriteLine(
+                $"held out: micro accuracy {metrics.MicroAccuracy:P1}, log-loss {metrics.LogLoss:F3} " +
+                $"({watch.Elapsed.TotalSeconds:F1} s)");
             Assert.IsTrue(metrics.MicroAccuracy >= 0.9, $"held-out micro-accuracy {metrics.MicroAccuracy:P1}");
         }
 
@@ -66,13 +72,15 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             var vector512 = new VectorDataViewType(NumberDataViewType.Single, 512);
             Assert.AreEqual(vector512, featurizer.Transform(keyed).Schema["Features"].Type);
             Assert.AreEqual(vector512, featurizer.GetOutputSchema(keyed.Schema)["Features"].Type);
-            Assert.AreEqual(vector512, _model.GetOutputSchema(_train.Schema)["Features"].Type, "through the whole chain");
+            Assert.AreEqual(vector512, _model.GetOutputSchema(_train.Schema)["Features"].Type,
+                "through the whole chain");
 
             // Another stage, through the Options overload; the image column is read under another name.
             var rows = _ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(3, seed: 14));
             var estimator = _ml.Transforms.ResNetFeatures(new ResNetFeaturizerEstimator.Options
             {
-                OutputColumnName = "Layer2", InputColumnName = "ImageSource", Weights = PretrainedWeights.MLNetResNet18(),
+                OutputColumnName = "Layer2", InputColumnName = "ImageSource",
+                Weights = PretrainedWeights.MLNetResNet18(),
                 Stage = ResNetStage.Layer2, ImageSize = Side, BatchSize = 2,
             });
             Assert.AreEqual(128, estimator.FeatureDimension);
@@ -107,7 +115,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
                     Assert.AreEqual(100, actualFeatures.Length);
                     for (int i = 0; i < expectedFeatures.Length; i++)
                         CollectionAssert.AreEqual(expectedFeatures[i], actualFeatures[i], $"row {i}");
-                    CollectionAssert.AreEqual(expected.GetColumn<string>("PredictedLabel").ToArray(), actual.GetColumn<string>("PredictedLabel").ToArray());
+                    CollectionAssert.AreEqual(expected.GetColumn<string>("PredictedLabel").ToArray(),
+                        actual.GetColumn<string>("PredictedLabel").ToArray());
                 }
                 finally
                 {
@@ -125,8 +134,10 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         {
             var rows = GeneratedImages.Stripes(5, seed: 13);
             var featurizer = Featurizer(_model);
-            var batched = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Features").ToArray();
-            using var engine = _ml.Model.CreatePredictionEngine<ModelInput, FeatureRow>(featurizer, new PredictionEngineOptions { OwnsTransformer = false });
+            var batched = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Features")
+                .ToArray();
+            using var engine = _ml.Model.CreatePredictionEngine<ModelInput, FeatureRow>(featurizer,
+                new PredictionEngineOptions { OwnsTransformer = false });
             for (int i = 0; i < rows.Count; i++)
             {
                 var single = engine.Predict(rows[i]).Features;
@@ -143,8 +154,10 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
             var featurizer = Featurizer(_model);
             int batch = featurizer.BatchSize;
             var rows = GeneratedImages.Stripes(2 * batch + 6, seed: 14);
-            var batched = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Features").ToArray();
-            using (var engine = _ml.Model.CreatePredictionEngine<ModelInput, FeatureRow>(featurizer, new PredictionEngineOptions { OwnsTransformer = false }))
+            var batched = featurizer.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Features")
+                .ToArray();
+            using (var engine = _ml.Model.CreatePredictionEngine<ModelInput, FeatureRow>(featurizer,
+                new PredictionEngineOptions { OwnsTransformer = false }))
             {
                 // Rows that different reader threads decode, in the first, second and last batch.
                 foreach (int i in new[] { 0, 1, batch, batch + 1, rows.Count - 1 })
@@ -152,7 +165,8 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
                     double diff = engine.Predict(rows[i]).Features.Zip(batched[i], (a, b) => Math.Abs(a - b)).Max()
                         / batched[i].Max(Math.Abs);
                     Assert.IsTrue(diff <= ScoreComparison.Relative,
-                        $"row {i}: features differ by {diff:G3} of their range: read-ahead served another row's features");
+                        $"row {i}: features differ by {diff:G3} of their range: read-ahead served another row's " +
+                        "features");
                 }
             }
 
@@ -173,11 +187,13 @@ namespace Microsoft.ML.Freezing.Tests.Featurizer
         public void MisuseGivesClearErrors()
         {
             var weights = PretrainedWeights.MLNetResNet18();
-            Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Transforms.ResNetFeatures("Features", "ImageSource", weights, ResNetStage.Head));
+            Assert.Throws<ArgumentOutOfRangeException>(
+                () => _ml.Transforms.ResNetFeatures("Features", "ImageSource", weights, ResNetStage.Head));
             // Without weights the featurizer takes ML.NET's ResNet-18; PretrainedWeights.None has no network to use.
             var none = new ResNetFeaturizerEstimator.Options { Weights = PretrainedWeights.None };
             Assert.Throws<ArgumentOutOfRangeException>(() => _ml.Transforms.ResNetFeatures(none));
-            var error = Assert.Throws<Exception>(() => _ml.Transforms.ResNetFeatures("Features", "Label", weights).Fit(_train));
+            var error = Assert.Throws<Exception>(
+                () => _ml.Transforms.ResNetFeatures("Features", "Label", weights).Fit(_train));
             StringAssert.Contains(error.Message, "Label");
             Assert.Throws<Exception>(() => _ml.Transforms.ResNetFeatures("Features", "Missing", weights).Fit(_train));
         }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -10,10 +12,13 @@ namespace Microsoft.ML.Freezing.Tests.Images
     [TestClass]
     public sealed class DecodedImageSourceTests
     {
-        /// <summary>Scale 1, mean 0, std 1: normalised values equal the pixel bytes, so tests can read them back.</summary>
-        internal static ImagePreprocessing Identity(int size) => new ImagePreprocessing(size, 1, new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f });
+        /// <summary>Scale 1, mean 0, std 1: normalised values equal the pixel bytes, so tests can read them
+        /// back.</summary>
+        internal static ImagePreprocessing Identity(int size)
+            => new ImagePreprocessing(size, 1, new[] { 0f, 0f, 0f }, new[] { 1f, 1f, 1f });
 
-        /// <summary>Image <paramref name="n"/>: every byte distinct within the image and from other images' first bytes.</summary>
+        /// <summary>Image <paramref name="n"/>: every byte distinct within the image and from other images' first
+        /// bytes.</summary>
         internal static byte[] Pixels(int n, int size)
             => Enumerable.Range(0, size * size * 3).Select(i => (byte)((n * 31 + i * 7) % 251)).ToArray();
 
@@ -71,7 +76,9 @@ namespace Microsoft.ML.Freezing.Tests.Images
                     CollectionAssert.AreEqual(new long[] { batch.Count, 3, size, size }, batch.Images.shape);
                     Assert.AreEqual(ScalarType.Float32, batch.Images.dtype);
                     Assert.AreEqual(ScalarType.Int64, batch.Labels.dtype);
-                    CollectionAssert.AreEqual(Enumerable.Range(first, (int)batch.Count).Select(n => (long)(n % 3)).ToArray(), batch.Labels.data<long>().ToArray());
+                    CollectionAssert.AreEqual(
+                        Enumerable.Range(first, (int)batch.Count).Select(n => (long)(n % 3)).ToArray(),
+                        batch.Labels.data<long>().ToArray());
                     // Image `first`, channel 1, pixel (x 2, y 1) is byte (1 * size + 2) * 3 + 1 of its HWC buffer.
                     var expected = Pixels(first, size)[(1 * size + 2) * 3 + 1];
                     Assert.AreEqual(expected, At(batch.Images, 0, 1, 1, 2));

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -6,7 +8,8 @@ using static Microsoft.ML.Freezing.Tests.Images.DecodedImageSourceTests;
 
 namespace Microsoft.ML.Freezing.Tests.Images
 {
-    /// <summary><see cref="ImageAugmentation.FlipAndCrop"/>, seen through <see cref="DecodedImageSource"/> with identity normalisation.</summary>
+    /// <summary><see cref="ImageAugmentation.FlipAndCrop"/>, seen through <see cref="DecodedImageSource"/> with
+    /// identity normalisation.</summary>
     [TestClass]
     public sealed class ImageAugmentationTests
     {
@@ -22,7 +25,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
 
         private static int Reflect(int i) => i < 0 ? -i : i >= Size ? 2 * (Size - 1) - i : i;
 
-        /// <summary>Image <paramref name="n"/> flipped, then shifted by (dx, dy) inside its reflection-padded self, as CHW floats.</summary>
+        /// <summary>Image <paramref name="n"/> flipped, then shifted by (dx, dy) inside its reflection-padded self, as
+        /// CHW floats.</summary>
         private static float[] Expected(int n, bool flip, int dx, int dy)
         {
             var hwc = Pixels(n, Size);
@@ -30,7 +34,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
             for (int c = 0; c < 3; c++)
                 for (int y = 0; y < Size; y++)
                     for (int x = 0; x < Size; x++)
-                        chw[(c * Size + y) * Size + x] = hwc[(Reflect(y + dy) * Size + Reflect((flip ? Size - 1 - x : x) + dx)) * 3 + c];
+                        chw[(c * Size + y) * Size +
+                            x] = hwc[(Reflect(y + dy) * Size + Reflect((flip ? Size - 1 - x : x) + dx)) * 3 + c];
             return chw;
         }
 
@@ -51,7 +56,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
             Assert.HasCount(16, a);
             for (int n = 0; n < a.Count; n++)
                 CollectionAssert.AreEqual(a[n], b[n], $"image {n}");
-            Assert.IsTrue(Enumerable.Range(0, 16).Any(n => !a[n].SequenceEqual(c[n])), "Another seed gives other crops.");
+            Assert.IsTrue(Enumerable.Range(0, 16).Any(n => !a[n].SequenceEqual(c[n])),
+                "Another seed gives other crops.");
         }
 
         [TestMethod]
@@ -71,7 +77,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
                 seen.Add(matches[0]);
             }
             Assert.IsTrue(seen.Any(s => s.Flip) && seen.Any(s => !s.Flip), "Both flipped and unflipped images occur.");
-            Assert.IsTrue(seen.Any(s => s.Dx != 0) && seen.Any(s => s.Dy != 0), "Horizontal and vertical shifts occur.");
+            Assert.IsTrue(seen.Any(s => s.Dx != 0) && seen.Any(s => s.Dy != 0),
+                "Horizontal and vertical shifts occur.");
             Assert.IsTrue(seen.Contains((false, 0, 0)) || seen.Count > 5, "The draws are spread out.");
         }
 

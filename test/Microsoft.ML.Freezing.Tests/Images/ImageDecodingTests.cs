@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -64,10 +66,12 @@ namespace Microsoft.ML.Freezing.Tests.Images
             var encoded = Encode(20, 20, (x, _) => x < 10 ? Red : Blue);
             foreach (int size in new[] { 8, 40 })
             {
-                var rgb = Preprocessing(size, ImageResizeMode.Stretch).WithInterpolation(interpolation).DecodeAndResize(encoded);
+                var rgb = Preprocessing(size, ImageResizeMode.Stretch).WithInterpolation(interpolation)
+                    .DecodeAndResize(encoded);
                 Assert.HasCount(size * size * 3, rgb);
                 Assert.IsTrue(Near(At(rgb, size, 0, 0), Red, 2), $"{size}: {At(rgb, size, 0, 0)}");
-                Assert.IsTrue(Near(At(rgb, size, size - 1, size - 1), Blue, 2), $"{size}: {At(rgb, size, size - 1, size - 1)}");
+                Assert.IsTrue(Near(At(rgb, size, size - 1, size - 1), Blue, 2),
+                    $"{size}: {At(rgb, size, size - 1, size - 1)}");
             }
         }
 
@@ -84,14 +88,16 @@ namespace Microsoft.ML.Freezing.Tests.Images
         [DataRow(8, "GWRB")] // stored rotated 90 clockwise: shown turned counter-clockwise
         public void ExifOrientationTurnsTheImageUpright(int orientation, string expected)
         {
-            var jpeg = WithExifOrientation(Encode(32, 32, (x, y) => Quadrants(x, y, 32), SKEncodedImageFormat.Jpeg), orientation);
+            var jpeg = WithExifOrientation(Encode(32, 32, (x, y) => Quadrants(x, y, 32), SKEncodedImageFormat.Jpeg),
+                orientation);
             var rgb = Preprocessing(16, ImageResizeMode.Stretch).DecodeAndResize(jpeg);
             var corners = new[] { (4, 4), (11, 4), (4, 11), (11, 11) };
             for (int i = 0; i < 4; i++)
             {
                 var color = expected[i] switch { 'R' => Red, 'G' => Green, 'B' => Blue, _ => White };
                 var (x, y) = corners[i];
-                Assert.IsTrue(Near(At(rgb, 16, x, y), color, 40), $"orientation {orientation}, quadrant {i}: {At(rgb, 16, x, y)}, expected {expected[i]}");
+                Assert.IsTrue(Near(At(rgb, 16, x, y), color, 40),
+                    $"orientation {orientation}, quadrant {i}: {At(rgb, 16, x, y)}, expected {expected[i]}");
             }
 
             // With the orientation ignored, the stored layout comes out.
@@ -135,10 +141,13 @@ namespace Microsoft.ML.Freezing.Tests.Images
             {
                 var preprocessing = Preprocessing(12, resize);
                 var decoded = preprocessing.DecodeAndResize(Encode(width, height, color));
-                CollectionAssert.AreEqual(decoded, preprocessing.ResizePixels(rgba, width, height, bgra: false), $"{resize}, RGBA");
-                CollectionAssert.AreEqual(decoded, preprocessing.ResizePixels(bgra, width, height, bgra: true), $"{resize}, BGRA");
+                CollectionAssert.AreEqual(decoded, preprocessing.ResizePixels(rgba, width, height, bgra: false),
+                    $"{resize}, RGBA");
+                CollectionAssert.AreEqual(decoded, preprocessing.ResizePixels(bgra, width, height, bgra: true),
+                    $"{resize}, BGRA");
             }
-            Assert.ThrowsExactly<ArgumentException>(() => Preprocessing(12, ImageResizeMode.Stretch).ResizePixels(rgba.AsSpan(1), width, height, false));
+            Assert.ThrowsExactly<ArgumentException>(
+                () => Preprocessing(12, ImageResizeMode.Stretch).ResizePixels(rgba.AsSpan(1), width, height, false));
         }
 
         [TestMethod]
@@ -165,7 +174,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
             StringAssert.Contains(e.Message, "not a decodable image");
             StringAssert.Contains(e.Message, "200 bytes");
 
-            e = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(ReadOnlySpan<byte>.Empty));
+            e = Assert.ThrowsExactly<InvalidDataException>(
+                () => preprocessing.DecodeAndResize(ReadOnlySpan<byte>.Empty));
             StringAssert.Contains(e.Message, "empty");
         }
 
@@ -175,8 +185,10 @@ namespace Microsoft.ML.Freezing.Tests.Images
             var preprocessing = ImagePreprocessing.ImageNet(16);
             foreach (var format in new[] { SKEncodedImageFormat.Jpeg, SKEncodedImageFormat.Png })
             {
-                var encoded = Encode(64, 64, (x, y) => new SKColor((byte)(x * 4), (byte)(y * 4), (byte)(x ^ y)), format);
-                var e = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(encoded.AsSpan(0, encoded.Length / 2)),
+                var encoded = Encode(64, 64, (x, y) => new SKColor((byte)(x * 4), (byte)(y * 4), (byte)(x ^ y)),
+                    format);
+                var e = Assert.ThrowsExactly<InvalidDataException>(
+                    () => preprocessing.DecodeAndResize(encoded.AsSpan(0, encoded.Length / 2)),
                     format.ToString());
                 StringAssert.Contains(e.Message, "truncated");
             }

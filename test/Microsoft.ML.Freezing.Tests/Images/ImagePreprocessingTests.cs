@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -10,7 +12,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
     [TestClass]
     public sealed class ImagePreprocessingTests
     {
-        private static ImagePreprocessing Custom() => new ImagePreprocessing(96, 1f, new[] { 103.9f, 116.8f, 123.7f }, new[] { 1f, 2f, 4f },
+        private static ImagePreprocessing Custom()
+            => new ImagePreprocessing(96, 1f, new[] { 103.9f, 116.8f, 123.7f }, new[] { 1f, 2f, 4f },
             ChannelOrder.Bgr, ImageResizeMode.Stretch, ImageInterpolation.Bicubic, applyExifOrientation: false);
 
         [TestMethod]
@@ -25,7 +28,9 @@ namespace Microsoft.ML.Freezing.Tests.Images
             Assert.AreEqual(1f / 255, p.Scale);
             CollectionAssert.AreEqual(new[] { 0.485f, 0.456f, 0.406f }, p.Mean);
             CollectionAssert.AreEqual(new[] { 0.229f, 0.224f, 0.225f }, p.Std);
-            Assert.AreEqual("224x224 CenterCrop Bilinear EXIF Rgb scale=0.00392157 mean=[0.485, 0.456, 0.406] std=[0.229, 0.224, 0.225]", p.ToString());
+            Assert.AreEqual(
+                "224x224 CenterCrop Bilinear EXIF Rgb scale=0.00392157 mean=[0.485, 0.456, 0.406] std=[0.229, 0.224, " +
+                "0.225]", p.ToString());
         }
 
         [TestMethod]
@@ -47,12 +52,22 @@ namespace Microsoft.ML.Freezing.Tests.Images
         public void InvalidSettingsAreRejectedWithTheirName()
         {
             float[] three = { 0, 0, 0 }, ones = { 1, 1, 1 };
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImagePreprocessing(0, 1, three, ones)).Message, "image size");
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImagePreprocessing(8, float.NaN, three, ones)).Message, "scale");
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImagePreprocessing(8, 1, new float[2], ones)).Message, "mean needs exactly 3");
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => new ImagePreprocessing(8, 1, three, new[] { 1f, 0f, 1f })).Message, "positive");
-            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImagePreprocessing(8, 1, three, ones, (ChannelOrder)5));
-            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ImagePreprocessing.ImageNet().WithImageSize(ImagePreprocessing.MaxImageSize + 1));
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ImagePreprocessing(0, 1, three, ones))
+                .Message, "image size");
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => new ImagePreprocessing(8, float.NaN, three, ones)).Message, "scale");
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ArgumentException>(() => new ImagePreprocessing(8, 1, new float[2], ones)).Message,
+                "mean needs exactly 3");
+            StringAssert.Contains(
+                Assert.ThrowsExactly<ArgumentException>(() => new ImagePreprocessing(8, 1, three, new[] { 1f, 0f, 1f }))
+                .Message, "positive");
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => new ImagePreprocessing(8, 1, three, ones, (ChannelOrder)5));
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => ImagePreprocessing.ImageNet().WithImageSize(ImagePreprocessing.MaxImageSize + 1));
         }
 
         [TestMethod]
@@ -97,7 +112,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
             using var floats = zeros(1, 4, 4, 3);
             using var chw = zeros(new long[] { 1, 3, 4, 4 }, ScalarType.Byte);
             StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => p.Normalize(floats)).Message, "uint8");
-            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => p.Normalize(chw)).Message, "[1, 3, 4, 4]");
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => p.Normalize(chw)).Message,
+                "[1, 3, 4, 4]");
         }
 
         [TestMethod]
@@ -121,7 +137,8 @@ namespace Microsoft.ML.Freezing.Tests.Images
             for (int length = 0; length < bytes.Length; length++)
             {
                 using var reader = new BinaryReader(new MemoryStream(bytes, 0, length));
-                var e = Assert.ThrowsExactly<InvalidDataException>(() => ImagePreprocessing.Load(reader), $"length {length}");
+                var e = Assert.ThrowsExactly<InvalidDataException>(() => ImagePreprocessing.Load(reader),
+                    $"length {length}");
                 StringAssert.Contains(e.Message, "preprocessing");
                 StringAssert.Contains(e.Message, "ended early");
             }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Linq;
 using SkiaSharp;
@@ -12,8 +14,10 @@ namespace Microsoft.ML.Freezing.Tests.Images
         public static readonly SKColor Blue = new SKColor(0, 0, 255);
         public static readonly SKColor White = new SKColor(255, 255, 255);
 
-        /// <summary>Encodes a width x height image whose pixel (x, y) has colour <paramref name="color"/>(x, y).</summary>
-        public static byte[] Encode(int width, int height, Func<int, int, SKColor> color, SKEncodedImageFormat format = SKEncodedImageFormat.Png)
+        /// <summary>Encodes a width x height image whose pixel (x, y) has colour <paramref name="color"/>(x,
+        /// y).</summary>
+        public static byte[] Encode(int width, int height, Func<int, int, SKColor> color,
+            SKEncodedImageFormat format = SKEncodedImageFormat.Png)
         {
             using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
             for (int y = 0; y < height; y++)
@@ -29,11 +33,12 @@ namespace Microsoft.ML.Freezing.Tests.Images
 
         /// <summary>Quadrants: top-left red, top-right green, bottom-left blue, bottom-right white.</summary>
         public static SKColor Quadrants(int x, int y, int side)
-            => (x < side / 2, y < side / 2) switch { (true, true) => Red, (false, true) => Green, (true, false) => Blue, _ => White };
+            => (x < side / 2, y < side / 2) switch { (true, true) => Red, (false, true) => Green, (true, false) => Blue,
+                _ => White };
 
         /// <summary>
-        /// A copy of a JPEG with an EXIF APP1 segment (big-endian TIFF, one IFD entry: Orientation = <paramref name="orientation"/>)
-        /// spliced in right after the SOI marker.
+        /// A copy of a JPEG with an EXIF APP1 segment (big-endian TIFF, one IFD entry: Orientation =
+        /// <paramref name="orientation"/>) spliced in right after the SOI marker.
         /// </summary>
         public static byte[] WithExifOrientation(byte[] jpeg, int orientation)
         {

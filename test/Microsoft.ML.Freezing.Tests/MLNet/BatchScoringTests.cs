@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -9,7 +11,8 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Freezing.Tests.MLNet
 {
-    /// <summary>Transform's batched scoring with a background reader: same scores, same order, errors in place.</summary>
+    /// <summary>Transform's batched scoring with a background reader: same scores, same order, errors in
+    /// place.</summary>
     [TestClass]
     public sealed class BatchScoringTests
     {
@@ -55,7 +58,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         }
 
         private static List<Row> Rows(int count, int seed)
-            => GeneratedImages.Stripes(count, seed).Select((r, i) => new Row { Id = i, ImageSource = r.ImageSource, Label = r.Label }).ToList();
+            => GeneratedImages.Stripes(count, seed)
+                .Select((r, i) => new Row { Id = i, ImageSource = r.ImageSource, Label = r.Label }).ToList();
 
         private static (int[] Ids, float[][] Scores) ReadAll(IDataView scored)
         {
@@ -85,7 +89,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var (ids, scores) = ReadAll(scored);
             CollectionAssert.AreEqual(Enumerable.Range(0, 72).ToArray(), ids);
 
-            // The same batches scored directly, one call each, in input order (each at least FoldingBatchSize, so folded too).
+            // The same batches scored directly, one call each, in input order (each at least FoldingBatchSize, so
+            // folded too).
             var pixels = rows.Select(r => _model.Model.Preprocessing.DecodeAndResize(r.ImageSource)).ToList();
             var expected = pixels.Chunk(32).SelectMany(chunk => _model.Model.Score(chunk)).ToArray();
             for (int i = 0; i < rows.Count; i++)
@@ -118,7 +123,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [TestMethod]
         public void CorruptImageSurfacesWithItsRowWhenItsBatchIsReached()
         {
-            // Two corrupt rows, which different reader threads decode: the first one is reported, whichever fails first.
+            // Two corrupt rows, which different reader threads decode: the first one is reported, whichever fails
+            // first.
             var rows = Rows(70, seed: 6);
             rows[41].ImageSource = new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
             rows[40].ImageSource = new byte[] { 9, 8, 7, 6, 5, 4, 3, 2, 1 };

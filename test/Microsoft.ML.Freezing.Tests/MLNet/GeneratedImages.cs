@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using SkiaSharp;
@@ -19,8 +21,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
     }
 
     /// <summary>
-    /// A generated task that needs spatial features: horizontal vs vertical stripes with random period, phase and colours
-    /// (colour statistics alone cannot tell the classes apart), encoded as PNG.
+    /// A generated task that needs spatial features: horizontal vs vertical stripes with random period, phase and
+    /// colours (colour statistics alone cannot tell the classes apart), encoded as PNG.
     /// </summary>
     internal static class GeneratedImages
     {
@@ -52,7 +54,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                     int t = (horizontal ? y : x) + phase;
                     var c = (t % period) < period / 2 ? a : b;
                     int noise = random.Next(-20, 21);
-                    bitmap.SetPixel(x, y, new SKColor(Clamp(c.Red + noise), Clamp(c.Green + noise), Clamp(c.Blue + noise)));
+                    bitmap.SetPixel(x, y,
+                        new SKColor(Clamp(c.Red + noise), Clamp(c.Green + noise), Clamp(c.Blue + noise)));
                 }
             }
             using var image = SKImage.FromBitmap(bitmap);
@@ -60,7 +63,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             return png.ToArray();
         }
 
-        private static SKColor RandomColor(Random random) => new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
+        private static SKColor RandomColor(Random random)
+            => new SKColor((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
 
         private static byte Clamp(int v) => (byte)Math.Clamp(v, 0, 255);
     }

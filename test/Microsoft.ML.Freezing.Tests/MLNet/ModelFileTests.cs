@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.IO.Compression;
@@ -17,7 +19,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         private static string _zip;
         private static string _otherShapeZip;
 
-        private static FrozenResNetTrainer.Options Options(string feature, int epochs = 1) => new FrozenResNetTrainer.Options
+        private static FrozenResNetTrainer.Options Options(string feature, int epochs = 1)
+            => new FrozenResNetTrainer.Options
         {
             FeatureColumnName = feature, ImageSize = 32, Epochs = epochs, BatchSize = 8,
             Architecture = ResNetArchitecture.ResNet18, Seed = 1,
@@ -30,10 +33,12 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             _dir = Path.Combine(Path.GetTempPath(), "frozen-resnet-files-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(_dir);
             var data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(16, 1));
-            var pipeline = Ml.Transforms.Conversion.MapValueToKey("Label").Append(Ml.MulticlassClassification.Trainers.FrozenResNet(Options("ImageSource")));
+            var pipeline = Ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(Ml.MulticlassClassification.Trainers.FrozenResNet(Options("ImageSource")));
             using (var model = pipeline.Fit(data))
                 Ml.Model.Save(model, data.Schema, _zip = Path.Combine(_dir, "model.zip"));
-            var three = GeneratedImages.Stripes(15, 1).Select((r, i) => new ModelInput { ImageSource = r.ImageSource, Label = "c" + (i % 3) });
+            var three = GeneratedImages.Stripes(15, 1)
+                .Select((r, i) => new ModelInput { ImageSource = r.ImageSource, Label = "c" + (i % 3) });
             var threeData = Ml.Data.LoadFromEnumerable(three);
             using (var model = pipeline.Fit(threeData))
                 Ml.Model.Save(model, threeData.Schema, _otherShapeZip = Path.Combine(_dir, "three.zip"));
@@ -42,7 +47,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [ClassCleanup]
         public static void Cleanup() => Directory.Delete(_dir, recursive: true);
 
-        private static string Rewrite(string name, Func<byte[], byte[]> change) => ModelZips.Rewrite(_zip, _dir, name, change);
+        private static string Rewrite(string name, Func<byte[], byte[]> change)
+            => ModelZips.Rewrite(_zip, _dir, name, change);
 
         private static byte[] Entry(string zip, string name) => ModelZips.Entry(zip, name);
 
@@ -66,9 +72,12 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [TestMethod]
         public void TruncatedStreamIsNamed()
         {
-            StringAssert.Contains(LoadError(Rewrite("Weights", b => b.Take(b.Length / 2).ToArray())), "stream 'Weights' (network weights) is truncated or malformed");
-            StringAssert.Contains(LoadError(Rewrite("Preprocessing", b => b.Take(7).ToArray())), "stream 'Preprocessing' (preprocessing) is truncated or malformed");
-            StringAssert.Contains(LoadError(Rewrite("History", b => b.Take(b.Length - 3).ToArray())), "stream 'History' (training history)");
+            StringAssert.Contains(LoadError(Rewrite("Weights", b => b.Take(b.Length / 2).ToArray())),
+                "stream 'Weights' (network weights) is truncated or malformed");
+            StringAssert.Contains(LoadError(Rewrite("Preprocessing", b => b.Take(7).ToArray())),
+                "stream 'Preprocessing' (preprocessing) is truncated or malformed");
+            StringAssert.Contains(LoadError(Rewrite("History", b => b.Take(b.Length - 3).ToArray())),
+                "stream 'History' (training history)");
         }
 
         [TestMethod]
@@ -99,7 +108,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
             // The same pixels through the bytes path give the same scores.
             var trained = model.OfType<FrozenResNetTransformer>().Single();
-            var viaBytes = trained.Model.Score(rows.Select(r => trained.Model.Preprocessing.DecodeAndResize(r.ImageSource)).ToList());
+            var viaBytes = trained.Model.Score(
+                rows.Select(r => trained.Model.Preprocessing.DecodeAndResize(r.ImageSource)).ToList());
             ScoreComparison.AssertSameScores(viaBytes, scores, "bytes path vs MLImage path");
         }
     }

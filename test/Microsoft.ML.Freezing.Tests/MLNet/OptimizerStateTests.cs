@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -10,15 +12,18 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Freezing.Tests.MLNet
 {
     /// <summary>
-    /// The optimizer state travels with a model only when asked (<see cref="FrozenResNetTrainer.Options.SaveOptimizerState"/>):
-    /// a zip of the weights alone is at most 1.15x their float32 size, and continued training works either way.
+    /// The optimizer state travels with a model only when asked
+    /// (<see cref="FrozenResNetTrainer.Options.SaveOptimizerState"/>): a zip of the weights alone is at most 1.15x
+    /// their float32 size, and continued training works either way.
     /// </summary>
     [TestClass]
     public sealed class OptimizerStateTests
     {
-        private static FrozenResNetTrainer.Options Options(bool keepState, int epochs = 2) => new FrozenResNetTrainer.Options
+        private static FrozenResNetTrainer.Options Options(bool keepState, int epochs = 2)
+            => new FrozenResNetTrainer.Options
         {
-            LabelColumnName = "Label", FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = epochs, BatchSize = 16,
+            LabelColumnName = "Label", FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = epochs,
+            BatchSize = 16,
             LearningRate = 0.02, Seed = 3, PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
             SaveOptimizerState = keepState,
         };
@@ -55,7 +60,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 var (model, _, zip, weightBytes) = TrainAndSave(ml, data, keepState: false, folder);
                 (model as IDisposable)?.Dispose();
                 double ratio = (double)new FileInfo(zip).Length / weightBytes;
-                Console.WriteLine($"zip {new FileInfo(zip).Length} bytes, float32 weights {weightBytes} bytes: {ratio:F3}x");
+                Console.WriteLine(
+                    $"zip {new FileInfo(zip).Length} bytes, float32 weights {weightBytes} bytes: {ratio:F3}x");
                 Assert.IsTrue(ratio <= 1.15, $"the zip is {ratio:F3}x its weights");
                 Assert.IsFalse(HasOptimizerStream(zip));
 
@@ -65,7 +71,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 var continuing = new MLContext(seed: 1);
                 continuing.Log += (_, e) => { lock (log) log.Add(e.Message); };
                 var previous = ((IEnumerable<ITransformer>)loaded).OfType<FrozenResNetTransformer>().Single();
-                using var continued = continuing.MulticlassClassification.Trainers.FrozenResNet(Options(false)).Fit(keyed, previous);
+                using var continued = continuing.MulticlassClassification.Trainers.FrozenResNet(Options(false))
+                    .Fit(keyed, previous);
                 Assert.AreEqual(4, continued.History.Count);
                 Assert.IsTrue(log.Any(l => l.Contains("fresh optimizer state")), string.Join("\n", log.TakeLast(20)));
                 (loaded as IDisposable)?.Dispose();
@@ -95,8 +102,10 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 var continuing = new MLContext(seed: 1);
                 continuing.Log += (_, e) => { lock (log) log.Add(e.Message); };
                 var previous = ((IEnumerable<ITransformer>)loaded).OfType<FrozenResNetTransformer>().Single();
-                using var continued = continuing.MulticlassClassification.Trainers.FrozenResNet(Options(true)).Fit(keyed, previous);
-                Assert.IsTrue(log.Any(l => l.Contains("Continuing from the previous model's weights and optimizer state")),
+                using var continued = continuing.MulticlassClassification.Trainers.FrozenResNet(Options(true))
+                    .Fit(keyed, previous);
+                Assert.IsTrue(
+                    log.Any(l => l.Contains("Continuing from the previous model's weights and optimizer state")),
                     string.Join("\n", log.TakeLast(20)));
                 (loaded as IDisposable)?.Dispose();
             }

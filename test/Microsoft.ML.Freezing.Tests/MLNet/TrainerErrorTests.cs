@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -13,7 +15,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
     {
         private static readonly MLContext Ml = new MLContext(seed: 1);
 
-        private static FrozenResNetTrainer Trainer(IDataView validation = null) => Ml.MulticlassClassification.Trainers.FrozenResNet(
+        private static FrozenResNetTrainer Trainer(IDataView validation = null)
+            => Ml.MulticlassClassification.Trainers.FrozenResNet(
             new FrozenResNetTrainer.Options
             {
                 FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 1, BatchSize = 8,
@@ -21,7 +24,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 PretrainedWeights = PretrainedWeights.None, ValidationFraction = 0,
             });
 
-        private static IDataView Keyed(IDataView data) => Ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
+        private static IDataView Keyed(IDataView data)
+            => Ml.Transforms.Conversion.MapValueToKey("Label").Fit(data).Transform(data);
 
         private static Exception Fails(Action action)
         {
@@ -41,7 +45,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         public void EmptyDataIsRejected()
         {
             var data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4, 1).Take(0));
-            var keyed = Ml.Transforms.Conversion.MapValueToKey("Label").Fit(Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4, 1))).Transform(data);
+            var keyed = Ml.Transforms.Conversion.MapValueToKey("Label")
+                .Fit(Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4, 1))).Transform(data);
             StringAssert.Contains(Fails(() => Trainer().Fit(keyed)).Message, "has no rows");
         }
 
@@ -72,7 +77,10 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         [TestMethod]
         public void FeatureColumnOfAnotherTypeIsRejected()
         {
-            var data = Keyed(Ml.Data.LoadFromEnumerable(new[] { new NumericRow { ImageSource = 1, Label = "a" }, new NumericRow { ImageSource = 2, Label = "b" } }));
+            var data = Keyed(
+                Ml.Data.LoadFromEnumerable(
+                new[] { new NumericRow { ImageSource = 1, Label = "a" },
+                new NumericRow { ImageSource = 2, Label = "b" } }));
             var message = Fails(() => Trainer().Fit(data)).Message;
             StringAssert.Contains(message, "Feature column 'ImageSource'");
             StringAssert.Contains(message, "Single");
@@ -93,17 +101,24 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         {
             // The key mapping knows both classes, but the training rows have only horizontal stripes plus one vertical.
             var all = GeneratedImages.Stripes(12, 1);
-            var mapping = Ml.Transforms.Conversion.MapValueToKey("Label").Fit(Ml.Data.LoadFromEnumerable(all.Append(new ModelInput { ImageSource = all[0].ImageSource, Label = "diagonal" })));
+            var mapping = Ml.Transforms.Conversion.MapValueToKey("Label")
+                .Fit(Ml.Data.LoadFromEnumerable(
+                    all.Append(new ModelInput { ImageSource = all[0].ImageSource, Label = "diagonal" })));
             var train = mapping.Transform(Ml.Data.LoadFromEnumerable(all));
-            var validation = mapping.Transform(Ml.Data.LoadFromEnumerable(new[] { new ModelInput { ImageSource = all[1].ImageSource, Label = "diagonal" } }));
+            var validation = mapping.Transform(
+                Ml.Data.LoadFromEnumerable(
+                new[] { new ModelInput { ImageSource = all[1].ImageSource, Label = "diagonal" } }));
             var message = Fails(() => Trainer(validation).Fit(train)).Message;
             StringAssert.Contains(message, "'diagonal'");
             StringAssert.Contains(message, "training data lacks");
 
             // A validation label that the training pipeline never saw maps to the missing key.
             var unseen = Ml.Transforms.Conversion.MapValueToKey("Label").Fit(Ml.Data.LoadFromEnumerable(all));
-            var unseenValidation = unseen.Transform(Ml.Data.LoadFromEnumerable(new[] { new ModelInput { ImageSource = all[1].ImageSource, Label = "diagonal" } }));
-            var unseenMessage = Fails(() => Trainer(unseenValidation).Fit(unseen.Transform(Ml.Data.LoadFromEnumerable(all)))).Message;
+            var unseenValidation = unseen.Transform(
+                Ml.Data.LoadFromEnumerable(
+                new[] { new ModelInput { ImageSource = all[1].ImageSource, Label = "diagonal" } }));
+            var unseenMessage = Fails(
+                () => Trainer(unseenValidation).Fit(unseen.Transform(Ml.Data.LoadFromEnumerable(all)))).Message;
             StringAssert.Contains(unseenMessage, "not a key of the training data");
         }
     

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -10,7 +12,8 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Freezing.Tests.MLNet
 {
-    /// <summary>The trainer inside a Model Builder style pipeline: accuracy, save/load in another process, continued training.</summary>
+    /// <summary>The trainer inside a Model Builder style pipeline: accuracy, save/load in another process, continued
+    /// training.</summary>
     [TestClass]
     public sealed class TrainerTests
     {
@@ -72,7 +75,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Single, 2), score.Type);
             VBuffer<ReadOnlyMemory<char>> slotNames = default;
             score.GetSlotNames(ref slotNames);
-            CollectionAssert.AreEqual(GeneratedImages.Classes, slotNames.DenseValues().Select(s => s.ToString()).ToArray());
+            CollectionAssert.AreEqual(GeneratedImages.Classes,
+                slotNames.DenseValues().Select(s => s.ToString()).ToArray());
             Assert.AreEqual(new KeyDataViewType(typeof(uint), 2), scored.Schema["PredictedLabel"].Type);
 
             var predictions = _model.Transform(_test).GetColumn<string>("PredictedLabel").ToArray();
@@ -86,13 +90,15 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var rows = GeneratedImages.Stripes(6, seed: 9);
             var batched = _model.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Score").ToArray();
             // ML.NET's PredictionEngine disposes the model it owns; this one is shared by the class.
-            using var engine = _ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(_model, new PredictionEngineOptions { OwnsTransformer = false });
+            using var engine = _ml.Model.CreatePredictionEngine<ModelInput, ModelOutput>(_model,
+                new PredictionEngineOptions { OwnsTransformer = false });
             var single = new List<float[]>();
             for (int i = 0; i < rows.Count; i++)
             {
                 var output = engine.Predict(rows[i]);
                 Assert.AreEqual(2, output.Score.Length);
-                Assert.AreEqual(GeneratedImages.Classes[Array.IndexOf(output.Score, output.Score.Max())], output.PredictedLabel);
+                Assert.AreEqual(GeneratedImages.Classes[Array.IndexOf(output.Score, output.Score.Max())],
+                    output.PredictedLabel);
                 single.Add(output.Score);
             }
             // Row by row runs the modules, batches the folded network: the same logits up to float rounding.
@@ -121,14 +127,19 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 Directory.CreateDirectory(images);
                 for (int i = 0; i < rows.Count; i++)
                     File.WriteAllBytes(Path.Combine(images, $"{i:00}.png"), rows[i].ImageSource);
-                var expected = _model.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Score").ToArray();
+                var expected = _model.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Score")
+                    .ToArray();
 
                 // Another process, which only knows mlContext.Model.Load.
                 string scoresFile = Path.Combine(dir, "scores.tsv");
                 RunLoadCheck(zip, images, scoresFile);
-                var actual = File.ReadAllLines(scoresFile).Select(l => l.Split('\t').Skip(1).Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+                var actual = File.ReadAllLines(scoresFile)
+                    .Select(
+                    l => l.Split('\t').Skip(1).Select(s => float.Parse(s, CultureInfo.InvariantCulture)).ToArray())
+                    .ToArray();
                 Assert.AreEqual(rows.Count, actual.Length);
-                // The same weights and kernels in both processes: equal up to far less than float rounding through the net.
+                // The same weights and kernels in both processes: equal up to far less than float rounding through the
+                // net.
                 ScoreComparison.AssertSameScores(expected, actual, "fresh process vs this one", relative: 1e-5);
                 Assert.IsTrue(actual.Select(s => s[0]).Distinct().Count() > 1, "scores should differ across rows");
 
@@ -141,7 +152,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
                 var trainer = _ml.MulticlassClassification.Trainers.FrozenResNet(options);
                 using var continued = trainer.Fit(keyed, Trained(loaded));
                 var after = _ml.MulticlassClassification.Evaluate(continued.Transform(keyed));
-                Console.WriteLine($"training log-loss: loaded {before.LogLoss:F4}, after continued training {after.LogLoss:F4}");
+                Console.WriteLine(
+                    $"training log-loss: loaded {before.LogLoss:F4}, after continued training {after.LogLoss:F4}");
                 Assert.IsTrue(after.LogLoss < before.LogLoss, $"log-loss {before.LogLoss} -> {after.LogLoss}");
                 Assert.AreEqual(_history.Count + 2, continued.History.Count);
                 (loaded as IDisposable)?.Dispose();
@@ -154,8 +166,10 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
         private static void RunLoadCheck(string zip, string images, string scores)
         {
-            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-            string dll = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.LoadCheck", "bin", configuration, "net10.0", "Microsoft.ML.Freezing.LoadCheck.dll");
+            string configuration = AppContext.BaseDirectory.Contains(
+                $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            string dll = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.LoadCheck", "bin", configuration,
+                "net10.0", "Microsoft.ML.Freezing.LoadCheck.dll");
             Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[] { dll, zip, images, scores }) start.ArgumentList.Add(a);

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -35,16 +37,30 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var stripes = GeneratedImages.Stripes(8, seed: 1);
             var keys = Ml.Transforms.Conversion.MapValueToKey("Label").Fit(Ml.Data.LoadFromEnumerable(stripes));
             var withDiagonal = Ml.Transforms.Conversion.MapValueToKey("Label")
-                .Fit(Ml.Data.LoadFromEnumerable(stripes.Append(new ModelInput { ImageSource = stripes[0].ImageSource, Label = "diagonal" })));
+                .Fit(Ml.Data.LoadFromEnumerable(
+                    stripes.Append(new ModelInput { ImageSource = stripes[0].ImageSource, Label = "diagonal" })));
             var cases = new (string Name, IDataView Train, IDataView Validation, string Expected)[]
             {
-                ("no label column", Ml.Data.LoadFromEnumerable(stripes.Select(r => new UnlabelledRow { ImageSource = r.ImageSource })), null, "has no label column 'Label'"),
-                ("every label missing", keys.Transform(Ml.Data.LoadFromEnumerable(stripes.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = "unknown" }))), null, "has no rows with a label"),
-                ("one class", keys.Transform(Ml.Data.LoadFromEnumerable(stripes.Where(r => r.Label == "vertical"))), null, "only one class"),
+                ("no label column",
+                    Ml.Data.LoadFromEnumerable(stripes.Select(r => new UnlabelledRow { ImageSource = r.ImageSource })),
+                    null, "has no label column 'Label'"),
+                ("every label missing",
+                    keys.Transform(
+                    Ml.Data.LoadFromEnumerable(
+                    stripes.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = "unknown" }))), null,
+                    "has no rows with a label"),
+                ("one class", keys.Transform(Ml.Data.LoadFromEnumerable(stripes.Where(r => r.Label == "vertical"))),
+                    null, "only one class"),
                 ("validation class the training set lacks", withDiagonal.Transform(Ml.Data.LoadFromEnumerable(stripes)),
-                    withDiagonal.Transform(Ml.Data.LoadFromEnumerable(new[] { new ModelInput { ImageSource = stripes[1].ImageSource, Label = "diagonal" } })), "training data lacks"),
+                    withDiagonal.Transform(
+                        Ml.Data.LoadFromEnumerable(
+                        new[] { new ModelInput { ImageSource = stripes[1].ImageSource, Label = "diagonal" } })),
+                        "training data lacks"),
                 ("empty data set", keys.Transform(Ml.Data.LoadFromEnumerable(stripes.Take(0))), null, "has no rows"),
-                ("feature column of the wrong type", keys.Transform(Ml.Data.LoadFromEnumerable(new[] { new NumericRow { ImageSource = 1, Label = "vertical" } })), null, "Feature column 'ImageSource' must hold encoded image bytes"),
+                ("feature column of the wrong type",
+                    keys.Transform(
+                    Ml.Data.LoadFromEnumerable(new[] { new NumericRow { ImageSource = 1, Label = "vertical" } })), null,
+                    "Feature column 'ImageSource' must hold encoded image bytes"),
             };
             foreach (var (name, train, validation, expected) in cases)
             {
@@ -78,8 +94,10 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var keys = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(rows));
             rows[3].Label = "not a class";
             rows[8].Label = "";
-            using var model = ml.MulticlassClassification.Trainers.FrozenResNet(TinyModel.Options()).Fit(keys.Transform(ml.Data.LoadFromEnumerable(rows)));
-            Assert.IsTrue(log.Any(l => l.Contains("Skipped 2 training rows with a missing label")), string.Join("\n", log));
+            using var model = ml.MulticlassClassification.Trainers.FrozenResNet(TinyModel.Options())
+                .Fit(keys.Transform(ml.Data.LoadFromEnumerable(rows)));
+            Assert.IsTrue(log.Any(l => l.Contains("Skipped 2 training rows with a missing label")),
+                string.Join("\n", log));
         }
 
         [TestMethod]
@@ -91,7 +109,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             options.LearningRate = 1e12;
             options.Momentum = 0;
             TransformerChain<FrozenResNetTransformer> model = null;
-            var error = Assert.ThrowsExactly<ArithmeticException>(() => model = TinyModel.Pipeline(Ml, options).Fit(data));
+            var error = Assert.ThrowsExactly<ArithmeticException>(
+                () => model = TinyModel.Pipeline(Ml, options).Fit(data));
             StringAssert.Contains(error.Message, "Training diverged");
             StringAssert.Matches(error.Message, new System.Text.RegularExpressions.Regex(@"at epoch \d+, batch \d+"));
             Assert.IsNull(model);
@@ -100,8 +119,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         [TestMethod]
         public void LastStepThatOverflowsTheWeightsIsCaughtBeforeAModelIsReturned()
         {
-            // One batch in one epoch: its loss is finite (random weights), but the step with this rate makes the weights
-            // infinite or so large that the outputs overflow, and no later loss would notice.
+            // One batch in one epoch: its loss is finite (random weights), but the step with this rate makes the
+            // weights infinite or so large that the outputs overflow, and no later loss would notice.
             var data = Ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(8, seed: 4));
             var options = TinyModel.Options(epochs: 1);
             options.BatchSize = 8;
@@ -114,7 +133,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
 
             // A rate float32 cannot hold is refused up front (libtorch would fail inside the step).
             options.LearningRate = 1e300;
-            var refused = Assert.Throws<ArgumentException>(() => Ml.MulticlassClassification.Trainers.FrozenResNet(options));
+            var refused = Assert.Throws<ArgumentException>(
+                () => Ml.MulticlassClassification.Trainers.FrozenResNet(options));
             StringAssert.Contains(refused.Message, "LearningRate");
         }
 

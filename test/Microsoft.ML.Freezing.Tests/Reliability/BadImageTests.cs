@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -24,7 +26,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var preprocessing = ImagePreprocessing.ImageNet(32);
             foreach (var bad in BadImages.AllRejected())
             {
-                var error = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(bad.Bytes), bad.Name);
+                var error = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(bad.Bytes),
+                    bad.Name);
                 StringAssert.Contains(error.Message, bad.Reason, $"{bad.Name}: {error.Message}");
                 Console.WriteLine($"{bad.Name}: {error.Message}");
             }
@@ -41,7 +44,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 foreach (var (x, y, r, g, b) in image.Expected)
                 {
                     var actual = At(rgb, side, x, y);
-                    bool near = Math.Abs(actual.R - r) <= image.Tolerance && Math.Abs(actual.G - g) <= image.Tolerance && Math.Abs(actual.B - b) <= image.Tolerance;
+                    bool near = Math.Abs(actual.R - r) <= image.Tolerance && Math.Abs(actual.G - g) <= image.Tolerance
+                        && Math.Abs(actual.B - b) <= image.Tolerance;
                     Assert.IsTrue(near, $"{image.Name} at ({x}, {y}): {actual}, expected ({r}, {g}, {b})");
                 }
             }
@@ -58,13 +62,16 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             long before = ProcessMemory.Resident();
             foreach (var bad in huge)
             {
-                var error = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(bad.Bytes), bad.Name);
+                var error = Assert.ThrowsExactly<InvalidDataException>(() => preprocessing.DecodeAndResize(bad.Bytes),
+                    bad.Name);
                 StringAssert.Contains(error.Message, "30000x30000", bad.Name);
                 StringAssert.Contains(error.Message, "ImagePreprocessing.MaxSourcePixels", bad.Name);
             }
             // Decoding one of them would need 30000 x 30000 x 4 bytes = 3.4 GiB.
             long grown = (peakKnown ? ProcessMemory.Peak() : ProcessMemory.Resident()) - before;
-            Console.WriteLine($"{(peakKnown ? "peak" : "resident")} memory grew by {ProcessMemory.Mb(grown)} while rejecting {huge.Count} headers");
+            Console.WriteLine(
+                $"{(peakKnown ? "peak" : "resident")} memory grew by {ProcessMemory.Mb(grown)} while rejecting " +
+                $"{huge.Count} headers");
             Assert.IsLessThan(32L << 20, grown, $"memory jumped by {ProcessMemory.Mb(grown)}");
         }
 
@@ -123,7 +130,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 var good = GeneratedImages.Stripes(4, seed: 4);
                 foreach (var bad in BadImages.AllRejected())
                 {
-                    var rows = good.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = r.Label }).ToList();
+                    var rows = good.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = r.Label })
+                        .ToList();
                     rows[2].ImageSource = bad.Bytes;
                     var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
                     var batched = Assert.ThrowsExactly<InvalidImageException>(
@@ -143,8 +151,10 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 using var converted = TinyModel.Engine(ml, model);
                 foreach (var image in BadImages.AllConverted())
                 {
-                    var scores = converted.Predict(new ModelInput { ImageSource = image.Bytes, Label = "horizontal" }).Score;
-                    Assert.IsTrue(scores.Length == 2 && scores.All(float.IsFinite) && Math.Abs(scores.Sum() - 1) < 1e-4, image.Name);
+                    var scores = converted.Predict(new ModelInput { ImageSource = image.Bytes, Label = "horizontal" })
+                        .Score;
+                    Assert.IsTrue(scores.Length == 2 && scores.All(float.IsFinite) && Math.Abs(scores.Sum() - 1) < 1e-4,
+                        image.Name);
                 }
             }
             finally
@@ -161,8 +171,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
             var rejected = BadImages.AllRejected();
             var rows = GeneratedImages.Stripes(16, seed: 5);
-            rows.AddRange(BadImages.AllConverted().Select((c, i) => new ModelInput { ImageSource = c.Bytes, Label = GeneratedImages.Classes[i % 2] }));
-            rows.AddRange(rejected.Select((b, i) => new ModelInput { ImageSource = b.Bytes, Label = GeneratedImages.Classes[i % 2] }));
+            rows.AddRange(
+                BadImages.AllConverted()
+                .Select((c, i) => new ModelInput { ImageSource = c.Bytes, Label = GeneratedImages.Classes[i % 2] }));
+            rows.AddRange(
+                rejected.Select(
+                (b, i) => new ModelInput { ImageSource = b.Bytes, Label = GeneratedImages.Classes[i % 2] }));
             var validationRows = GeneratedImages.Stripes(4, seed: 6);
             validationRows[1].ImageSource = rejected[0].Bytes;
             validationRows[3].ImageSource = rejected[3].Bytes;
@@ -177,9 +191,11 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             using var model = ml.MulticlassClassification.Trainers.FrozenResNet(options).Fit(keys.Transform(data));
 
             int expected = rejected.Count + 2;
-            CollectionAssert.AreEqual(new[] { expected, expected }, model.History.Select(h => h.SkippedInvalidImages).ToArray());
+            CollectionAssert.AreEqual(new[] { expected, expected },
+                model.History.Select(h => h.SkippedInvalidImages).ToArray());
             CollectionAssert.AreEqual(new[] { expected, expected }, seen.ToArray(), "MetricsCallback sees the count");
-            string training = log.SingleOrDefault(l => l.Contains($"Skipped {rejected.Count} rows of the training data whose image could not be read"));
+            string training = log.SingleOrDefault(
+                l => l.Contains($"Skipped {rejected.Count} rows of the training data whose image could not be read"));
             Assert.IsNotNull(training, string.Join("\n", log));
             StringAssert.Contains(training, $"Column 'ImageSource', row {16 + BadImages.AllConverted().Count}: ");
             Assert.IsTrue(log.Any(l => l.Contains("Skipped 2 rows of the validation set")), string.Join("\n", log));
@@ -197,10 +213,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         public void SkipPolicyWithNoValidImageLeftFailsNamingTheFirstReason()
         {
             var ml = new MLContext(seed: 1);
-            var rows = BadImages.AllRejected().Select((b, i) => new ModelInput { ImageSource = b.Bytes, Label = GeneratedImages.Classes[i % 2] });
+            var rows = BadImages.AllRejected()
+                .Select((b, i) => new ModelInput { ImageSource = b.Bytes, Label = GeneratedImages.Classes[i % 2] });
             var options = TinyModel.Options();
             options.InvalidImagePolicy = InvalidImagePolicy.Skip;
-            var error = Assert.ThrowsExactly<InvalidDataException>(() => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)));
+            var error = Assert.ThrowsExactly<InvalidDataException>(
+                () => TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows)));
             StringAssert.Contains(error.Message, "Every labelled row of the training data (9) has an invalid image");
             StringAssert.Contains(error.Message, "First: Column 'ImageSource', row 0: the image bytes are empty.");
         }
@@ -223,21 +241,24 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             // LoadRawImageBytes reads the bytes; the trainer's decoder rejects them.
             var options = TinyModel.Options();
             options.FeatureColumnName = "Bytes";
-            var bytesPipeline = ml.Transforms.LoadRawImageBytes("Bytes", folder, "ImagePath").Append(TinyModel.Pipeline(ml, options));
+            var bytesPipeline = ml.Transforms.LoadRawImageBytes("Bytes", folder, "ImagePath")
+                .Append(TinyModel.Pipeline(ml, options));
             var error = Assert.ThrowsExactly<InvalidImageException>(() => bytesPipeline.Fit(data));
             Assert.AreEqual("cat.jpg", files[(int)error.Row].ImagePath, error.Message);
             StringAssert.Contains(error.Message, "not a decodable image");
 
             // LoadImages decodes itself and throws without the path or the row; the trainer adds the row.
             options.FeatureColumnName = "Image";
-            var imagePipeline = ml.Transforms.LoadImages("Image", folder, "ImagePath").Append(TinyModel.Pipeline(ml, options));
+            var imagePipeline = ml.Transforms.LoadImages("Image", folder, "ImagePath")
+                .Append(TinyModel.Pipeline(ml, options));
             error = Assert.ThrowsExactly<InvalidImageException>(() => imagePipeline.Fit(data));
             Assert.AreEqual(("Image", "cat.jpg"), (error.Column, files[(int)error.Row].ImagePath), error.Message);
             StringAssert.Contains(error.Message, "the image could not be read (ArgumentException");
 
             // And with Skip, the file is left out and counted.
             options.InvalidImagePolicy = InvalidImagePolicy.Skip;
-            using var model = ml.Transforms.LoadImages("Image", folder, "ImagePath").Append(TinyModel.Pipeline(ml, options)).Fit(data);
+            using var model = ml.Transforms.LoadImages("Image", folder, "ImagePath")
+                .Append(TinyModel.Pipeline(ml, options)).Fit(data);
             Assert.AreEqual(1, model.LastTransformer.LastTransformer.History.Single().SkippedInvalidImages);
         }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -6,7 +8,6 @@ using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.ML;
-using Microsoft.ML.Freezing.Tests.Engine;
 using Microsoft.ML.Freezing.Tests.MLNet;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -21,18 +22,23 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
     {
         private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
 
-        // ML.NET 5.0.1 keeps MLContext.CancelExecution() internal (Microsoft.ML.Experimental exposes it as an extension).
+        // ML.NET 5.0.1 keeps MLContext.CancelExecution() internal (Microsoft.ML.Experimental exposes it as an
+        // extension).
         private static void CancelExecution(MLContext ml)
-            => typeof(MLContext).GetMethod("CancelExecution", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic, Type.EmptyTypes)
+            => typeof(MLContext)
+                .GetMethod("CancelExecution", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic,
+                Type.EmptyTypes)
                 .Invoke(ml, null);
 
         /// <summary>
         /// Starts a 32 px ResNet-18 training that would take minutes, cancels it once two batches have run, and returns
         /// the time from the cancel call to the exception.
         /// </summary>
-        private static TimeSpan CancelWhileTraining(MLContext ml, Action<FrozenResNetTrainer.Options> configure, Action cancel, out int batches)
+        private static TimeSpan CancelWhileTraining(MLContext ml, Action<FrozenResNetTrainer.Options> configure,
+            Action cancel, out int batches)
         {
-            var data = ml.Transforms.Conversion.MapValueToKey("Label").Fit(ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(8, seed: 1)))
+            var data = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Fit(ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(8, seed: 1)))
                 .Transform(ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(512, seed: 1)));
             int count = 0;
             using var running = new ManualResetEventSlim();
@@ -55,7 +61,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             clock.Stop();
             Assert.IsInstanceOfType<OperationCanceledException>(error.InnerException, error.ToString());
             batches = count;
-            Console.WriteLine($"cancelled after {batches} batches, {clock.Elapsed.TotalMilliseconds:F0} ms after the cancel call");
+            Console.WriteLine(
+                $"cancelled after {batches} batches, {clock.Elapsed.TotalMilliseconds:F0} ms after the cancel call");
             return clock.Elapsed;
         }
 
@@ -63,7 +70,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         public void CancellationTokenStopsTrainingWithinOneBatch()
         {
             using var cts = new CancellationTokenSource();
-            var latency = CancelWhileTraining(new MLContext(seed: 1), o => o.CancellationToken = cts.Token, cts.Cancel, out int batches);
+            var latency = CancelWhileTraining(new MLContext(seed: 1), o => o.CancellationToken = cts.Token, cts.Cancel,
+                out int batches);
             Assert.IsLessThan(Limit, latency);
             Assert.IsLessThan(8, batches, "more than one batch ran after the cancel call");
         }
@@ -96,7 +104,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             options.CancellationToken = cts.Token;
             int batches = 0;
             options.BatchCallback = _ => batches++;
-            var error = Assert.ThrowsExactly<OperationCanceledException>(() => ml.MulticlassClassification.Trainers.FrozenResNet(options).Fit(data));
+            var error = Assert.ThrowsExactly<OperationCanceledException>(
+                () => ml.MulticlassClassification.Trainers.FrozenResNet(options).Fit(data));
             Assert.AreEqual(0, batches);
             StringAssert.Contains(error.StackTrace, "TrainingRows.Read", "the data read did not stop");
         }
@@ -104,7 +113,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         [TestMethod]
         public void CancelledTrainingLeavesNoSpilledActivationFile()
         {
-            // The activation cache spills to memory-mapped files when over its memory cap; cancelling mid-epoch removes them.
+            // The activation cache spills to memory-mapped files when over its memory cap; cancelling mid-epoch removes
+            // them.
             string folder = Path.Combine(TinyModel.Folder, "spill-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(folder);
             using var model = new ResNet(TestData.TinyDefinition(), seed: 1);
@@ -113,7 +123,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             int filesSeen = 0;
             var options = new FineTuneOptions
             {
-                Epochs = 3, BatchSize = 8, Freeze = FreezeMask.Parse("stem..layer3"), ActivationCacheFolder = folder, ActivationCacheMemoryLimit = 1,
+                Epochs = 3, BatchSize = 8, Freeze = FreezeMask.Parse("stem..layer3"), ActivationCacheFolder = folder,
+                ActivationCacheMemoryLimit = 1,
                 CancellationToken = cts.Token,
                 BatchCallback = p =>
                 {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -28,7 +30,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 float[][] expected;
                 using (var engine = TinyModel.Engine(ml, model))
                     expected = inputs.Select(i => engine.Predict(i).Score.ToArray()).ToArray();
-                Assert.IsGreaterThan(1, expected.Select(s => s[0]).Distinct().Count(), "the inputs should score differently");
+                Assert.IsGreaterThan(1, expected.Select(s => s[0]).Distinct().Count(),
+                    "the inputs should score differently");
 
                 var errors = new ConcurrentQueue<string>();
                 int predictions = 0;
@@ -43,7 +46,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                             int i = (k * 7 + t * 3) % inputs.Count;
                             var score = engine.Predict(inputs[i]).Score;
                             if (!score.AsSpan().SequenceEqual(expected[i]))
-                                errors.Enqueue($"thread {t}, prediction {k}, input {i}: [{string.Join(", ", score)}] instead of [{string.Join(", ", expected[i])}]");
+                                errors.Enqueue(
+                                    $"thread {t}, prediction {k}, input {i}: [{string.Join(", ", score)}] instead of " +
+                                    $"[{string.Join(", ", expected[i])}]");
                             Interlocked.Increment(ref predictions);
                         }
                     }
@@ -54,7 +59,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 })).ToList();
                 threads.ForEach(t => t.Start());
                 threads.ForEach(t => t.Join());
-                Console.WriteLine($"{predictions} predictions on {Threads} threads in {clock.Elapsed.TotalSeconds:F1} s");
+                Console.WriteLine(
+                    $"{predictions} predictions on {Threads} threads in {clock.Elapsed.TotalSeconds:F1} s");
                 Assert.IsEmpty(errors, string.Join("\n", errors.Take(10)));
                 Assert.AreEqual(Threads * PredictionsPerThread, predictions);
             }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -21,12 +23,15 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
     {
         private const int Seed = 7;
 
-        private sealed record Batch(int Ran, int ExitCode, Dictionary<int, string> Outcomes, List<string> Lines, string Stderr);
+        private sealed record Batch(int Ran, int ExitCode, Dictionary<int, string> Outcomes, List<string> Lines,
+            string Stderr);
 
         private static string HostDll()
         {
-            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-            string dll = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.FuzzHost", "bin", configuration, "net10.0", "Microsoft.ML.Freezing.FuzzHost.dll");
+            string configuration = AppContext.BaseDirectory.Contains(
+                $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+            string dll = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.FuzzHost", "bin", configuration,
+                "net10.0", "Microsoft.ML.Freezing.FuzzHost.dll");
             Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
             return dll;
         }
@@ -54,15 +59,18 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 if (parts.Length >= 2 && parts[0] != "CASE" && parts[0] != "RAN" && int.TryParse(parts[1], out int i))
                     outcomes[i] = l;
             }
-            int ran = lines.Where(l => l.StartsWith("RAN ", StringComparison.Ordinal)).Select(l => int.Parse(l.Substring(4))).SingleOrDefault(-1);
+            int ran = lines.Where(l => l.StartsWith("RAN ", StringComparison.Ordinal))
+                .Select(l => int.Parse(l.Substring(4))).SingleOrDefault(-1);
             return new Batch(ran, process.ExitCode, outcomes, lines, stderr.Result);
         }
 
-        /// <summary>Runs the batches (two children at a time) and checks that every case ran and ended in an allowed outcome.</summary>
+        /// <summary>Runs the batches (two children at a time) and checks that every case ran and ended in an allowed
+        /// outcome.</summary>
         private static void RunAll(IReadOnlyList<(int First, int Count, string[] Args)> batches, int expectedCases)
         {
             var results = new Batch[batches.Count];
-            Parallel.For(0, batches.Count, new ParallelOptions { MaxDegreeOfParallelism = 2 }, b => results[b] = Run(batches[b].Args));
+            Parallel.For(0, batches.Count, new ParallelOptions { MaxDegreeOfParallelism = 2 },
+                b => results[b] = Run(batches[b].Args));
             int cases = 0;
             var counts = new Dictionary<string, int>();
             var messages = new Dictionary<string, int>();
@@ -70,9 +78,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             {
                 var (first, count, _) = batches[b];
                 var result = results[b];
-                // A crash: the child died; its last CASE line names the input (replay it with the same first/count/seed).
+                // A crash: the child died; its last CASE line names the input (replay it with the same
+                // first/count/seed).
                 string last = result.Lines.LastOrDefault(l => l.StartsWith("CASE ", StringComparison.Ordinal));
-                Assert.AreEqual(0, result.ExitCode, $"batch {first}..{first + count - 1} died (exit {result.ExitCode}) during: {last}\n{result.Stderr}");
+                Assert.AreEqual(0, result.ExitCode,
+                    $"batch {first}..{first + count - 1} died (exit {result.ExitCode}) during: " +
+                    $"{last}\n{result.Stderr}");
                 Assert.AreEqual(count, result.Ran, $"batch {first}: {result.Stderr}");
                 for (int i = first; i < first + count; i++)
                 {
@@ -82,7 +93,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                     if (kind == "REJECTED")
                     {
                         string detail = outcome.Split(' ', 3)[2];
-                        Assert.IsTrue(detail.Contains(": ", StringComparison.Ordinal) && detail.Split(": ", 2)[1].Trim().Length > 0, $"no message: {outcome}");
+                        Assert.IsTrue(
+                            detail.Contains(": ", StringComparison.Ordinal)
+                            && detail.Split(": ", 2)[1].Trim().Length > 0, $"no message: {outcome}");
                         string type = detail.Split(':')[0];
                         kind += " " + type;
                         string reason = detail.Split(": ", 2)[1];
@@ -93,7 +106,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                     cases++;
                 }
             }
-            Console.WriteLine($"{cases} cases: " + string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value}")));
+            Console.WriteLine(
+                $"{cases} cases: " + string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value}")));
             foreach (var (message, n) in messages.OrderByDescending(m => m.Value).Take(25))
                 Console.WriteLine($"  {n,4} x {message}");
             Assert.AreEqual(expectedCases, cases);
@@ -111,7 +125,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 ["webp"] = Encode(16, 16, (x, y) => Quadrants(x, y, 16), SKEncodedImageFormat.Webp),
                 ["bmp"] = ImageFiles.HugeBmp(8, rows: 8),
                 ["gif"] = ImageFiles.HugeGif(8),
-                ["exif-jpeg"] = WithExifOrientation(Encode(16, 16, (x, y) => Quadrants(x, y, 16), SKEncodedImageFormat.Jpeg), 6),
+                ["exif-jpeg"] = WithExifOrientation(
+                    Encode(16, 16, (x, y) => Quadrants(x, y, 16), SKEncodedImageFormat.Jpeg), 6),
             };
             foreach (var converted in BadImages.AllConverted())
                 files[converted.Name.Replace(' ', '-')] = converted.Bytes;

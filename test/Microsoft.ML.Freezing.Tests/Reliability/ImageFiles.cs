@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -8,9 +10,9 @@ using System.Text;
 namespace Microsoft.ML.Freezing.Tests.Reliability
 {
     /// <summary>
-    /// Image files written byte by byte, for the formats and headers that SkiaSharp's encoders do not produce: PNG of any
-    /// colour type and bit depth, baseline JPEG with 1 or 4 components (grayscale, Adobe CMYK), and headers that claim
-    /// 30000x30000 pixels.
+    /// Image files written byte by byte, for the formats and headers that SkiaSharp's encoders do not produce: PNG of
+    /// any colour type and bit depth, baseline JPEG with 1 or 4 components (grayscale, Adobe CMYK), and headers that
+    /// claim 30000x30000 pixels.
     /// </summary>
     internal static class ImageFiles
     {
@@ -22,13 +24,14 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         public enum PngColor { Gray = 0, Rgb = 2, Palette = 3, GrayAlpha = 4, Rgba = 6 }
 
         /// <summary>
-        /// A PNG whose pixel (x, y) has the samples <paramref name="samples"/>(x, y) (one per channel of the colour type, each
-        /// 0..2^bitDepth-1; a palette index for <see cref="PngColor.Palette"/>).
+        /// A PNG whose pixel (x, y) has the samples <paramref name="samples"/>(x, y) (one per channel of the colour
+        /// type, each 0..2^bitDepth-1; a palette index for <see cref="PngColor.Palette"/>).
         /// </summary>
         public static byte[] Png(int width, int height, PngColor color, int bitDepth, Func<int, int, int[]> samples,
             byte[] palette = null, byte[] transparency = null)
         {
-            int channels = color switch { PngColor.Gray => 1, PngColor.Rgb => 3, PngColor.Palette => 1, PngColor.GrayAlpha => 2, _ => 4 };
+            int channels = color switch { PngColor.Gray => 1, PngColor.Rgb => 3, PngColor.Palette => 1,
+                PngColor.GrayAlpha => 2, _ => 4 };
             int sampleBytes = bitDepth / 8;
             var raw = new MemoryStream();
             for (int y = 0; y < height; y++)
@@ -54,7 +57,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             return png.ToArray();
         }
 
-        /// <summary>A PNG header that claims <paramref name="side"/> x <paramref name="side"/> RGB pixels, followed by one row of data.</summary>
+        /// <summary>A PNG header that claims <paramref name="side"/> x <paramref name="side"/> RGB pixels, followed by
+        /// one row of data.</summary>
         public static byte[] HugePng(int side = HugeSide)
         {
             var png = new MemoryStream();
@@ -110,9 +114,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         // ---- JPEG ----
 
         /// <summary>
-        /// A baseline JPEG (quantisation 1, every 8x8 block one flat colour, so only DC coefficients) with one component
-        /// (grayscale) or four (CMYK, with Photoshop's Adobe marker: stored values are inverted, 255 = no ink).
-        /// <paramref name="block"/>(bx, by) gives the stored component values of block (bx, by).
+        /// A baseline JPEG (quantisation 1, every 8x8 block one flat colour, so only DC coefficients) with one
+        /// component (grayscale) or four (CMYK, with Photoshop's Adobe marker: stored values are inverted, 255 = no
+        /// ink). <paramref name="block"/>(bx, by) gives the stored component values of block (bx, by).
         /// </summary>
         public static byte[] FlatBlockJpeg(int width, int height, int components, Func<int, int, byte[]> block)
         {
@@ -128,15 +132,18 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             }
             jpeg.Write(new byte[] { 0xFF, 0xD8 });
             if (components == 4)
-                Marker(0xEE, Encoding.ASCII.GetBytes("Adobe").Concat(new byte[] { 0, 100, 0, 0, 0, 0, 0 }).ToArray()); // transform 0: CMYK
+                // transform 0: CMYK
+                Marker(0xEE, Encoding.ASCII.GetBytes("Adobe").Concat(new byte[] { 0, 100, 0, 0, 0, 0, 0 }).ToArray());
             Marker(0xDB, new byte[] { 0 }.Concat(Enumerable.Repeat((byte)1, 64)).ToArray());
-            var sof = new List<byte> { 8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width, (byte)components };
+            var sof = new List<byte> { 8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width,
+                (byte)components };
             for (int c = 0; c < components; c++) sof.AddRange(new byte[] { (byte)(c + 1), 0x11, 0 });
             Marker(0xC0, sof.ToArray());
             // DC table 0: categories 0..11, each a 4-bit code equal to the category. AC table 0: only EOB, code "0".
             var dcCounts = new byte[16];
             dcCounts[3] = 12;
-            Marker(0xC4, new byte[] { 0x00 }.Concat(dcCounts).Concat(Enumerable.Range(0, 12).Select(i => (byte)i)).ToArray());
+            Marker(0xC4,
+                new byte[] { 0x00 }.Concat(dcCounts).Concat(Enumerable.Range(0, 12).Select(i => (byte)i)).ToArray());
             var acCounts = new byte[16];
             acCounts[0] = 1;
             Marker(0xC4, new byte[] { 0x10 }.Concat(acCounts).Concat(new byte[] { 0x00 }).ToArray());
@@ -157,7 +164,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                         int dc = 8 * (values[c] - 128); // the DCT of a flat block: 8 x the level-shifted value
                         int diff = dc - previous[c];
                         previous[c] = dc;
-                        int category = diff == 0 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Abs(diff));
+                        int category = diff == 0 ? 0
+                            : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Abs(diff));
                         bits.Write(category, 4);
                         if (category > 0)
                             bits.Write(diff >= 0 ? diff : diff - 1 + (1 << category), category);
@@ -170,7 +178,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             return jpeg.ToArray();
         }
 
-        /// <summary>A grayscale JPEG header (SOF0) that claims <paramref name="side"/> x <paramref name="side"/> pixels, with a few bytes of scan.</summary>
+        /// <summary>A grayscale JPEG header (SOF0) that claims <paramref name="side"/> x <paramref name="side"/>
+        /// pixels, with a few bytes of scan.</summary>
         public static byte[] HugeJpeg(int side = HugeSide)
         {
             var full = FlatBlockJpeg(8, 8, 1, (_, _) => new byte[] { 128 });
@@ -185,14 +194,18 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
 
         // ---- GIF, BMP ----
 
-        /// <summary>A GIF whose screen and only frame claim <paramref name="side"/> x <paramref name="side"/> pixels, with a few bytes of data.</summary>
+        /// <summary>A GIF whose screen and only frame claim <paramref name="side"/> x <paramref name="side"/> pixels,
+        /// with a few bytes of data.</summary>
         public static byte[] HugeGif(int side = HugeSide)
         {
             var gif = new MemoryStream();
             gif.Write(Encoding.ASCII.GetBytes("GIF89a"));
-            gif.Write(new[] { (byte)side, (byte)(side >> 8), (byte)side, (byte)(side >> 8), (byte)0x80, (byte)0, (byte)0 });
+            gif.Write(
+                new[] { (byte)side, (byte)(side >> 8), (byte)side, (byte)(side >> 8), (byte)0x80, (byte)0, (byte)0 });
             gif.Write(new byte[] { 0, 0, 0, 255, 255, 255 }); // global colour table, 2 entries
-            gif.Write(new[] { (byte)0x2C, (byte)0, (byte)0, (byte)0, (byte)0, (byte)side, (byte)(side >> 8), (byte)side, (byte)(side >> 8), (byte)0 });
+            gif.Write(
+                new[] { (byte)0x2C, (byte)0, (byte)0, (byte)0, (byte)0, (byte)side, (byte)(side >> 8), (byte)side,
+                (byte)(side >> 8), (byte)0 });
             gif.Write(new byte[] { 2, 2, 0x4C, 0x01, 0, 0x3B }); // LZW minimum code size 2, one sub-block, trailer
             return gif.ToArray();
         }
@@ -242,7 +255,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             return -1;
         }
 
-        /// <summary>MSB-first bit packing with JPEG's byte stuffing (0xFF is followed by 0x00) and 1-bit padding.</summary>
+        /// <summary>MSB-first bit packing with JPEG's byte stuffing (0xFF is followed by 0x00) and 1-bit
+        /// padding.</summary>
         private sealed class BitWriter
         {
             private readonly Stream _stream;

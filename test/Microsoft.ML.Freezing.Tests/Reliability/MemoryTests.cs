@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -54,8 +56,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 return ProcessMemory.Resident();
             }
 
-            // Warm-up: the same run once, and a few predictions. The first run through every stage's backward pass grows
-            // libtorch's and glibc's pools, which then stay; only growth after that is a leak.
+            // Warm-up: the same run once, and a few predictions. The first run through every stage's backward pass
+            // grows libtorch's and glibc's pools, which then stay; only growth after that is a leak.
             using (var warm = TinyModel.Pipeline(ml, Options(20)).Fit(data))
                 Predict(warm, 2000, null);
             long baseline = Settled();
@@ -70,22 +72,29 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 Predict(model, 20_000, checkpoints);
             }
             checkpoints.Add(("model disposed", Settled()));
-            Console.WriteLine($"baseline {ProcessMemory.Mb(baseline)}; growth right after 20 epochs {ProcessMemory.Mb(afterTraining - baseline)}; " +
-                "after predictions: " + string.Join(", ", checkpoints.Select(c => $"{c.When} {ProcessMemory.Mb(c.Resident - baseline)}")));
+            Console.WriteLine(
+                $"baseline {ProcessMemory.Mb(baseline)}; growth right after 20 epochs " +
+                $"{ProcessMemory.Mb(afterTraining - baseline)}; " +
+                "after predictions: " +
+                    string.Join(", ", checkpoints.Select(c => $"{c.When} {ProcessMemory.Mb(c.Resident - baseline)}")));
             foreach (var (when, resident) in checkpoints)
-                Assert.IsLessThan(Budget, resident - baseline, $"after {when}: resident memory grew by {ProcessMemory.Mb(resident - baseline)}");
+                Assert.IsLessThan(Budget, resident - baseline,
+                    $"after {when}: resident memory grew by {ProcessMemory.Mb(resident - baseline)}");
             // Growth from the first to the last 4,000 predictions: a leak per prediction would show here.
             long trend = checkpoints[^2].Resident - checkpoints[0].Resident;
-            Assert.IsLessThan(16L << 20, trend, $"16,000 predictions grew resident memory by {ProcessMemory.Mb(trend)}");
+            Assert.IsLessThan(16L << 20, trend,
+                $"16,000 predictions grew resident memory by {ProcessMemory.Mb(trend)}");
         }
 
         [TestMethod]
         public void TrainingOnFourTimesTheImagesTakesAtMost1Point2TimesTheMemoryOutsideTheData()
         {
-            Assert.IsTrue(ProcessMemory.ResetPeak(), "the kernel does not let the peak be reset (/proc/self/clear_refs)");
+            Assert.IsTrue(ProcessMemory.ResetPeak(),
+                "the kernel does not let the peak be reset (/proc/self/clear_refs)");
             using var oneThread = TinyModel.OneThread();
             var ml = new MLContext(seed: 1);
-            // Batches of 8: N = 64 images is 8 steps, past the allocators' first growth (which a 2-step run is still in).
+            // Batches of 8: N = 64 images is 8 steps, past the allocators' first growth (which a 2-step run is still
+            // in).
             const int n = 64;
             var small = ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(n, seed: 13));
             var large = ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(4 * n, seed: 13));
@@ -99,9 +108,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 ProcessMemory.ResetPeak();
                 var options = TinyModel.Options(epochs: 1);
                 options.BatchSize = 8;
-                // Collect the managed garbage of each batch (decoded rows, buffers): otherwise the peak depends on how large
-                // the GC lets generation 0 grow before collecting, which varies with the process's history (a CI run
-                // measured 1.52x from that alone), and not on what training holds.
+                // Collect the managed garbage of each batch (decoded rows, buffers): otherwise the peak depends on how
+                // large the GC lets generation 0 grow before collecting, which varies with the process's history (a CI
+                // run measured 1.52x from that alone), and not on what training holds.
                 options.BatchCallback = _ => GC.Collect();
                 // Nothing frozen, so no activation cache: its memory grows with the images by design.
                 using var model = TinyModel.Pipeline(ml, options).Fit(data);
@@ -118,9 +127,13 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 largeRuns.Add(Overhead(large, 4 * n));
             }
             long a = smallRuns.Min(), b = largeRuns.Min();
-            Console.WriteLine($"training memory outside the data: {n} images {string.Join(", ", smallRuns.Select(ProcessMemory.Mb))}; " +
-                $"{4 * n} images {string.Join(", ", largeRuns.Select(ProcessMemory.Mb))}; ratio of the minima {(double)b / a:F2}");
-            Assert.IsLessThanOrEqualTo(1.2 * a, (double)b, $"{ProcessMemory.Mb(b)} for {4 * n} images vs {ProcessMemory.Mb(a)} for {n}");
+            Console.WriteLine(
+                $"training memory outside the data: {n} images " +
+                $"{string.Join(", ", smallRuns.Select(ProcessMemory.Mb))}; " +
+                $"{4 * n} images {string.Join(", ", largeRuns.Select(ProcessMemory.Mb))}; ratio of the minima " +
+                $"{(double)b / a:F2}");
+            Assert.IsLessThanOrEqualTo(1.2 * a, (double)b,
+                $"{ProcessMemory.Mb(b)} for {4 * n} images vs {ProcessMemory.Mb(a)} for {n}");
         }
     }
 }

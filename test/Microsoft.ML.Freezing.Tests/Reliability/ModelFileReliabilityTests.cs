@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -15,8 +17,8 @@ using Microsoft.VisualStudio.TestTools.UnitTesting;
 namespace Microsoft.ML.Freezing.Tests.Reliability
 {
     /// <summary>
-    /// Damaged model files give errors that name what is wrong (see also MLNet/ModelFileTests for missing, truncated and
-    /// mis-shaped streams); a PyTorch checkpoint never executes code.
+    /// Damaged model files give errors that name what is wrong (see also MLNet/ModelFileTests for missing, truncated
+    /// and mis-shaped streams); a PyTorch checkpoint never executes code.
     /// </summary>
     [TestClass]
     public sealed class ModelFileReliabilityTests
@@ -50,7 +52,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
 
         private static List<(string Name, byte[] Bytes)> Entries(string zip) => ModelZips.Entries(zip);
 
-        /// <summary>A copy of the tiny model with each entry passed through <paramref name="change"/> (null drops it).</summary>
+        /// <summary>A copy of the tiny model with each entry passed through <paramref name="change"/> (null drops
+        /// it).</summary>
         private static string Rewrite(Func<string, byte[], byte[]> change)
         {
             string copy = Path.Combine(TinyModel.Folder, Guid.NewGuid().ToString("N") + ".zip");
@@ -116,13 +119,16 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 altered[at + 7] = (byte)'X';
                 return altered;
             });
-            StringAssert.Contains(LoadError(copy), "the main stream (column names, classes, network definition) is malformed: its SHA-256 checksum does not match");
+            StringAssert.Contains(LoadError(copy),
+                "the main stream (column names, classes, network definition) is malformed: its SHA-256 checksum does " +
+                "not match");
         }
 
         [TestMethod]
         public void WeightsOfTheWrongShapeAreNamedEvenWithAMatchingChecksum()
         {
-            // A 3-class network's weights in a 2-class model, with the checksum updated to match: the shape check names it.
+            // A 3-class network's weights in a 2-class model, with the checksum updated to match: the shape check names
+            // it.
             byte[] otherWeights;
             using (var other = new ResNet(TinyModel.Definition.WithClasses(3), seed: 0))
             using (var stream = new MemoryStream())
@@ -145,7 +151,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             {
                 if (name.EndsWith("/Weights", StringComparison.Ordinal)) return otherWeights;
                 if (!name.EndsWith("/Checksums", StringComparison.Ordinal)) return bytes;
-                // Checksums: ... string name, int64 length, 32-byte SHA-256 ...: replace the Weights entry's length and hash.
+                // Checksums: ... string name, int64 length, 32-byte SHA-256 ...: replace the Weights entry's length and
+                // hash.
                 var patched = (byte[])bytes.Clone();
                 int at = ImageFiles.IndexOf(patched, oldHash);
                 Assert.IsGreaterThan(8, at);
@@ -172,11 +179,14 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 return Patched(Patched(bytes, ModelVerWrittenOffset, 0x00020001), ModelVerReadableOffset, 0x00020001);
             });
             string message = LoadError(future);
-            StringAssert.Contains(message, $"FrozenResNet model part '{directory}' was saved in format 0x00020001 by a newer Microsoft.ML.Freezing");
+            StringAssert.Contains(message,
+                $"FrozenResNet model part '{directory}' was saved in format 0x00020001 by a newer " +
+                "Microsoft.ML.Freezing");
             StringAssert.Contains(message, "Update the Microsoft.ML.Freezing package");
 
             // A newer writer that declares its format readable by this version (additions in new streams) loads.
-            string readable = Rewrite((name, bytes) => IsFrozenResNetModelKey(name, bytes) ? Patched(bytes, ModelVerWrittenOffset, 0x00010003) : bytes);
+            string readable = Rewrite((name, bytes) => IsFrozenResNetModelKey(name, bytes)
+                ? Patched(bytes, ModelVerWrittenOffset, 0x00010003) : bytes);
             var model = Ml.Model.Load(readable, out _);
             (model as IDisposable)?.Dispose();
         }
@@ -210,7 +220,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             string first = Rewrite((name, bytes) =>
             {
                 if (name.EndsWith("/Checksums", StringComparison.Ordinal)) return null;
-                if (IsFrozenResNetModelKey(name, bytes)) return Patched(Patched(bytes, ModelVerWrittenOffset, 0x00010001), ModelVerReadableOffset, 0x00010001);
+                if (IsFrozenResNetModelKey(name, bytes)) return Patched(
+                    Patched(bytes, ModelVerWrittenOffset, 0x00010001), ModelVerReadableOffset, 0x00010001);
                 if (!name.EndsWith("/History", StringComparison.Ordinal)) return bytes;
                 var reader = new BinaryReader(new MemoryStream(bytes));
                 var output = new MemoryStream();
@@ -219,7 +230,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 writer.Write(count);
                 for (int i = 0; i < count; i++)
                 {
-                    // int epoch; int n; n ints (frozen stages); long trainable; one double per stage; 5 doubles; long ticks.
+                    // int epoch; int n; n ints (frozen stages); long trainable; one double per stage; 5 doubles; long
+                    // ticks.
                     int epoch = reader.ReadInt32(), frozen = reader.ReadInt32();
                     writer.Write(epoch);
                     writer.Write(frozen);
@@ -236,7 +248,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 var frozen = ((IEnumerable<ITransformer>)model).OfType<FrozenResNetTransformer>().Single();
                 Assert.HasCount(1, frozen.History);
                 var probe = Ml.Data.LoadFromEnumerable(MLNet.GeneratedImages.Stripes(4, seed: 40));
-                CollectionAssert.AreEqual(expected.Transform(probe).GetColumn<float[]>("Score").SelectMany(s => s).ToArray(),
+                CollectionAssert.AreEqual(
+                    expected.Transform(probe).GetColumn<float[]>("Score").SelectMany(s => s).ToArray(),
                     model.Transform(probe).GetColumn<float[]>("Score").SelectMany(s => s).ToArray());
             }
             finally
@@ -249,11 +262,14 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         [TestMethod]
         public void PyTorchCheckpointThatWouldRunCodeIsRejectedWithoutRunningIt()
         {
-            // Fixtures/*.pth come from Fixtures/make-malicious-checkpoints.py (torch.save of objects whose __reduce__ calls
-            // os.system / builtins.exec). Unpickled by Python they write the marker file named in them into the current folder.
-            string fixtures = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.Tests", "Reliability", "Fixtures");
+            // Fixtures/*.pth come from Fixtures/make-malicious-checkpoints.py (torch.save of objects whose __reduce__
+            // calls os.system / builtins.exec). Unpickled by Python they write the marker file named in them into the
+            // current folder.
+            string fixtures = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.Tests", "Reliability",
+                "Fixtures");
             const string marker = "FREEZING_PICKLE_RAN";
-            foreach (var (file, callable) in new[] { ("reduce-os-system.pth", "posix.system"), ("reduce-builtins-exec.pth", "__builtin__.exec") })
+            foreach (var (file, callable) in new[] { ("reduce-os-system.pth", "posix.system"),
+                ("reduce-builtins-exec.pth", "__builtin__.exec") })
             {
                 string source = Path.Combine(fixtures, file);
                 Assert.IsTrue(File.Exists(source), source);
@@ -267,7 +283,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 {
                     var error = Assert.ThrowsExactly<InvalidDataException>(() => PretrainedWeights.FromPyTorch(path));
                     Console.WriteLine(error.Message);
-                    StringAssert.Contains(error.Message, $"expected zero arguments for construction of ClassDict (for {callable})");
+                    StringAssert.Contains(error.Message,
+                        $"expected zero arguments for construction of ClassDict (for {callable})");
                 }
                 finally
                 {
@@ -278,17 +295,20 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 // The fixture is live: Python's unpickler (torch.load without weights_only) does run it.
                 if (PythonWithTorch() is string python)
                 {
-                    var run = new ProcessStartInfo(python) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+                    var run = new ProcessStartInfo(python) { WorkingDirectory = folder, RedirectStandardOutput = true,
+                        RedirectStandardError = true };
                     foreach (var a in new[] { "-c", $"import torch; torch.load('{file}')" }) run.ArgumentList.Add(a);
                     using var process = Process.Start(run);
                     process.StandardOutput.ReadToEnd();
                     process.StandardError.ReadToEnd();
                     process.WaitForExit(60_000);
-                    Assert.IsTrue(File.Exists(Path.Combine(folder, marker)), $"{file}: torch.load did not run the payload, so the fixture proves nothing");
+                    Assert.IsTrue(File.Exists(Path.Combine(folder, marker)),
+                        $"{file}: torch.load did not run the payload, so the fixture proves nothing");
                 }
                 else
                 {
-                    Console.WriteLine("python3 with torch is not installed: the fixture's payload was not demonstrated");
+                    Console.WriteLine(
+                        "python3 with torch is not installed: the fixture's payload was not demonstrated");
                 }
             }
         }
@@ -300,19 +320,24 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             // IObjectConstructor or else to a ClassDict placeholder that takes no arguments; nothing names a .NET or
             // Python callable. This is the table; a new entry (another package version) needs a review of what it runs.
             var unpickler = Type.GetType("Razorvine.Pickle.Unpickler, Razorvine.Pickle", throwOnError: true);
-            var pyBridge = Type.GetType("TorchSharp.PyBridge.PyTorchUnpickler, TorchSharp.PyBridge", throwOnError: true);
+            var pyBridge = Type.GetType("TorchSharp.PyBridge.PyTorchUnpickler, TorchSharp.PyBridge",
+                throwOnError: true);
             System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(pyBridge.TypeHandle);
-            var table = (IDictionary)unpickler.GetField("objectConstructors", BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public).GetValue(null);
+            var table = (IDictionary)unpickler.GetField("objectConstructors",
+                BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public).GetValue(null);
             var registered = table.Keys.Cast<string>().OrderBy(k => k, StringComparer.Ordinal).ToArray();
             Console.WriteLine(string.Join("\n", registered.Select(k => $"{k} -> {table[k].GetType().Name}")));
             CollectionAssert.AreEquivalent(new[]
             {
                 // Razorvine.Pickle 1.5.0: Python data types rebuilt as .NET values.
-                "__builtin__.bytearray", "__builtin__.bytes", "__builtin__.complex", "__builtin__.set", "_codecs.encode",
+                "__builtin__.bytearray", "__builtin__.bytes", "__builtin__.complex", "__builtin__.set",
+                "_codecs.encode",
                 "array._array_reconstructor", "array.array", "builtins.bytearray", "builtins.complex", "builtins.set",
                 "datetime.date", "datetime.datetime", "datetime.time", "datetime.timedelta", "decimal.Decimal",
-                // TorchSharp.PyBridge 1.4.4: tensors from the archive's storages, OrderedDict, and a refusal of whole modules.
-                "collections.OrderedDict", "torch._utils._rebuild_parameter", "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
+                // TorchSharp.PyBridge 1.4.4: tensors from the archive's storages, OrderedDict, and a refusal of whole
+                // modules.
+                "collections.OrderedDict", "torch._utils._rebuild_parameter", "torch._utils._rebuild_tensor",
+                "torch._utils._rebuild_tensor_v2",
             }, registered);
         }
 
@@ -322,7 +347,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             {
                 try
                 {
-                    var check = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+                    var check = new ProcessStartInfo(python) { RedirectStandardOutput = true,
+                        RedirectStandardError = true };
                     foreach (var a in new[] { "-c", "import torch" }) check.ArgumentList.Add(a);
                     using var process = Process.Start(check);
                     process.StandardOutput.ReadToEnd();

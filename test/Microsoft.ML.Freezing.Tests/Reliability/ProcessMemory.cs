@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -11,10 +13,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         /// <summary>Resident set size now (VmRSS), in bytes.</summary>
         public static long Resident() => Read("VmRSS:");
 
-        /// <summary>The largest resident set size since the process started or since <see cref="ResetPeak"/> (VmHWM), in bytes.</summary>
+        /// <summary>The largest resident set size since the process started or since <see cref="ResetPeak"/> (VmHWM),
+        /// in bytes.</summary>
         public static long Peak() => Read("VmHWM:");
 
-        /// <summary>Resets the peak to the current size (writes 5 to /proc/self/clear_refs); false where the kernel refuses.</summary>
+        /// <summary>Resets the peak to the current size (writes 5 to /proc/self/clear_refs); false where the kernel
+        /// refuses.</summary>
         public static bool ResetPeak()
         {
             try
@@ -58,7 +62,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         private static long Read(string key)
         {
             var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key, StringComparison.Ordinal));
-            return long.Parse(line.Substring(key.Length).Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            return long.Parse(line.Substring(key.Length).Trim().Split(' ')[0],
+                System.Globalization.CultureInfo.InvariantCulture) * 1024;
         }
     }
 }

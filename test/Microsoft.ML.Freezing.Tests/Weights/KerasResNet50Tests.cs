@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -60,12 +62,15 @@ namespace Microsoft.ML.Freezing.Tests.Weights
             using (var scope = NewDisposeScope())
             using (no_grad())
             {
-                var input = weights.Preprocessing.Normalize(tensor(rgb, new long[] { 1, side, side, 3 }, ScalarType.Byte));
+                var input = weights.Preprocessing.Normalize(
+                    tensor(rgb, new long[] { 1, side, side, 3 }, ScalarType.Byte));
                 probabilities = nn.functional.softmax(network.call(input), 1).data<float>().ToArray();
             }
             var top = probabilities.Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(3).ToList();
             Console.WriteLine($"{photo}: " + string.Join(", ", top.Select(t => $"{t.i} {names[t.i]} {t.p:F4}")));
-            Assert.AreEqual(expectedClass, top[0].i, $"{photo}: top-1 is {top[0].i} {names[top[0].i]} ({top[0].p:F4}), expected {expectedClass} {expectedName}.");
+            Assert.AreEqual(expectedClass, top[0].i,
+                $"{photo}: top-1 is {top[0].i} {names[top[0].i]} ({top[0].p:F4}), expected {expectedClass} " +
+                $"{expectedName}.");
             Assert.IsGreaterThan(0.5f, top[0].p, $"{photo}: the top-1 probability is only {top[0].p:F4}.");
         }
 
@@ -92,7 +97,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         [TestMethod]
         public void MissingModelNamesTheFetchScript()
         {
-            string path = Path.Combine(Path.GetTempPath(), "no-such-keras-" + Guid.NewGuid().ToString("N"), "model.json");
+            string path = Path.Combine(Path.GetTempPath(), "no-such-keras-" + Guid.NewGuid().ToString("N"),
+                "model.json");
             var ex = Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.KerasResNet50(path));
             StringAssert.Contains(ex.Message, "eng/fetch-keras-resnet50.sh");
         }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -25,8 +27,10 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         private const string OnnxInput = "Input247";
         private const string OnnxOutput = "Pooling395_Output_0";
 
-        private static string ModelPath => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
-        private static string PreprocessPath => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
+        private static string ModelPath
+            => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
+        private static string PreprocessPath
+            => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNetPrepOnnx", "ResNetPreprocess.onnx");
 
         [TestMethod]
         public void ImporterMappingEqualsTheCheckedTsv()
@@ -44,10 +48,14 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 // Same order too: both list the graph's nodes in order (a downsampling block's shortcut first).
                 Assert.AreEqual(expected[i][0], mapping[i].OnnxName, $"row {i}");
                 Assert.AreEqual(expected[i][1], mapping[i].Key, $"row {i}");
-                Assert.AreEqual(expected[i][2], "[" + string.Join(", ", mapping[i].Shape) + "]", $"row {i} ({mapping[i].Key})");
+                Assert.AreEqual(expected[i][2], "[" + string.Join(", ", mapping[i].Shape) + "]",
+                    $"row {i} ({mapping[i].Key})");
             }
-            // torchvision resnet18 without fc (11,176,512) plus a third layer4 block (2 x 512x512x3x3 convs + 2 x 1,024 BN).
-            Assert.AreEqual(15_897_152L, mapping.Where(m => !m.Key.Contains("running_", StringComparison.Ordinal)).Sum(m => m.Shape.Aggregate(1L, (a, d) => a * d)),
+            // torchvision resnet18 without fc (11,176,512) plus a third layer4 block (2 x 512x512x3x3 convs + 2 x 1,024
+            // BN).
+            Assert.AreEqual(15_897_152L,
+                mapping.Where(m => !m.Key.Contains("running_", StringComparison.Ordinal))
+                .Sum(m => m.Shape.Aggregate(1L, (a, d) => a * d)),
                 "parameters (without BatchNorm buffers) of a Basic [2,2,2,3] ResNet without fc");
         }
 
@@ -55,18 +63,22 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         public void ImportedWeightsDefineTheNetworkAndPreprocessing()
         {
             using var weights = MLNetResNet18Importer.Import(ModelPath);
-            Assert.AreEqual(new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0, ResNetVariant.V1_5, 1e-5, convBias: false), weights.Definition);
+            Assert.AreEqual(
+                new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0, ResNetVariant.V1_5, 1e-5,
+                convBias: false), weights.Definition);
             var p = weights.Preprocessing;
             Assert.AreEqual(ChannelOrder.Bgr, p.Channels);
             Assert.AreEqual(1f, p.Scale);
             Assert.AreEqual(224, p.ImageSize);
             CollectionAssert.AreEqual(new[] { 1f, 1f, 1f }, p.Std);
 
-            // The shipped preprocessing graph swaps RGB to BGR and subtracts a mean image; its per-channel averages are our means.
+            // The shipped preprocessing graph swaps RGB to BGR and subtracts a mean image; its per-channel averages are
+            // our means.
             var prep = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(PreprocessPath)).Graph;
             var meanImage = prep.Initializer.Single(t => t.Name == "MeanImage");
             CollectionAssert.AreEqual(new long[] { 1, 3, 224, 224 }, meanImage.Dims.ToArray());
-            CollectionAssert.AreEqual(new[] { "BInp", "GInp", "RInp" }, prep.Node.Single(n => n.OpType == "Concat").Input.ToArray(), "BGR order");
+            CollectionAssert.AreEqual(new[] { "BInp", "GInp", "RInp" },
+                prep.Node.Single(n => n.OpType == "Concat").Input.ToArray(), "BGR order");
             int plane = 224 * 224;
             for (int c = 0; c < 3; c++)
             {
@@ -92,7 +104,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
             var inputs = new List<(string Name, Tensor Input)>();
             var generator = new Generator(20240607);
             for (int i = 0; i < 3; i++)
-                inputs.Add(($"random {i}", rand(new long[] { 1, 3, 224, 224 }, generator: generator).mul_(255).sub_(120)));
+                inputs.Add(
+                    ($"random {i}", rand(new long[] { 1, 3, 224, 224 }, generator: generator).mul_(255).sub_(120)));
             inputs.Add(("image", Preprocessed(SyntheticPhoto(), weights.Preprocessing)));
 
             double worst = 0;
@@ -113,9 +126,12 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                     }
                     double diff = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
                     double scale = expected.Max(Math.Abs);
-                    Console.WriteLine($"{name}: max abs diff {diff:E2} (largest feature {scale:F3}); ONNX Runtime {onnxSeconds:F2} s, ours {watch.Elapsed.TotalSeconds:F2} s");
+                    Console.WriteLine(
+                        $"{name}: max abs diff {diff:E2} (largest feature {scale:F3}); ONNX Runtime {onnxSeconds:F2} " +
+                        $"s, ours {watch.Elapsed.TotalSeconds:F2} s");
                     Assert.IsTrue(scale > 0.1, $"{name}: the features are all near zero, which tests nothing");
-                    Assert.IsTrue(diff <= ScoreComparison.Relative * scale, $"{name}: max abs diff {diff:E3} on features up to {scale:G3}");
+                    Assert.IsTrue(diff <= ScoreComparison.Relative * scale,
+                        $"{name}: max abs diff {diff:E3} on features up to {scale:G3}");
                     worst = Math.Max(worst, diff);
                 }
             }
@@ -138,7 +154,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
             Environment.SetEnvironmentVariable("FREEZING_HOME", home);
             try
             {
-                string cached = Path.Combine(WeightCache.Folder, $"{MLNetResNet18Importer.ConverterId}-{WeightCache.Hash(ModelPath)}.weights");
+                string cached = Path.Combine(WeightCache.Folder,
+                    $"{MLNetResNet18Importer.ConverterId}-{WeightCache.Hash(ModelPath)}.weights");
                 Assert.IsFalse(File.Exists(cached));
 
                 var watch = Stopwatch.StartNew();
@@ -152,16 +169,20 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 watch.Restart();
                 var second = PretrainedWeights.MLNetResNet18();
                 double secondSeconds = watch.Elapsed.TotalSeconds;
-                Assert.AreEqual(backdated, File.GetLastWriteTimeUtc(cached), "the second call reads the cache and does not convert");
+                Assert.AreEqual(backdated, File.GetLastWriteTimeUtc(cached),
+                    "the second call reads the cache and does not convert");
                 Assert.AreEqual(1, Directory.GetFiles(WeightCache.Folder).Length, "no temporary files are left behind");
-                Console.WriteLine($"first call (convert + cache) {firstSeconds:F2} s, second call (cached) {secondSeconds:F2} s");
+                Console.WriteLine(
+                    $"first call (convert + cache) {firstSeconds:F2} s, second call (cached) {secondSeconds:F2} s");
 
                 foreach (var weights in new[] { first, second })
                 {
-                    Assert.AreEqual(new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0), weights.Definition);
+                    Assert.AreEqual(new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0),
+                        weights.Definition);
                     Assert.AreEqual(MLNetResNet18Importer.Preprocessing, weights.Preprocessing);
                     StringAssert.Contains(weights.Description, MLNetResNet18Importer.PackageId);
-                    Assert.AreEqual(ResNetArchitecture.ResNet18, weights.Architecture, "CNTK's [2,2,2,3] network is ML.NET's ResNet-18");
+                    Assert.AreEqual(ResNetArchitecture.ResNet18, weights.Architecture,
+                        "CNTK's [2,2,2,3] network is ML.NET's ResNet-18");
                 }
 
                 // The cached weights are the imported ones, bit for bit; a new head is added for the label count.
@@ -186,17 +207,22 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         [TestMethod]
         public void MissingModelNamesThePackage()
         {
-            string bogus = Path.Combine(Path.GetTempPath(), "no-such-folder-" + Guid.NewGuid().ToString("N"), "ResNet18.onnx");
-            var explicitPath = Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.MLNetResNet18(bogus));
+            string bogus = Path.Combine(Path.GetTempPath(), "no-such-folder-" + Guid.NewGuid().ToString("N"),
+                "ResNet18.onnx");
+            var explicitPath = Assert.ThrowsExactly<FileNotFoundException>(
+                () => PretrainedWeights.MLNetResNet18(bogus));
             StringAssert.Contains(explicitPath.Message, bogus);
-            StringAssert.Contains(explicitPath.Message, "dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1");
+            StringAssert.Contains(explicitPath.Message,
+                "dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1");
 
             string empty = Directory.CreateTempSubdirectory("freezing-mlnet-empty-").FullName;
             try
             {
-                var nowhere = Assert.ThrowsExactly<FileNotFoundException>(() => MLNetResNet18Importer.Locate(new[] { empty }));
+                var nowhere = Assert.ThrowsExactly<FileNotFoundException>(
+                    () => MLNetResNet18Importer.Locate(new[] { empty }));
                 StringAssert.Contains(nowhere.Message, empty);
-                StringAssert.Contains(nowhere.Message, "dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1");
+                StringAssert.Contains(nowhere.Message,
+                    "dotnet add package Microsoft.ML.DnnImageFeaturizer.ResNet18 --version 0.23.1");
                 Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.MLNetResNet18(empty));
             }
             finally
@@ -227,11 +253,18 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 Touch("newer-only", pkg, "0.9.0", tail);
                 string newest = Touch("newer-only", pkg, "0.10.0", tail);
 
-                Assert.AreEqual(app, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "none"), Path.Combine(root, "app"), Path.Combine(root, "nuget") }));
-                Assert.AreEqual(app, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "app", "DnnImageModels") }), "ML.NET's modelDir");
-                Assert.AreEqual(pinned, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "nuget") }), "the checked version first");
-                Assert.AreEqual(newest, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "newer-only") }), "else the newest");
-                Assert.AreEqual(app, MLNetResNet18Importer.Resolve(Path.Combine(root, "app")), "a folder given as the path is searched");
+                Assert.AreEqual(app,
+                    MLNetResNet18Importer.Locate(
+                    new[] { Path.Combine(root, "none"), Path.Combine(root, "app"), Path.Combine(root, "nuget") }));
+                Assert.AreEqual(app,
+                    MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "app", "DnnImageModels") }),
+                    "ML.NET's modelDir");
+                Assert.AreEqual(pinned, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "nuget") }),
+                    "the checked version first");
+                Assert.AreEqual(newest, MLNetResNet18Importer.Locate(new[] { Path.Combine(root, "newer-only") }),
+                    "else the newest");
+                Assert.AreEqual(app, MLNetResNet18Importer.Resolve(Path.Combine(root, "app")),
+                    "a folder given as the path is searched");
             }
             finally
             {
@@ -242,7 +275,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         [TestMethod]
         public void AFileThatIsNotTheOnnxResNetIsInvalidData()
         {
-            string path = Path.Combine(Path.GetTempPath(), "freezing-not-onnx-" + Guid.NewGuid().ToString("N") + ".onnx");
+            string path = Path.Combine(Path.GetTempPath(),
+                "freezing-not-onnx-" + Guid.NewGuid().ToString("N") + ".onnx");
             try
             {
                 File.WriteAllText(path, "this is not a protobuf");
@@ -260,7 +294,9 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         private static float[] RunOnnx(InferenceSession session, Tensor input)
         {
             var data = input.contiguous().data<float>().ToArray();
-            var feed = new[] { NamedOnnxValue.CreateFromTensor(OnnxInput, new OrtFloatTensor(data, new[] { 1, 3, 224, 224 })) };
+            var feed =
+                new[] { NamedOnnxValue.CreateFromTensor(OnnxInput,
+                new OrtFloatTensor(data, new[] { 1, 3, 224, 224 })) };
             using var results = session.Run(feed);
             var output = results.Single(r => r.Name == OnnxOutput).AsTensor<float>();
             CollectionAssert.AreEqual(new[] { 1, 512, 1, 1 }, output.Dimensions.ToArray());
@@ -271,11 +307,13 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         private static Tensor Preprocessed(byte[] encoded, ImagePreprocessing preprocessing)
         {
             byte[] rgb = preprocessing.DecodeAndResize(encoded);
-            using var bytes = tensor(rgb, new long[] { 1, preprocessing.ImageSize, preprocessing.ImageSize, 3 }, ScalarType.Byte);
+            using var bytes = tensor(rgb, new long[] { 1, preprocessing.ImageSize, preprocessing.ImageSize, 3 },
+                ScalarType.Byte);
             return preprocessing.Normalize(bytes);
         }
 
-        /// <summary>A 320x240 JPEG with smooth gradients, a disc and stripes: photo-like statistics without a photo file.</summary>
+        /// <summary>A 320x240 JPEG with smooth gradients, a disc and stripes: photo-like statistics without a photo
+        /// file.</summary>
         private static byte[] SyntheticPhoto()
             => TestImages.Encode(320, 240, (x, y) =>
             {

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
@@ -16,9 +18,11 @@ namespace Microsoft.ML.Freezing.Tests.Weights
     public sealed class PyTorchImportTests
     {
         private const double Tolerance = 1e-4;
-        private const string HowToGet = "run eng/torchvision-references.sh (installs Debian's python3-torch, writes seeded torchvision state dicts and PyTorch's outputs)";
+        private const string HowToGet = "run eng/torchvision-references.sh (installs Debian's python3-torch, writes " +
+            "seeded torchvision state dicts and PyTorch's outputs)";
 
-        private static string Fixture(string name) => Assets.Require(Path.Combine(Assets.Folder("torchvision"), name), HowToGet);
+        private static string Fixture(string name)
+            => Assets.Require(Path.Combine(Assets.Folder("torchvision"), name), HowToGet);
 
         [TestMethod]
         public void ResNet18PthInfersTheNetworkAndMatchesPyTorch()
@@ -32,14 +36,16 @@ namespace Microsoft.ML.Freezing.Tests.Weights
 
         [TestMethod]
         public void ResNet18SafetensorsMatchesPyTorch()
-            => CheckParity(PretrainedWeights.FromPyTorch(Fixture("resnet18.safetensors"), ResNetArchitecture.ResNet18), "resnet18");
+            => CheckParity(PretrainedWeights.FromPyTorch(Fixture("resnet18.safetensors"), ResNetArchitecture.ResNet18),
+                "resnet18");
 
         [TestMethod]
         public void ResNet50PthMatchesPyTorch()
         {
             var weights = PretrainedWeights.FromPyTorch(Fixture("resnet50.pth"), ResNetArchitecture.ResNet50);
             Assert.AreEqual(ResNetDefinition.ResNet50(1000), weights.Definition);
-            Assert.AreEqual(ResNetDefinition.ResNet50(1000), PretrainedWeights.FromPyTorch(Fixture("resnet50.pth")).Definition, "inferred");
+            Assert.AreEqual(ResNetDefinition.ResNet50(1000),
+                PretrainedWeights.FromPyTorch(Fixture("resnet50.pth")).Definition, "inferred");
             CheckParity(weights, "resnet50");
         }
 
@@ -54,7 +60,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
             Environment.SetEnvironmentVariable("FREEZING_HOME", home);
             try
             {
-                var fresh = Assert.ThrowsExactly<InvalidDataException>(() => PretrainedWeights.FromPyTorch(resnet50, ResNetArchitecture.ResNet18));
+                var fresh = Assert.ThrowsExactly<InvalidDataException>(
+                    () => PretrainedWeights.FromPyTorch(resnet50, ResNetArchitecture.ResNet18));
                 Console.WriteLine(fresh.Message.Substring(0, Math.Min(600, fresh.Message.Length)) + " ...");
                 StringAssert.Contains(fresh.Message, "resnet50.pth");
                 StringAssert.Contains(fresh.Message, "unexpected keys: ");
@@ -65,7 +72,8 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 Assert.IsFalse(Directory.EnumerateFiles(Path.Combine(home, "weights")).Any(), "nothing cached");
 
                 Assert.AreEqual(ResNetArchitecture.ResNet18, PretrainedWeights.FromPyTorch(resnet18).Architecture);
-                var cached = Assert.ThrowsExactly<InvalidDataException>(() => PretrainedWeights.FromPyTorch(resnet18, ResNetArchitecture.ResNet50));
+                var cached = Assert.ThrowsExactly<InvalidDataException>(
+                    () => PretrainedWeights.FromPyTorch(resnet18, ResNetArchitecture.ResNet50));
                 StringAssert.Contains(cached.Message, "missing keys: ");
                 StringAssert.Contains(cached.Message, "layer1.0.conv3.weight");
                 StringAssert.Contains(cached.Message, "mis-shaped keys: ");
@@ -107,8 +115,11 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 network.eval();
                 var expected = ReadReference($"{model}.logits.f32");
                 double diff = (network.forward(input) - expected).abs().max().item<float>();
-                Console.WriteLine($"{weights}: logits max abs diff {diff:e2} (largest |value| {expected.abs().max().item<float>():g3})");
-                Assert.IsTrue(diff <= Tolerance, $"{model} logits differ from PyTorch's by {diff:e2} (tolerance {Tolerance:e0}).");
+                Console.WriteLine(
+                    $"{weights}: logits max abs diff {diff:e2} (largest |value| " +
+                    $"{expected.abs().max().item<float>():g3})");
+                Assert.IsTrue(diff <= Tolerance,
+                    $"{model} logits differ from PyTorch's by {diff:e2} (tolerance {Tolerance:e0}).");
             }
             using (var network = weights.CreateNetwork(numClasses: 0, seed: 0))
             using (no_grad())
@@ -116,8 +127,11 @@ namespace Microsoft.ML.Freezing.Tests.Weights
                 network.eval();
                 var expected = ReadReference($"{model}.features.f32");
                 double diff = (network.forward(input) - expected).abs().max().item<float>();
-                Console.WriteLine($"{weights}: pooled features max abs diff {diff:e2} (largest |value| {expected.abs().max().item<float>():g3})");
-                Assert.IsTrue(diff <= Tolerance, $"{model} pooled features differ from PyTorch's by {diff:e2} (tolerance {Tolerance:e0}).");
+                Console.WriteLine(
+                    $"{weights}: pooled features max abs diff {diff:e2} (largest |value| " +
+                    $"{expected.abs().max().item<float>():g3})");
+                Assert.IsTrue(diff <= Tolerance,
+                    $"{model} pooled features differ from PyTorch's by {diff:e2} (tolerance {Tolerance:e0}).");
             }
         }
 
@@ -126,9 +140,11 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         {
             Assert.IsTrue(BitConverter.IsLittleEndian, "The reference files are little-endian.");
             using var manifest = JsonDocument.Parse(File.ReadAllText(Fixture("manifest.json")));
-            long[] shape = manifest.RootElement.GetProperty("shapes").GetProperty(name).EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            long[] shape = manifest.RootElement.GetProperty("shapes").GetProperty(name).EnumerateArray()
+                .Select(e => e.GetInt64()).ToArray();
             float[] values = MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(Fixture(name))).ToArray();
-            Assert.AreEqual(shape.Aggregate(1L, (a, b) => a * b), values.LongLength, $"{name}: size does not match its shape");
+            Assert.AreEqual(shape.Aggregate(1L, (a, b) => a * b), values.LongLength,
+                $"{name}: size does not match its shape");
             return tensor(values, shape);
         }
     }

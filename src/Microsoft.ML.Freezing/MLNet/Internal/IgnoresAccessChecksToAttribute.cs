@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 // Access to ML.NET internals: the run-time half.
 //
 // Microsoft.ML.Freezing compiles against publicized copies of Microsoft.ML.Core and Microsoft.ML.Data

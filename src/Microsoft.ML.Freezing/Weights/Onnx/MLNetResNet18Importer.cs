@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -29,7 +31,8 @@ namespace Microsoft.ML.Freezing
         public const string FileName = "ResNet18.onnx";
         /// <summary>Where the package puts the model in an application's output folder (ML.NET's convention).</summary>
         public static readonly string RelativePath = Path.Combine("DnnImageModels", "ResNet18Onnx", FileName);
-        /// <summary>The key of the conversion in the <see cref="WeightCache"/>; changes whenever the conversion does.</summary>
+        /// <summary>The key of the conversion in the <see cref="WeightCache"/>; changes whenever the conversion
+        /// does.</summary>
         public const string ConverterId = "mlnet-resnet18-v1";
         /// <summary>The command that adds the model to an application.</summary>
         public const string AddPackageCommand = "dotnet add package " + PackageId + " --version " + PackageVersion;
@@ -41,17 +44,19 @@ namespace Microsoft.ML.Freezing
         /// <remarks>
         /// ML.NET's pipeline subtracts a 224 x 224 mean image (<c>ResNetPreprocess.onnx</c>); these are its per-channel
         /// averages. The mean image varies by about ±10 around them, so features differ slightly from ML.NET's
-        /// <c>DnnImageFeaturizer</c> output for the same pixels; for fine-tuning the per-channel mean is the usual choice.
+        /// <c>DnnImageFeaturizer</c> output for the same pixels; for fine-tuning the per-channel mean is the usual
+        /// choice.
         /// </remarks>
         public static ImagePreprocessing Preprocessing { get; } = new ImagePreprocessing(
             224, 1f, new[] { 103.0626f, 115.9029f, 123.1516f }, new[] { 1f, 1f, 1f }, ChannelOrder.Bgr);
 
         /// <summary>
-        /// Reads <paramref name="onnxPath"/> and returns its network (Basic [2,2,2,3], no fc), <see cref="Preprocessing"/>
-        /// and its tensors with torchvision names. The caller owns the result.
+        /// Reads <paramref name="onnxPath"/> and returns its network (Basic [2,2,2,3], no fc),
+        /// <see cref="Preprocessing"/> and its tensors with torchvision names. The caller owns the result.
         /// </summary>
         /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-        /// <exception cref="InvalidDataException">The file is not an ONNX ResNet of BasicBlocks the importer understands.</exception>
+        /// <exception cref="InvalidDataException">The file is not an ONNX ResNet of BasicBlocks the importer
+        /// understands.</exception>
         public static ConvertedWeights Import(string onnxPath)
         {
             var graph = ReadGraph(onnxPath);
@@ -98,10 +103,10 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// Finds <c>ResNet18.onnx</c> in the first of <paramref name="searchFolders"/> that has it. Each folder may be an
-        /// application folder (<c>DnnImageModels/ResNet18Onnx/ResNet18.onnx</c> below it), a <c>DnnImageModels</c> folder
-        /// (ML.NET's <c>modelDir</c>: <c>ResNet18Onnx/ResNet18.onnx</c>), the model's own folder, or a NuGet package
-        /// folder (<c>microsoft.ml.dnnimagefeaturizer.resnet18/VERSION/tools/DnnImageModels/...</c>; version
+        /// Finds <c>ResNet18.onnx</c> in the first of <paramref name="searchFolders"/> that has it. Each folder may be
+        /// an application folder (<c>DnnImageModels/ResNet18Onnx/ResNet18.onnx</c> below it), a <c>DnnImageModels</c>
+        /// folder (ML.NET's <c>modelDir</c>: <c>ResNet18Onnx/ResNet18.onnx</c>), the model's own folder, or a NuGet
+        /// package folder (<c>microsoft.ml.dnnimagefeaturizer.resnet18/VERSION/tools/DnnImageModels/...</c>; version
         /// <see cref="PackageVersion"/> first, then the newest).
         /// </summary>
         /// <exception cref="FileNotFoundException">No folder has it; the message names the package to add.</exception>
@@ -123,16 +128,19 @@ namespace Microsoft.ML.Freezing
                 }
             }
             throw new FileNotFoundException(
-                $"ML.NET's pretrained ResNet-18 ({RelativePath}) was not found in {(searched.Count == 0 ? "any folder" : string.Join(", ", searched.Select(f => $"'{f}'")))}. "
-                + $"Add the NuGet package that ships it to your application ({AddPackageCommand}), which copies it to the output folder, "
+                $"ML.NET's pretrained ResNet-18 ({RelativePath}) was not found in "
+                    + $"{(searched.Count == 0 ? "any folder" : string.Join(", ", searched.Select(f => $"'{f}'")))}. "
+                + $"Add the NuGet package that ships it to your application ({AddPackageCommand}), which copies it to "
+                + "the output folder, "
                 + "or pass the file's path.", FileName);
         }
 
         /// <summary>
-        /// <paramref name="onnxPath"/> itself when it is a file, a search of it (<see cref="Locate"/>) when it is a folder,
-        /// else a search of <see cref="DefaultSearchFolders"/> when it is null or empty.
+        /// <paramref name="onnxPath"/> itself when it is a file, a search of it (<see cref="Locate"/>) when it is a
+        /// folder, else a search of <see cref="DefaultSearchFolders"/> when it is null or empty.
         /// </summary>
-        /// <exception cref="FileNotFoundException">The path does not exist, or nothing was found; the message names the package.</exception>
+        /// <exception cref="FileNotFoundException">The path does not exist, or nothing was found; the message names the
+        /// package.</exception>
         public static string Resolve(string onnxPath)
         {
             if (string.IsNullOrEmpty(onnxPath))
@@ -142,8 +150,10 @@ namespace Microsoft.ML.Freezing
             if (Directory.Exists(onnxPath))
                 return Locate(new[] { onnxPath });
             throw new FileNotFoundException(
-                $"ML.NET's pretrained ResNet-18 file '{onnxPath}' does not exist. It ships in the NuGet package {PackageId} "
-                + $"({AddPackageCommand}), which copies it to {RelativePath} in the output folder; or leave the path out to search there.",
+                $"ML.NET's pretrained ResNet-18 file '{onnxPath}' does not exist. It ships in the NuGet package "
+                + $"{PackageId} "
+                + $"({AddPackageCommand}), which copies it to {RelativePath} in the output folder; or leave the path "
+                + "out to search there.",
                 onnxPath);
         }
 
@@ -158,7 +168,8 @@ namespace Microsoft.ML.Freezing
             var versions = Directory.GetDirectories(package)
                 .Select(d => (Path: d, Name: Path.GetFileName(d)))
                 .OrderByDescending(v => v.Name == PackageVersion)
-                .ThenByDescending(v => Version.TryParse(v.Name.Split('-')[0], out var parsed) ? parsed : new Version(0, 0))
+                .ThenByDescending(v => Version.TryParse(v.Name.Split('-')[0], out var parsed) ? parsed
+                : new Version(0, 0))
                 .ThenByDescending(v => v.Name, StringComparer.Ordinal);
             foreach (var version in versions)
                 yield return Path.Combine(version.Path, "tools", RelativePath);

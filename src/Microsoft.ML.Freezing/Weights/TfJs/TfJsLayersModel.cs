@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -30,7 +32,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         public override string ToString() => $"{ClassName} '{Name}'";
     }
 
-    /// <summary>One entry of the <c>weightsManifest</c>: a named float32 tensor at an offset of its group's shards.</summary>
+    /// <summary>One entry of the <c>weightsManifest</c>: a named float32 tensor at an offset of its group's
+    /// shards.</summary>
     internal sealed class TfJsWeightSpec
     {
         public TfJsWeightSpec(string name, long[] shape, int group, long offset)
@@ -55,8 +58,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
 
     /// <summary>
     /// A TF.js "layers-model" <c>model.json</c>: the Keras layer topology and the <c>weightsManifest</c>, whose groups
-    /// each list shard files (paths relative to <c>model.json</c>) that, concatenated, hold the group's weights one after
-    /// another as little-endian float32. Only unquantised float32 weights are accepted.
+    /// each list shard files (paths relative to <c>model.json</c>) that, concatenated, hold the group's weights one
+    /// after another as little-endian float32. Only unquantised float32 weights are accepted.
     /// </summary>
     internal sealed class TfJsLayersModel
     {
@@ -91,7 +94,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         /// <summary>The layer of that name, or null.</summary>
         public TfJsLayer Layer(string name) => _layersByName.TryGetValue(name, out var layer) ? layer : null;
 
-        /// <summary>Parses <paramref name="modelJsonPath"/>; throws <see cref="InvalidDataException"/> when it is not a layers model.</summary>
+        /// <summary>Parses <paramref name="modelJsonPath"/>; throws <see cref="InvalidDataException"/> when it is not a
+        /// layers model.</summary>
         public static TfJsLayersModel Load(string modelJsonPath)
         {
             JsonDocument document;
@@ -110,7 +114,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                 {
                     return Parse(modelJsonPath, document.RootElement);
                 }
-                catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException || ex is FormatException)
+                catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException
+                    || ex is FormatException)
                 {
                     // Wrong JSON kinds (a string where a number belongs, a missing member) surface as these.
                     throw Invalid(modelJsonPath, ex.Message, ex);
@@ -121,7 +126,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         private static TfJsLayersModel Parse(string path, JsonElement root)
         {
             if (root.TryGetProperty("format", out var format) && format.GetString() != "layers-model")
-                throw Invalid(path, $"format is '{format.GetString()}', not 'layers-model' (a graph model cannot be imported)");
+                throw Invalid(path,
+                    $"format is '{format.GetString()}', not 'layers-model' (a graph model cannot be imported)");
             string generatedBy = root.TryGetProperty("generatedBy", out var g) ? g.GetString() : null;
             if (!root.TryGetProperty("modelTopology", out var topology))
                 throw Invalid(path, "it has no modelTopology");
@@ -133,8 +139,11 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             foreach (var layer in layersJson.EnumerateArray())
             {
                 var layerConfig = layer.GetProperty("config");
-                string name = layer.TryGetProperty("name", out var n) ? n.GetString() : layerConfig.GetProperty("name").GetString();
-                layers.Add(new TfJsLayer(name, layer.GetProperty("class_name").GetString(), layerConfig.Clone(), Inbound(layer)));
+                string name = layer.TryGetProperty("name", out var n) ? n.GetString()
+                    : layerConfig.GetProperty("name").GetString();
+                layers.Add(
+                    new TfJsLayer(name, layer.GetProperty("class_name").GetString(), layerConfig.Clone(),
+                    Inbound(layer)));
             }
 
             if (!root.TryGetProperty("weightsManifest", out var manifest) || manifest.ValueKind != JsonValueKind.Array)
@@ -172,7 +181,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
         // layer. The models imported here call each layer once.
         private static IReadOnlyList<string> Inbound(JsonElement layer)
         {
-            if (!layer.TryGetProperty("inbound_nodes", out var nodes) || nodes.ValueKind != JsonValueKind.Array || nodes.GetArrayLength() == 0)
+            if (!layer.TryGetProperty("inbound_nodes", out var nodes) || nodes.ValueKind != JsonValueKind.Array
+                || nodes.GetArrayLength() == 0)
                 return Array.Empty<string>();
             return nodes[0].EnumerateArray().Select(edge => edge[0].GetString()).ToList();
         }
@@ -193,7 +203,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
                 foreach (var spec in specs)
                 {
                     var values = new float[spec.Count];
-                    Buffer.BlockCopy(bytes, checked((int)spec.Offset), values, 0, checked((int)(spec.Count * sizeof(float))));
+                    Buffer.BlockCopy(bytes, checked((int)spec.Offset), values, 0,
+                        checked((int)(spec.Count * sizeof(float))));
                     if (!BitConverter.IsLittleEndian)
                     {
                         var ints = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(values.AsSpan());
@@ -211,7 +222,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             {
                 // Shard paths are relative to model.json and must stay beside it.
                 string full = System.IO.Path.GetFullPath(System.IO.Path.Combine(folder, p));
-                if (System.IO.Path.IsPathRooted(p) || !full.StartsWith(folder + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                if (System.IO.Path.IsPathRooted(p)
+                    || !full.StartsWith(folder + System.IO.Path.DirectorySeparatorChar, StringComparison.Ordinal))
                     throw Invalid(Path, $"shard path '{p}' leaves the model's folder");
                 if (!File.Exists(full))
                     throw new FileNotFoundException($"Weight shard '{full}' of '{Path}' does not exist.", full);
@@ -219,7 +231,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
             }).ToList();
             long actual = files.Sum(f => new FileInfo(f).Length);
             if (actual != expected)
-                throw Invalid(Path, $"its {files.Count} shard(s) hold {actual} bytes, but the manifest's weights need {expected}");
+                throw Invalid(Path,
+                    $"its {files.Count} shard(s) hold {actual} bytes, but the manifest's weights need {expected}");
             if (expected > Array.MaxLength)
                 throw Invalid(Path, $"a weight group of {expected} bytes is too large");
             var bytes = new byte[expected];

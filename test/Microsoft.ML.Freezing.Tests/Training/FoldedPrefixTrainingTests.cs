@@ -1,12 +1,15 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
-    /// <summary>The fine-tuner runs a frozen prefix folded (<see cref="ResNet.Fold"/>): same numbers, untouched weights.</summary>
+    /// <summary>The fine-tuner runs a frozen prefix folded (<see cref="ResNet.Fold"/>): same numbers, untouched
+    /// weights.</summary>
     [TestClass]
     public sealed class FoldedPrefixTrainingTests
     {
@@ -25,8 +28,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             };
             using (var tuner = new FineTuner(model, options))
                 tuner.Fit(train);
-            // Epoch 0 trains layer4 and the head, epoch 1 thaws layer3, epoch 2 layer2: stem and layer1 stay frozen, and
-            // every epoch runs them folded (or reads their outputs from the cache).
+            // Epoch 0 trains layer4 and the head, epoch 1 thaws layer3, epoch 2 layer2: stem and layer1 stay frozen,
+            // and every epoch runs them folded (or reads their outputs from the cache).
             var after = model.state_dict();
             foreach (var (name, tensor) in before)
             {
@@ -63,15 +66,18 @@ namespace Microsoft.ML.Freezing.Tests.Engine
                     if (ResNetStages.OfParameter(name) <= ResNetStage.Layer2)
                         Assert.IsTrue(TestData.Same(tensor, after[name]), $"{precision}: {name} changed");
                 }
-                Assert.IsFalse(TestData.Same(before["fc.weight"], after["fc.weight"]), $"{precision}: the head should train");
+                Assert.IsFalse(TestData.Same(before["fc.weight"], after["fc.weight"]),
+                    $"{precision}: the head should train");
                 TestData.Dispose(before);
             }
-            // Same batches, the prefix's outputs rounded to bfloat16: the losses follow float32's closely, but not exactly.
+            // Same batches, the prefix's outputs rounded to bfloat16: the losses follow float32's closely, but not
+            // exactly.
             var (f32, bf16) = (losses[InferencePrecision.Float32], losses[InferencePrecision.BFloat16]);
             Assert.HasCount(f32.Count, bf16);
             for (int i = 0; i < f32.Count; i++)
                 Assert.AreEqual(f32[i], bf16[i], 0.05 * Math.Max(1, Math.Abs(f32[i])), $"batch {i}");
-            Assert.IsTrue(f32.Zip(bf16).Any(p => p.First != p.Second), "bfloat16 gave float32's losses exactly: was it used?");
+            Assert.IsTrue(f32.Zip(bf16).Any(p => p.First != p.Second),
+                "bfloat16 gave float32's losses exactly: was it used?");
             Assert.IsTrue(logs.Any(l => l.Contains("runs in bfloat16")), string.Join("\n", logs));
         }
 

@@ -1,9 +1,11 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Freezing
 {
     [TestClass]
     public sealed class FreezeMaskTests
@@ -43,9 +45,11 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         public void ParseUnderstandsStagesRangesAndGlobs()
         {
             Assert.AreEqual("stem..layer2", FreezeMask.Parse(" STEM .. Layer2 ".Replace(" .. ", "..")).ToString());
-            CollectionAssert.AreEqual(Frozen(FreezeMask.UpTo(ResNetStage.Layer2)), Frozen(FreezeMask.Parse("stem..layer2")));
+            CollectionAssert.AreEqual(Frozen(FreezeMask.UpTo(ResNetStage.Layer2)),
+                Frozen(FreezeMask.Parse("stem..layer2")));
             var bn = Frozen(FreezeMask.Parse("layer4.*.bn*"));
-            CollectionAssert.AreEqual(new[] { "layer4.0.bn1.weight", "layer4.0.bn1.bias", "layer4.0.bn2.weight", "layer4.0.bn2.bias",
+            CollectionAssert.AreEqual(
+                new[] { "layer4.0.bn1.weight", "layer4.0.bn1.bias", "layer4.0.bn2.weight", "layer4.0.bn2.bias",
                 "layer4.1.bn1.weight", "layer4.1.bn1.bias", "layer4.1.bn2.weight", "layer4.1.bn2.bias" }, bn);
             var probe = FreezeMask.Parse("stem..layer4-layer4.1.*");
             Assert.IsTrue(probe.IsFrozen("layer4.0.conv1.weight"));
@@ -58,12 +62,14 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         [TestMethod]
         public void UnionExceptAndWhereCombine()
         {
-            var mask = FreezeMask.UpTo(ResNetStage.Layer1).Union(FreezeMask.Glob("layer3.*")).Except(FreezeMask.Where(n => n.Contains(".bn"), "bn"));
+            var mask = FreezeMask.UpTo(ResNetStage.Layer1).Union(FreezeMask.Glob("layer3.*"))
+                .Except(FreezeMask.Where(n => n.Contains(".bn"), "bn"));
             Assert.IsTrue(mask.IsFrozen("layer1.0.conv1.weight"));
             Assert.IsTrue(mask.IsFrozen("layer3.1.conv2.weight"));
             Assert.IsFalse(mask.IsFrozen("layer3.1.bn2.weight"));
             Assert.IsFalse(mask.IsFrozen("layer2.0.conv1.weight"));
-            CollectionAssert.AreEqual(new[] { ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer3 }, mask.FrozenStages(_names).ToArray());
+            CollectionAssert.AreEqual(new[] { ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer3 },
+                mask.FrozenStages(_names).ToArray());
             Assert.ThrowsExactly<FormatException>(() => FreezeMask.Parse(mask.ToString()));
         }
 
@@ -91,7 +97,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             Assert.IsFalse(error.Message.Contains("'layer4.*.bn*'"));
 
             using var model = new ResNet(TestData.TinyDefinition(), seed: 1);
-            var fromTuner = Assert.ThrowsExactly<ArgumentException>(() => new FineTuner(model, new FineTuneOptions { Freeze = FreezeMask.Parse("layer2.7.*") }));
+            var fromTuner = Assert.ThrowsExactly<ArgumentException>(
+                () => new FineTuner(model, new FineTuneOptions { Freeze = FreezeMask.Parse("layer2.7.*") }));
             StringAssert.Contains(fromTuner.Message, "'layer2.7.*'");
         }
 

@@ -1,10 +1,12 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// The folded network's convolution routes (<see cref="ConvolutionRoutes"/>): a fast kernel that computes wrong
@@ -32,7 +34,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             ConvolutionRoutes.Reset();
         }
 
-        /// <summary>Adds 20% of the output's range where <paramref name="faulty"/> says, as the VM's layer4 kernel erred.</summary>
+        /// <summary>Adds 20% of the output's range where <paramref name="faulty"/> says, as the VM's layer4 kernel
+        /// erred.</summary>
         private static void Corrupt(Func<ConvolutionRoute, ConvolutionRoutes.Signature, bool> faulty)
             => ConvolutionRoutes.FaultForTesting = (route, signature, y) =>
                 faulty(route, signature) ? Shifted(y) : y.alias();
@@ -44,7 +47,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         }
 
         /// <summary>The 3x3 convolutions of the last stage: 4x4 pixels at 128 px in a tiny network.</summary>
-        private static bool LastStage3x3(ConvolutionRoutes.Signature s) => s.Weight.EndsWith("x3x3") && s.Input.EndsWith("x4x4");
+        private static bool LastStage3x3(ConvolutionRoutes.Signature s)
+            => s.Weight.EndsWith("x3x3") && s.Input.EndsWith("x4x4");
 
         private static double RelativeDifference(Tensor expected, Tensor actual)
         {
@@ -64,10 +68,13 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             using var first = folded.Forward(images);
             using var second = folded.Forward(images);
 
-            Assert.IsTrue(RelativeDifference(expected, first) <= 1e-4, $"first pass: {RelativeDifference(expected, first):G3}");
+            Assert.IsTrue(RelativeDifference(expected, first) <= 1e-4,
+                $"first pass: {RelativeDifference(expected, first):G3}");
             Assert.IsTrue(TestData.Same(first, second), "the second pass takes the same routes");
-            var fellBack = ConvolutionRoutes.Decisions.Where(d => d.Value != ConvolutionRoute.ChannelsLast && !d.Key.Weight.EndsWith("x1x1")).ToList();
-            Assert.IsTrue(fellBack.Count > 0 && fellBack.All(d => LastStage3x3(d.Key) && d.Value == ConvolutionRoute.Nchw),
+            var fellBack = ConvolutionRoutes.Decisions.Where(
+                d => d.Value != ConvolutionRoute.ChannelsLast && !d.Key.Weight.EndsWith("x1x1")).ToList();
+            Assert.IsTrue(
+                fellBack.Count > 0 && fellBack.All(d => LastStage3x3(d.Key) && d.Value == ConvolutionRoute.Nchw),
                 string.Join("\n", ConvolutionRoutes.Decisions));
             Assert.AreEqual(fellBack.Count, _reports.Count, string.Join("\n", _reports));
             StringAssert.Contains(_reports[0], "channels-last route is off by 0.2");
@@ -86,8 +93,10 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             using var actual = folded.Forward(images);
 
             Assert.IsTrue(RelativeDifference(expected, actual) <= 1e-4, $"{RelativeDifference(expected, actual):G3}");
-            Assert.IsTrue(ConvolutionRoutes.Decisions.Where(d => LastStage3x3(d.Key)).All(d => d.Value == ConvolutionRoute.Gemm));
-            Assert.IsTrue(_reports.All(r => r.Contains("NCHW route is off") && r.Contains("matrix-product route")), string.Join("\n", _reports));
+            Assert.IsTrue(
+                ConvolutionRoutes.Decisions.Where(d => LastStage3x3(d.Key)).All(d => d.Value == ConvolutionRoute.Gemm));
+            Assert.IsTrue(_reports.All(r => r.Contains("NCHW route is off") && r.Contains("matrix-product route")),
+                string.Join("\n", _reports));
         }
 
         [TestMethod]
@@ -104,7 +113,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             Assert.IsTrue(RelativeDifference(expected, actual) <= 1e-4, $"{RelativeDifference(expected, actual):G3}");
             foreach (var (signature, route) in ConvolutionRoutes.Decisions)
             {
-                var expectedRoute = signature.Weight.EndsWith("x1x1") ? ConvolutionRoute.Gemm : ConvolutionRoute.ChannelsLast;
+                var expectedRoute = signature.Weight.EndsWith("x1x1") ? ConvolutionRoute.Gemm
+                    : ConvolutionRoute.ChannelsLast;
                 Assert.AreEqual(expectedRoute, route, signature.ToString());
             }
             Assert.AreEqual(0, _reports.Count, string.Join("\n", _reports));

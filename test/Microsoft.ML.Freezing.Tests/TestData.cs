@@ -1,15 +1,18 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests
 {
     /// <summary>Small tensors and networks for engine tests.</summary>
     internal static class TestData
     {
         /// <summary>A tiny ResNet (one Basic block per stage) so that every test trains in seconds.</summary>
-        public static ResNetDefinition TinyDefinition(int classes = 3) => new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 1 }, classes);
+        public static ResNetDefinition TinyDefinition(int classes = 3)
+            => new ResNetDefinition(ResNetBlockType.Basic, new[] { 1, 1, 1, 1 }, classes);
 
         /// <summary>Random images and random labels: enough signal to move every layer.</summary>
         public static TensorImageSource RandomImages(int count, int classes = 3, int size = 32, ulong seed = 7)

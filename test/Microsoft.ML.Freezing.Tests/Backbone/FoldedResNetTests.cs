@@ -1,10 +1,12 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>BatchNorm folding and the channels-last inference snapshot (<see cref="ResNet.Fold"/>).</summary>
     [TestClass]
@@ -25,7 +27,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
                     bn.running_mean.uniform_(-0.2, 0.2, generator);
                     bn.running_var.uniform_(0.5, 2.0, generator);
                 }
-                foreach (var (name, p) in model.named_parameters().Where(p => p.name.EndsWith(".bias", StringComparison.Ordinal) && p.name.Contains("conv")))
+                foreach (var (name, p) in model.named_parameters()
+                    .Where(p => p.name.EndsWith(".bias", StringComparison.Ordinal) && p.name.Contains("conv")))
                     p.uniform_(-0.1, 0.1, generator);
             }
             model.eval();
@@ -43,7 +46,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             CollectionAssert.AreEqual(expected.shape, actual.shape, what + ": shape");
             double scale = Math.Max(1, expected.abs().max().item<float>());
             double diff = (expected - actual).abs().max().item<float>();
-            Assert.IsTrue(diff <= tolerance * scale, $"{what}: max difference {diff:G3} over {tolerance:G3} x {scale:G3}");
+            Assert.IsTrue(diff <= tolerance * scale,
+                $"{what}: max difference {diff:G3} over {tolerance:G3} x {scale:G3}");
         }
 
         [TestMethod]
@@ -52,7 +56,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         [DataRow(ResNetBlockType.Bottleneck, ResNetVariant.V1, true)]
         public void FoldedNetworkMatchesTheModuleWithin1e4(ResNetBlockType blocks, ResNetVariant variant, bool convBias)
         {
-            var definition = new ResNetDefinition(blocks, new[] { 2, 1, 2, 1 }, 7, variant, convBias ? 1e-3 : 1e-5, convBias);
+            var definition = new ResNetDefinition(blocks, new[] { 2, 1, 2, 1 }, 7, variant, convBias ? 1e-3 : 1e-5,
+                convBias);
             using var model = EvalNetwork(definition);
             using var images = Images(3, 64);
             using var expected = model.call(images);
@@ -67,7 +72,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             using var model = EvalNetwork(TestData.TinyDefinition(4));
             using var images = Images(2, 48);
             using var noGrad = no_grad();
-            var inputs = new System.Collections.Generic.Dictionary<ResNetStage, Tensor> { [ResNetStage.Stem] = images.alias() };
+            var inputs =
+                new System.Collections.Generic.Dictionary<ResNetStage, Tensor> { [ResNetStage.Stem] = images.alias() };
             var y = images.alias();
             foreach (var stage in ResNetStages.All.Take(5))
             {
@@ -134,7 +140,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             foreach (var (_, bn, stage) in model.BatchNorms())
                 if (stage <= ResNetStage.Layer2) bn.eval();
             using var prefix = model.Fold(ResNetStage.Stem, ResNetStage.Layer2);
-            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => prefix.Forward(zeros(1, 3, 32, 32), ResNetStage.Stem, ResNetStage.Layer3));
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(
+                () => prefix.Forward(zeros(1, 3, 32, 32), ResNetStage.Stem, ResNetStage.Layer3));
         }
 
         [TestMethod]

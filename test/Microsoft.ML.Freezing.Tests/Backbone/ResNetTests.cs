@@ -1,10 +1,12 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.IO;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     [TestClass]
     public sealed class ResNetTests
@@ -32,14 +34,19 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         {
             using var v15 = new ResNet(ResNetDefinition.ResNet50(1000), seed: 1);
             Assert.AreEqual(25_557_032L, v15.parameters().Sum(p => p.numel()));
-            var v1Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 6, 3 }, 1000, ResNetVariant.V1, 1e-3, convBias: true);
+            var v1Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, new[] { 3, 4, 6, 3 }, 1000,
+                ResNetVariant.V1, 1e-3, convBias: true);
             using var v1 = new ResNet(v1Definition, seed: 1);
             Assert.IsTrue(v1.state_dict().ContainsKey("layer3.0.conv2.bias"));
 
             // Where the stride sits shows in the output shape of the block's first 1x1 conv.
             using var input = randn(1, 256, 16, 16);
-            using var onV15 = ((TorchSharp.Modules.Conv2d)v15.named_modules().First(m => m.name == "layer2.0.conv1").module).call(input);
-            using var onV1 = ((TorchSharp.Modules.Conv2d)v1.named_modules().First(m => m.name == "layer2.0.conv1").module).call(input);
+            using var onV15 = (
+                (TorchSharp.Modules.Conv2d)v15.named_modules().First(m => m.name == "layer2.0.conv1").module)
+                .call(input);
+            using var onV1 = (
+                (TorchSharp.Modules.Conv2d)v1.named_modules().First(m => m.name == "layer2.0.conv1").module)
+                .call(input);
             CollectionAssert.AreEqual(new long[] { 1, 128, 16, 16 }, onV15.shape);
             CollectionAssert.AreEqual(new long[] { 1, 128, 8, 8 }, onV1.shape);
         }
@@ -47,13 +54,16 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         [TestMethod]
         public void MlNetResNet18DefinitionMatchesTheCheckedOnnxMapping()
         {
-            // ML.NET's pretrained ResNet-18 is [2,2,2,3]; the fixture lists its tensors with torchvision names and shapes.
+            // ML.NET's pretrained ResNet-18 is [2,2,2,3]; the fixture lists its tensors with torchvision names and
+            // shapes.
             string mapping = RepoPaths.MLNetResNet18Mapping;
             Assert.IsTrue(File.Exists(mapping), $"Missing {mapping}.");
             var expected = File.ReadAllLines(mapping).Where(l => l.Length > 0).Select(l => l.Split('\t'))
-                .ToDictionary(f => f[1], f => f[2].Trim('[', ']').Split(',').Select(s => long.Parse(s.Trim())).ToArray());
+                .ToDictionary(f => f[1],
+                f => f[2].Trim('[', ']').Split(',').Select(s => long.Parse(s.Trim())).ToArray());
             using var model = new ResNet(new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 0), seed: 1);
-            var ours = model.state_dict().Where(kv => !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+            var ours = model.state_dict().Where(kv => !kv.Key.EndsWith("num_batches_tracked", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key, kv => kv.Value.shape);
             CollectionAssert.AreEquivalent(expected.Keys.ToList(), ours.Keys.ToList());
             foreach (var (name, shape) in expected)
                 CollectionAssert.AreEqual(shape, ours[name], name);

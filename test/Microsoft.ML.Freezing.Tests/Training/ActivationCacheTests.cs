@@ -1,10 +1,12 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>The frozen-prefix activation cache: fewer forward passes, same results, bounded memory.</summary>
     [TestClass]
@@ -19,7 +21,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             public List<string> Log = new List<string>();
         }
 
-        private static Run Train(bool cache, long memoryLimit = 2L << 30, BatchNormPolicy policy = BatchNormPolicy.Frozen, ImageAugmentation augmentation = ImageAugmentation.None)
+        private static Run Train(bool cache, long memoryLimit = 2L << 30,
+            BatchNormPolicy policy = BatchNormPolicy.Frozen, ImageAugmentation augmentation = ImageAugmentation.None)
         {
             var run = new Run();
             using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
@@ -61,7 +64,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             foreach (var name in expected.Weights.Keys.Where(k => !k.EndsWith("num_batches_tracked")))
             {
                 double difference = ScoreComparison.RelativeDifference(expected.Weights[name], actual.Weights[name]);
-                Assert.IsTrue(difference <= ScoreComparison.Relative, $"{name} differs by {difference:G3} of its range");
+                Assert.IsTrue(difference <= ScoreComparison.Relative,
+                    $"{name} differs by {difference:G3} of its range");
                 worst = Math.Max(worst, difference);
             }
             Console.WriteLine($"weights differ by at most {worst:G3} of their range");
@@ -85,7 +89,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
                 Assert.AreEqual(expected[stage], cached.Forwards[stage], $"cached forwards through {stage}");
                 Assert.AreEqual(64L, plain.Forwards[stage], $"uncached forwards through {stage}");
             }
-            CollectionAssert.AreEqual(new ResNetStage?[] { null, ResNetStage.Layer3, ResNetStage.Layer2, ResNetStage.Layer1 },
+            CollectionAssert.AreEqual(
+                new ResNetStage?[] { null, ResNetStage.Layer3, ResNetStage.Layer2, ResNetStage.Layer1 },
                 cached.History.Select(h => h.CachedBoundary).ToArray());
             AssertSameWeights(plain, cached);
             for (int e = 0; e < 4; e++)
@@ -102,10 +107,12 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             var capped = Train(cache: true, memoryLimit: cap);
             Assert.IsTrue(capped.PeakCacheBytes <= cap, $"peak {capped.PeakCacheBytes} bytes over the {cap}-byte cap");
             Assert.IsTrue(capped.PeakCacheBytes > 0, "something should fit in memory");
-            Assert.IsTrue(capped.Log.Any(l => l.Contains("spilling to a memory-mapped file")), string.Join("\n", capped.Log));
+            Assert.IsTrue(capped.Log.Any(l => l.Contains("spilling to a memory-mapped file")),
+                string.Join("\n", capped.Log));
             var plain = Train(cache: false);
             AssertSameWeights(plain, capped);
-            Assert.IsTrue(capped.Forwards[ResNetStage.Stem] == 16, "spilled outputs are still read back, not recomputed");
+            Assert.IsTrue(capped.Forwards[ResNetStage.Stem] == 16,
+                "spilled outputs are still read back, not recomputed");
         }
 
         // Each epoch's validation in Fit (cached at the freeze boundary) against Evaluate, which runs every stage.
@@ -181,11 +188,13 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         public void CacheIsOffWithAugmentationOrTrainableBatchNormAndSaysWhy()
         {
             var augmented = Train(cache: true, augmentation: ImageAugmentation.FlipAndCrop);
-            Assert.IsTrue(augmented.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("augmentation")), string.Join("\n", augmented.Log));
+            Assert.IsTrue(augmented.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("augmentation")),
+                string.Join("\n", augmented.Log));
             Assert.AreEqual(64L, augmented.Forwards[ResNetStage.Stem]);
 
             var trainAffine = Train(cache: true, policy: BatchNormPolicy.TrainAffine);
-            Assert.IsTrue(trainAffine.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("TrainAffine")), string.Join("\n", trainAffine.Log));
+            Assert.IsTrue(trainAffine.Log.Any(l => l.StartsWith("Activation cache off") && l.Contains("TrainAffine")),
+                string.Join("\n", trainAffine.Log));
             Assert.IsTrue(trainAffine.History.All(h => h.CachedBoundary == null));
         }
     }

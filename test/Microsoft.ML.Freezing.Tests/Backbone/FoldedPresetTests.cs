@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -5,12 +7,13 @@ using System.IO;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// Every network preset (Basic and Bottleneck, V1 and V1.5, ML.NET's [2,2,2,3]) through the folded path at 224 px,
     /// in a child process (test/Microsoft.ML.Freezing.FuzzHost, mode "folded"): oneDNN once divided by zero choosing
-    /// the blocking of a 1x1 convolution (SIGFPE, Keras ResNet-50) on an AVX-512 VM, which would end the test run itself.
+    /// the blocking of a 1x1 convolution (SIGFPE, Keras ResNet-50) on an AVX-512 VM, which would end the test run
+    /// itself.
     /// </summary>
     [TestClass]
     [TestCategory(Categories.Numerical)]
@@ -25,7 +28,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
         [TestMethod]
         public void EveryPresetRunsFoldedAt224WithoutACrashAndEveryStageMatches()
         {
-            string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}")
+            string configuration = AppContext.BaseDirectory.Contains(
+                $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}")
                 ? "Release" : "Debug";
             string host = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.FuzzHost", "bin", configuration,
                 "net10.0", "Microsoft.ML.Freezing.FuzzHost.dll");
@@ -48,9 +52,11 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             string transcript = string.Join("\n", lines) + "\n" + stderr.Result;
             Console.WriteLine(transcript);
             string running = lines.LastOrDefault(l => l.StartsWith("CASE ", StringComparison.Ordinal));
-            Assert.AreEqual(0, process.ExitCode, $"the child died (exit {process.ExitCode}) during '{running}':\n{transcript}");
+            Assert.AreEqual(0, process.ExitCode,
+                $"the child died (exit {process.ExitCode}) during '{running}':\n{transcript}");
             foreach (var preset in Presets)
-                Assert.IsTrue(lines.Any(l => l.StartsWith($"OK {preset} ", StringComparison.Ordinal)), $"{preset}:\n{transcript}");
+                Assert.IsTrue(lines.Any(l => l.StartsWith($"OK {preset} ", StringComparison.Ordinal)),
+                    $"{preset}:\n{transcript}");
             Assert.AreEqual($"RAN {Presets.Length}", lines.Last(), transcript);
         }
     }

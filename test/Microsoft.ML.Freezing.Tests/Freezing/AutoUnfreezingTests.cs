@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -5,7 +7,7 @@ using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Freezing
 {
     /// <summary>
     /// <see cref="UnfreezeSchedule.Auto"/>: its decisions from a history, then real runs whose data force a plateau
@@ -69,7 +71,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop);
             Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "layer4 freezes again");
             Assert.AreEqual("the best validation loss since the thaw at epoch 3, 0.8200, is worse than 0.8000 before " +
-                "it: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and thawing no more.",
+                "it: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and thawing no " +
+                "more.",
                 hurt.Reason);
 
             // After the restore (recorded on epoch 3): the head trains on while it improves, and never thaws again.

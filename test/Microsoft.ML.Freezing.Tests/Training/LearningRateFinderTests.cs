@@ -1,8 +1,10 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Training
 {
     /// <summary>The learning-rate range test (<see cref="LearningRateFinder"/>).</summary>
     [TestClass]
@@ -26,9 +28,11 @@ namespace Microsoft.ML.Freezing.Tests.Engine
             double ratio = Math.Pow(1e9, 1.0 / 59);
             for (int i = 1; i < result.LearningRates.Count; i++)
                 Assert.AreEqual(ratio, result.LearningRates[i] / result.LearningRates[i - 1], 1e-9, $"step {i}");
-            Assert.IsTrue(result.Losses.Count < 60, $"a rate of 1e4 should diverge before the end: {result.Losses.Count} steps");
+            Assert.IsTrue(result.Losses.Count < 60,
+                $"a rate of 1e4 should diverge before the end: {result.Losses.Count} steps");
             double lowest = result.Losses.Min();
-            Assert.IsTrue(result.Losses.Last() > 4 * lowest || !double.IsFinite(result.Losses.Last()) || result.Losses.Count < 60);
+            Assert.IsTrue(result.Losses.Last() > 4 * lowest || !double.IsFinite(result.Losses.Last())
+                || result.Losses.Count < 60);
             int best = result.Losses.ToList().IndexOf(lowest);
             Assert.AreEqual(Math.Max(result.LearningRates[best] / 10, 1e-5), result.SuggestedLearningRate, 1e-12);
             StringAssert.Contains(result.Reason, "range test");

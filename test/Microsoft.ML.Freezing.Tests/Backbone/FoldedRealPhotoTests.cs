@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -8,7 +10,7 @@ using static TorchSharp.torch;
 using OrtFloatTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
 using Tensor = TorchSharp.torch.Tensor;
 
-namespace Microsoft.ML.Freezing.Tests.Engine
+namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
     /// The folded snapshot against the plain modules and ONNX Runtime on real photos with ML.NET's ResNet-18 at 224 px:
@@ -21,7 +23,8 @@ namespace Microsoft.ML.Freezing.Tests.Engine
     {
         private const int Size = 224;
 
-        private static string OnnxPath => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
+        private static string OnnxPath
+            => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
 
         /// <summary>The four photos of the assets, each also mirrored, flipped and both: a batch of 16.</summary>
         private static Tensor Photos(ImagePreprocessing preprocessing)
