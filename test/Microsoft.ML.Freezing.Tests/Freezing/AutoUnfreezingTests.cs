@@ -120,43 +120,14 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 () => UnfreezeSchedule.Auto().Plan(FreezeMask.AllButHead, Names, 3));
         }
 
-        private sealed class Run : IDisposable
-        {
-            public List<Dictionary<string, Tensor>> Snapshots = new List<Dictionary<string, Tensor>>();
-            public IReadOnlyList<EpochRecord> History;
-            public Dictionary<string, Tensor> Final;
-            public int? RestoredEpoch;
-            public List<string> Log = new List<string>();
-
-            public void Dispose()
-            {
-                Snapshots.ForEach(TestData.Dispose);
-                TestData.Dispose(Final);
-            }
-        }
-
         // The head's rate is 0, so its phase cannot improve validation: a plateau after epoch 1, by construction.
-        private static Run Train(IImageBatchSource validation, int epochs)
-        {
-            var run = new Run();
-            using var model = new ResNet(TestData.TinyDefinition(), seed: 2);
-            using var train = TestData.RandomImages(16);
-            run.Snapshots.Add(TestData.Snapshot(model));
-            var options = new FineTuneOptions
+        private static RecordedRun Train(IImageBatchSource validation, int epochs) => RecordedRun.Train(
+            new FineTuneOptions
             {
                 Epochs = epochs, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1,
                 Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Auto(),
                 StageLearningRateMultipliers = new Dictionary<ResNetStage, double> { [ResNetStage.Head] = 0 },
-                EpochCallback = _ => run.Snapshots.Add(TestData.Snapshot(model)), Log = run.Log.Add,
-            };
-            using (var tuner = new FineTuner(model, options))
-            {
-                run.History = tuner.Fit(train, validation).ToList();
-                run.RestoredEpoch = tuner.RestoredEpoch;
-            }
-            run.Final = TestData.Snapshot(model);
-            return run;
-        }
+            }, validation);
 
         [TestMethod]
         public void ThawsLayer4WhenTheHeadPhasePlateaus()

@@ -43,43 +43,6 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             }
         }
 
-        private sealed class Run : IDisposable
-        {
-            public List<Dictionary<string, Tensor>> Snapshots = new List<Dictionary<string, Tensor>>();
-            public IReadOnlyList<EpochRecord> History;
-            public Dictionary<string, Tensor> Final;
-            public IReadOnlyDictionary<ResNetStage, long> Forwards;
-            public int? RestoredEpoch;
-            public bool Planned;
-            public List<string> Log = new List<string>();
-
-            public void Dispose()
-            {
-                Snapshots.ForEach(TestData.Dispose);
-                TestData.Dispose(Final);
-            }
-        }
-
-        // Snapshots[0] is the initial model, Snapshots[k + 1] the model after epoch k.
-        private static Run Train(FineTuneOptions options, IImageBatchSource validation)
-        {
-            var run = new Run();
-            using var model = new ResNet(TestData.TinyDefinition(), seed: 2);
-            using var train = TestData.RandomImages(16);
-            run.Snapshots.Add(TestData.Snapshot(model));
-            options.EpochCallback = _ => run.Snapshots.Add(TestData.Snapshot(model));
-            options.Log = run.Log.Add;
-            using (var tuner = new FineTuner(model, options))
-            {
-                run.History = tuner.Fit(train, validation).ToList();
-                run.Forwards = tuner.StageForwardCounts.ToDictionary(kv => kv.Key, kv => kv.Value);
-                run.RestoredEpoch = tuner.RestoredEpoch;
-                run.Planned = tuner.Plan != null;
-            }
-            run.Final = TestData.Snapshot(model);
-            return run;
-        }
-
         private static FineTuneOptions Options(ThawPolicy policy, int epochs, bool cache = true) => new FineTuneOptions
         {
             Epochs = epochs, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1,
@@ -108,7 +71,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         {
             var policy = new ThawLayer4WhenValidationIsLow(threshold: 10);
             using var validation = TestData.RandomImages(8, seed: 9);
-            using var run = Train(Options(policy, epochs: 4), validation);
+            using var run = RecordedRun.Train(Options(policy, epochs: 4), validation);
 
             Assert.IsFalse(run.Planned, "a reactive policy has no plan");
             // Asked before every epoch, with the history so far and the previous epoch's validation metrics.
@@ -144,7 +107,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         {
             var policy = new ThawLayer4WhenValidationIsLow(threshold: 0);
             using var validation = TestData.RandomImages(8, seed: 9);
-            using var run = Train(Options(policy, epochs: 3), validation);
+            using var run = RecordedRun.Train(Options(policy, epochs: 3), validation);
             foreach (var name in run.Final.Keys.Where(n => ResNetStages.OfParameter(n) != ResNetStage.Head))
                 Assert.IsTrue(TestData.Same(run.Snapshots[0][name], run.Final[name]), $"{name} changed");
             Assert.IsTrue(run.History.All(h => h.FrozenStages.Contains(ResNetStage.Layer4)));
@@ -154,8 +117,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         public void ReactivePolicyCachesTheCurrentBoundaryAndMatchesTheUncachedPath()
         {
             using var validation = TestData.RandomImages(8, seed: 9);
-            using var cached = Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: true), validation);
-            using var plain = Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: false), validation);
+            using var cached = RecordedRun.Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: true), validation);
+            using var plain = RecordedRun.Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: false), validation);
 
             // Epoch 0 fills layer4's outputs, epoch 1 reads them; the thaw at 2 moves the boundary: epoch 2 runs the
             // images and fills layer3's outputs, which epoch 3 reads. So the stem runs twice over the 16 images.
@@ -174,7 +137,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         public void PolicyThatAsksToRestoreAndStopGetsTheBestEpochsWeights()
         {
             using var validation = Mislabelled(16);
-            using var run = Train(Options(new StopWhenValidationWorsens(), epochs: 6), validation);
+            using var run = RecordedRun.Train(Options(new StopWhenValidationWorsens(), epochs: 6), validation);
 
             int stoppedAt = run.History.Count;
             Assert.IsTrue(stoppedAt < 6, "validation never got worse: the policy had nothing to do");
@@ -193,7 +156,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             using var validation = Mislabelled(16);
             var options = Options(UnfreezeSchedule.Gradual(1, 1), epochs: 4);
             options.RestoreBestEpoch = true;
-            using var run = Train(options, validation);
+            using var run = RecordedRun.Train(options, validation);
 
             Assert.IsTrue(run.Planned, "a schedule plans ahead");
             Assert.HasCount(4, run.History);
@@ -211,7 +174,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             using var validation = Mislabelled(16);
             var options = Options(UnfreezeSchedule.None, epochs: 6);
             options.EarlyStopping = new EarlyStopping(patience: 1);
-            using var run = Train(options, validation);
+            using var run = RecordedRun.Train(options, validation);
 
             int best = BestByValidationLoss(run.History);
             Assert.HasCount(best + 2, run.History, "stops one epoch without improvement after the best");
