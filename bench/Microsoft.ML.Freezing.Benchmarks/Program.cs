@@ -86,7 +86,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Directory.CreateDirectory(_work);
                 _self = typeof(Program).Assembly.Location;
                 _script = Path.Combine(_repo, "eng", "bench_pytorch.py");
-                _weights = Path.Combine(FreezingPaths.Asset("torchvision"), "resnet18.pth");
+                _weights = Path.Combine(BenchPaths.Asset("torchvision"), "resnet18.pth");
             }
 
             private static string Option(string[] args, string name)

@@ -2,7 +2,6 @@ using System;
 using System.Globalization;
 using System.IO;
 using System.IO.Compression;
-using Microsoft.ML.Freezing;
 using Samples;
 using SkiaSharp;
 
@@ -13,7 +12,7 @@ namespace AccuracyEvidence
     /// BSD-3-Clause) as Model Builder's folder layout. Debian's <c>python3-sklearn</c> (installed by
     /// <c>eng/fetch-digits.sh</c>) ships them as <see cref="SourceFile"/>, one image a row: 64 pixel values, then the
     /// label. Written once as <c>images/&lt;digit&gt;/0000.png</c> (values × 255 / 16) under
-    /// <c>FreezingPaths.Asset("digits")</c>.
+    /// <c>AssetFolders.Asset("digits")</c>.
     /// </summary>
     public static class Digits
     {
@@ -24,7 +23,7 @@ namespace AccuracyEvidence
         /// <summary>The image folder, writing it first when needed.</summary>
         public static string EnsureImages()
         {
-            string images = Path.Combine(FreezingPaths.Asset(Name), "images");
+            string images = Path.Combine(AssetFolders.Asset(Name), "images");
             if (Directory.Exists(images))
                 return images;
             if (!File.Exists(SourceFile) && (!RepositoryScripts.TryRun("fetch-digits.sh") || !File.Exists(SourceFile)))

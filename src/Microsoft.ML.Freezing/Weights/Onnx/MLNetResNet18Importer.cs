@@ -31,11 +31,10 @@ namespace Microsoft.ML.Freezing
         public const string FileName = "ResNet18.onnx";
         /// <summary>Where the package puts the model in an application's output folder (ML.NET's convention).</summary>
         public static readonly string RelativePath = Path.Combine("DnnImageModels", "ResNet18Onnx", FileName);
-        /// <summary>The key of the conversion in the <see cref="WeightCache"/>; changes whenever the conversion
-        /// does.</summary>
-        public const string ConverterId = "mlnet-resnet18-v1";
+        /// <summary>The key of the conversion in the weight cache; changes whenever the conversion does.</summary>
+        internal const string ConverterId = "mlnet-resnet18-v1";
         /// <summary>The command that adds the model to an application.</summary>
-        public const string AddPackageCommand = "dotnet add package " + PackageId + " --version " + PackageVersion;
+        internal const string AddPackageCommand = "dotnet add package " + PackageId + " --version " + PackageVersion;
 
         /// <summary>
         /// The preprocessing the model expects: RGB 0-255 turned to BGR, minus the ImageNet mean per channel (in BGR
@@ -79,7 +78,7 @@ namespace Microsoft.ML.Freezing
         /// The initializers of <paramref name="onnxPath"/> with the torchvision-style keys the importer gives them, in
         /// graph order (in a downsampling block the shortcut comes before <c>conv1</c> there). For checks and tooling.
         /// </summary>
-        public static IReadOnlyList<OnnxTensorMapping> ReadMapping(string onnxPath) => ReadGraph(onnxPath).Mapping;
+        internal static IReadOnlyList<OnnxTensorMapping> ReadMapping(string onnxPath) => ReadGraph(onnxPath).Mapping;
 
         /// <summary>
         /// The folders <see cref="PretrainedWeights.MLNetResNet18"/> searches when no path is given, in order: the

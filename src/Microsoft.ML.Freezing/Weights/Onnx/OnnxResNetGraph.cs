@@ -15,7 +15,7 @@ namespace Microsoft.ML.Freezing
     /// <c>Parameter91</c>).</param>
     /// <param name="Key">The torchvision-style key, e.g. <c>layer2.0.downsample.1.running_mean</c>.</param>
     /// <param name="Shape">The tensor's shape.</param>
-    public sealed record OnnxTensorMapping(string OnnxName, string Key, long[] Shape);
+    internal sealed record OnnxTensorMapping(string OnnxName, string Key, long[] Shape);
 
     /// <summary>
     /// Reads a ResNet with BasicBlocks from an ONNX graph (unfolded BatchNorm, no conv bias, as CNTK exports it): finds
