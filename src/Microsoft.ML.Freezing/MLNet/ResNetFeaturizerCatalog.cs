@@ -8,6 +8,9 @@ namespace Microsoft.ML.Freezing
     /// <summary>Catalog entry points of the ResNet featurizer.</summary>
     public static class ResNetFeaturizerCatalog
     {
+        // Two overloads with optional parameters (RS0026): the third parameter's type (weights or a fitted model) tells
+        // them apart, and both were there before the API was tracked.
+#pragma warning disable RS0026
         /// <summary>
         /// Featurizes an image column (encoded bytes or <c>MLImage</c>) with pretrained weights: the
         /// global-average-pooled activations after <paramref name="stage"/>, a float vector of the stage's channel
@@ -56,6 +59,7 @@ namespace Microsoft.ML.Freezing
                 Model = model,
                 Stage = stage,
             });
+#pragma warning restore RS0026
 
         /// <summary>Featurizes an image column with every setting of <paramref name="options"/>.</summary>
         public static ResNetFeaturizerEstimator ResNetFeatures(this TransformsCatalog catalog,
