@@ -67,7 +67,9 @@ done
 # The model comes from its own package, not as a 64 MB copy inside ours.
 if grep -q '\.onnx$' <<<"$listing"; then fail "the package contains an ONNX file"; fi
 # A NuGet user has no repository: the package README points at no repository script or path.
-if unzip -p "$nupkg" README.md | grep -nE 'eng/|\]\((\.|/|[a-z]+/)'; then fail "the package README links into the repo"; fi
+if unzip -p "$nupkg" README.md | grep -nE 'eng/|\]\((\.|/|[a-z]+/)'; then
+    fail "the package README points into the repository"
+fi
 
 step "throwaway consumer in $app"
 mkdir -p "$app"
@@ -195,7 +197,7 @@ public static class Consumer
         var graph = Onnx.ModelProto.Parser.ParseFrom(stream);
         string names = graph.MetadataProps.Single(p => p.Key == "class_names").Value;
         if (graph.Graph.Output.Single().Name != "Score" || !Classes.All(c => names.Contains($"\"{c}\"")))
-            throw new InvalidOperationException($"unexpected ONNX graph: output {graph.Graph.Output[0].Name}, {names}.");
+            throw new InvalidOperationException($"ONNX graph: output {graph.Graph.Output[0].Name}, {names}.");
         Console.WriteLine($"loaded in {loaded:F1} s; {count} predictions in {predicted - loaded:F1} s, as in " +
             $"training (max score difference {worst:G2}); model.onnx {stream.Length / 1048576.0:F1} MB in " +
             $"{clock.Elapsed.TotalSeconds - predicted:F1} s, output Score, class_names {names}");
