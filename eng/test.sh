@@ -4,7 +4,8 @@
 #   1. builds Freezing.sln in Release, once;
 #   2. runs the test project on that build, with a TRX log under artifacts/test-results/, then its Numerical category
 #      again under AVX2 caps (ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2);
-#   3. runs eng/check-packed-consumer.sh (packs the library; a consumer app outside the repo must load TorchSharp).
+#   3. runs eng/check-packed-consumer.sh (packs the library; an app outside the repo that references only the package
+#      trains at the defaults, saves, loads in a new process, predicts and exports ONNX).
 # Ends with one line "N passed, N failed, N skipped": the TRX counters of both runs of step 2, plus one for step 3
 # (a failed build counts as one failure). Exits non-zero when anything failed.
 set -uo pipefail

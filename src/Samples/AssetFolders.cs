@@ -23,8 +23,10 @@ namespace Samples
                     return home;
                 string cache = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
                 string profile = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+                if (string.IsNullOrEmpty(cache) && string.IsNullOrEmpty(profile)) // as the library does
+                    return Path.Combine(Path.GetTempPath(), $"Microsoft.ML.Freezing-{Environment.UserName}");
                 if (string.IsNullOrEmpty(cache))
-                    cache = string.IsNullOrEmpty(profile) ? Path.GetTempPath() : Path.Combine(profile, ".cache");
+                    cache = Path.Combine(profile, ".cache");
                 return Path.Combine(cache, "Microsoft.ML.Freezing");
             }
         }
