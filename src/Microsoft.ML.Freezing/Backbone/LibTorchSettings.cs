@@ -18,6 +18,12 @@ namespace Microsoft.ML.Freezing
     /// </remarks>
     internal static class LibTorchSettings
     {
+        /// <summary>The error when <see cref="ComputeDevice.Cuda"/> is asked for and TorchSharp has no CUDA.</summary>
+        public const string NoCudaDevice = "Device is Cuda, but no CUDA device is available to TorchSharp. That needs "
+            + "a CUDA device with its driver and a CUDA build of libtorch: the package libtorch-cuda-12.8-linux-x64 "
+            + "2.10.0 in place of libtorch-cpu-linux-x64, which the Microsoft.ML.Freezing package references (CUDA is "
+            + "untested).";
+
         private const string Library = "libtorch_cpu";
         private static readonly object Gate = new object();
         private static bool _applied;

@@ -51,7 +51,7 @@ namespace Microsoft.ML.Freezing
             public int? ImageSize { get; set; }
             /// <summary>Images per forward pass in <c>Transform</c>. Default 32.</summary>
             public int BatchSize { get; set; } = 32;
-            /// <summary>Where the network runs. Default Cpu (Cuda needs a CUDA libtorch; see README).</summary>
+            /// <summary>Where the network runs. Default Cpu (Cuda needs a CUDA build of libtorch; untested).</summary>
             public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
         }
 
@@ -106,9 +106,7 @@ namespace Microsoft.ML.Freezing
             _host.CheckValue(input, nameof(input));
             ImageColumn.Index(_host, input.Schema, _options.InputColumnName, "image", nameof(input));
             if (_options.Device == ComputeDevice.Cuda && !cuda.is_available())
-                throw _host.Except(
-                    "Device is Cuda, but no CUDA device is available to TorchSharp (a CUDA build of libtorch is " +
-                    "needed; see README).");
+                throw _host.Except(LibTorchSettings.NoCudaDevice);
 
             var preprocessing = _options.Weights?.Preprocessing ?? _options.Model.Model.Preprocessing;
             if (_options.ImageSize.HasValue)

@@ -42,8 +42,7 @@ namespace Microsoft.ML.Freezing
 
             _device = options.Device == ComputeDevice.Cuda ? CUDA : CPU;
             if (options.Device == ComputeDevice.Cuda && !cuda.is_available())
-                throw new InvalidOperationException("Device is Cuda, but no CUDA device is available to TorchSharp " +
-                    "(a CUDA build of libtorch is needed; see README).");
+                throw new InvalidOperationException(LibTorchSettings.NoCudaDevice);
             Model.to(_device);
 
             var rates = StageLearningRates.Compute(
