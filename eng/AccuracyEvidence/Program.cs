@@ -1,5 +1,7 @@
 using System;
 using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -43,20 +45,82 @@ namespace AccuracyEvidence
 
         public static int Main(string[] args)
         {
-            var options = ParseArguments(args);
-            string root = options.GetValueOrDefault("--root") ?? Samples.RepositoryScripts.FindRoot()
+            var rootOption = new Option<string>("--root")
+            {
+                Description = "The repository (default: the folder holding Freezing.sln above the binaries).",
+                // eng/accuracy-evidence.sh passes its own --root before the caller's arguments: the last one wins.
+                AllowMultipleArgumentsPerToken = true,
+            };
+            var stagesOption = new Option<int[]>("--stages")
+            {
+                Description = $"The stages to run, comma-separated (default: all, 1-{Stages.Length}).",
+                Arity = ArgumentArity.ExactlyOne,
+                CustomParser = ParseStages,
+            };
+            var seedsOption = new Option<int>("--seeds")
+            {
+                Description = "Training seeds per row.",
+                DefaultValueFactory = _ => 3,
+            };
+            var epochsOption = new Option<int>("--epochs")
+            {
+                Description = "Epochs per run.",
+                DefaultValueFactory = _ => 5,
+            };
+            var reportOnlyOption = new Option<bool>("--report-only")
+            {
+                Description = "Run nothing; rewrite results.md and its plots from the stored runs.",
+            };
+            var quickOption = new Option<bool>("--quick")
+            {
+                Description = "A smoke test (1 seed, 2 epochs, 40 images per class) into artifacts/accuracy-quick.",
+            };
+            var command = new RootCommand(
+                "The accuracy evidence of docs/results.md: fine-tuning recipes x data sets x seeds, run in stages.")
+            {
+                rootOption, stagesOption, seedsOption, epochsOption, reportOnlyOption, quickOption,
+            };
+            command.SetAction(parsed =>
+            {
+                bool quick = parsed.GetValue(quickOption);
+                return RunStages(
+                    parsed.GetValue(rootOption),
+                    parsed.GetValue(stagesOption) ?? Enumerable.Range(1, Stages.Length).ToArray(),
+                    seeds: quick ? 1 : parsed.GetValue(seedsOption),
+                    epochs: quick ? 2 : parsed.GetValue(epochsOption),
+                    parsed.GetValue(reportOnlyOption),
+                    quick);
+            });
+            return command.Parse(args).Invoke();
+        }
+
+        /// <summary>"1,2,3" into stage numbers, each between 1 and the number of stages.</summary>
+        private static int[] ParseStages(ArgumentResult result)
+        {
+            var stages = new List<int>();
+            foreach (string token in result.Tokens.Single().Value.Split(','))
+            {
+                if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int stage)
+                    || stage < 1 || stage > Stages.Length)
+                {
+                    result.AddError($"--stages: '{token}' is not a stage number (1-{Stages.Length}).");
+                    return null;
+                }
+                stages.Add(stage);
+            }
+            return stages.ToArray();
+        }
+
+        private static int RunStages(string root, int[] stages, int seeds, int epochs, bool reportOnly, bool quick)
+        {
+            root ??= Samples.RepositoryScripts.FindRoot()
                 ?? throw new InvalidOperationException("Run from the repository (eng/accuracy-evidence.sh).");
-            bool quick = options.ContainsKey("--quick");
-            int seeds = quick ? 1 : int.Parse(options.GetValueOrDefault("--seeds", "3"), CultureInfo.InvariantCulture);
-            int epochs = quick ? 2 : int.Parse(options.GetValueOrDefault("--epochs", "5"), CultureInfo.InvariantCulture);
-            int[] stages = options.GetValueOrDefault("--stages", string.Join(",", Enumerable.Range(1, Stages.Length)))
-                .Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             // v2: the protocol where the trainer never sees the test images (earlier runs used them as validation).
             string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy", "v2");
             string docs = quick ? Path.Combine(results, "docs") : Path.Combine(root, "docs");
 
             var clock = Stopwatch.StartNew();
-            if (!options.ContainsKey("--report-only"))
+            if (!reportOnly)
             {
                 var loaded = new Dictionary<string, DataSet>();
                 foreach (int number in stages)
@@ -154,20 +218,5 @@ namespace AccuracyEvidence
             $"layer decay {o.LayerLearningRateDecay:g3}, schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}");
 
         public static string Percent(double value) => double.IsNaN(value) ? "-" : (100 * value).ToString("F2", CultureInfo.InvariantCulture) + "%";
-
-        private static Dictionary<string, string> ParseArguments(string[] args)
-        {
-            var options = new Dictionary<string, string>();
-            for (int i = 0; i < args.Length; i++)
-            {
-                if (!args[i].StartsWith("--", StringComparison.Ordinal))
-                    throw new ArgumentException($"Unexpected argument '{args[i]}'.");
-                bool flag = args[i] is "--quick" or "--report-only";
-                if (!flag && i + 1 >= args.Length)
-                    throw new ArgumentException($"{args[i]} needs a value.");
-                options[args[i]] = flag ? "" : args[++i];
-            }
-            return options;
-        }
     }
 }
