@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Globalization;
 using System.IO;
@@ -27,7 +29,10 @@ namespace AccuracyEvidence
             if (Directory.Exists(images))
                 return images;
             if (!File.Exists(SourceFile) && (!RepositoryScripts.TryRun("fetch-digits.sh") || !File.Exists(SourceFile)))
-                throw new InvalidOperationException($"digits: {SourceFile} is missing; run eng/fetch-digits.sh (Debian's python3-sklearn).");
+            {
+                throw new InvalidOperationException(
+                    $"digits: {SourceFile} is missing; run eng/fetch-digits.sh (Debian's python3-sklearn).");
+            }
             Console.WriteLine($"Writing the digits images to {images} ...");
             ImageAssets.WriteOnce(images, Write);
             return images;
@@ -45,7 +50,10 @@ namespace AccuracyEvidence
                     continue;
                 var fields = line.Split(',');
                 if (fields.Length != Side * Side + 1)
-                    throw new InvalidDataException($"{SourceFile}: row {n} has {fields.Length} values, not {Side * Side + 1}.");
+                {
+                    throw new InvalidDataException(
+                        $"{SourceFile}: row {n} has {fields.Length} values, not {Side * Side + 1}.");
+                }
                 for (int p = 0; p < pixels.Length; p++)
                 {
                     double value = double.Parse(fields[p], CultureInfo.InvariantCulture);

@@ -1,5 +1,9 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System;
 using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -15,14 +19,14 @@ namespace AccuracyEvidence
     /// Runs the comparison in stages (most important numbers first), each stage seed-major over its rows; stores each
     /// run's result as JSON (skipping runs already stored, so an interrupted invocation resumes) and rewrites
     /// docs/results.md and its plots from all stored results after every stage. Usage: <c>AccuracyEvidence --root
-    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--seeds 3] [--epochs 5] [--report-only] [--quick]</c>. <c>--quick</c> is a smoke
-    /// test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
+    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--seeds 3] [--epochs 5] [--report-only] [--quick]</c>. <c>--quick</c> is a
+    /// smoke test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
     /// </summary>
     /// <remarks>
-    /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with validation
-    /// holds out part of its training images (the trainer's <c>ValidationFraction</c>, 0.1 by default) and the best-epoch
-    /// restore and <c>UnfreezeSchedule.Auto</c> decide on that hold-out alone. The test images are scored once, on the
-    /// model <c>Fit</c> returned.
+    /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with
+    /// validation holds out part of its training images (the trainer's <c>ValidationFraction</c>, 0.1 by default) and
+    /// the best-epoch restore and <c>UnfreezeSchedule.Auto</c> decide on that hold-out alone. The test images are
+    /// scored once, on the model <c>Fit</c> returned.
     /// </remarks>
     public static class Program
     {
@@ -30,9 +34,19 @@ namespace AccuracyEvidence
         public static readonly (string DataSet, string[] Recipes)[] Stages =
         {
             (DataSet.DogsAndCats, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual }),
-            (DataSet.DogsAndCats, new[] { Recipe.Full, Recipe.FineTune, Recipe.KerasProbe, Recipe.NoPretrained, Recipe.FixedRate, Recipe.NoValidation }),
-            (DataSet.FashionMnist, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe }),
-            (DataSet.Digits, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe }),
+            (DataSet.DogsAndCats, new[]
+            {
+                Recipe.Full, Recipe.FineTune, Recipe.KerasProbe, Recipe.NoPretrained, Recipe.FixedRate,
+                Recipe.NoValidation,
+            }),
+            (DataSet.FashionMnist, new[]
+            {
+                Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe,
+            }),
+            (DataSet.Digits, new[]
+            {
+                Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual, Recipe.Full, Recipe.FineTune, Recipe.KerasProbe,
+            }),
             (DataSet.DogsAndCats224, new[] { Recipe.Defaults, Recipe.LinearProbe, Recipe.Gradual }),
         };
 
@@ -43,20 +57,82 @@ namespace AccuracyEvidence
 
         public static int Main(string[] args)
         {
-            var options = ParseArguments(args);
-            string root = options.GetValueOrDefault("--root") ?? Samples.RepositoryScripts.FindRoot()
+            var rootOption = new Option<string>("--root")
+            {
+                Description = "The repository (default: the folder holding Freezing.sln above the binaries).",
+                // eng/accuracy-evidence.sh passes its own --root before the caller's arguments: the last one wins.
+                AllowMultipleArgumentsPerToken = true,
+            };
+            var stagesOption = new Option<int[]>("--stages")
+            {
+                Description = $"The stages to run, comma-separated (default: all, 1-{Stages.Length}).",
+                Arity = ArgumentArity.ExactlyOne,
+                CustomParser = ParseStages,
+            };
+            var seedsOption = new Option<int>("--seeds")
+            {
+                Description = "Training seeds per row.",
+                DefaultValueFactory = _ => 3,
+            };
+            var epochsOption = new Option<int>("--epochs")
+            {
+                Description = "Epochs per run.",
+                DefaultValueFactory = _ => 5,
+            };
+            var reportOnlyOption = new Option<bool>("--report-only")
+            {
+                Description = "Run nothing; rewrite results.md and its plots from the stored runs.",
+            };
+            var quickOption = new Option<bool>("--quick")
+            {
+                Description = "A smoke test (1 seed, 2 epochs, 40 images per class) into artifacts/accuracy-quick.",
+            };
+            var command = new RootCommand(
+                "The accuracy evidence of docs/results.md: fine-tuning recipes x data sets x seeds, run in stages.")
+            {
+                rootOption, stagesOption, seedsOption, epochsOption, reportOnlyOption, quickOption,
+            };
+            command.SetAction(parsed =>
+            {
+                bool quick = parsed.GetValue(quickOption);
+                return RunStages(
+                    parsed.GetValue(rootOption),
+                    parsed.GetValue(stagesOption) ?? Enumerable.Range(1, Stages.Length).ToArray(),
+                    seeds: quick ? 1 : parsed.GetValue(seedsOption),
+                    epochs: quick ? 2 : parsed.GetValue(epochsOption),
+                    parsed.GetValue(reportOnlyOption),
+                    quick);
+            });
+            return command.Parse(args).Invoke();
+        }
+
+        /// <summary>"1,2,3" into stage numbers, each between 1 and the number of stages.</summary>
+        private static int[] ParseStages(ArgumentResult result)
+        {
+            var stages = new List<int>();
+            foreach (string token in result.Tokens.Single().Value.Split(','))
+            {
+                if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int stage)
+                    || stage < 1 || stage > Stages.Length)
+                {
+                    result.AddError($"--stages: '{token}' is not a stage number (1-{Stages.Length}).");
+                    return null;
+                }
+                stages.Add(stage);
+            }
+            return stages.ToArray();
+        }
+
+        private static int RunStages(string root, int[] stages, int seeds, int epochs, bool reportOnly, bool quick)
+        {
+            root ??= Samples.RepositoryScripts.FindRoot()
                 ?? throw new InvalidOperationException("Run from the repository (eng/accuracy-evidence.sh).");
-            bool quick = options.ContainsKey("--quick");
-            int seeds = quick ? 1 : int.Parse(options.GetValueOrDefault("--seeds", "3"), CultureInfo.InvariantCulture);
-            int epochs = quick ? 2 : int.Parse(options.GetValueOrDefault("--epochs", "5"), CultureInfo.InvariantCulture);
-            int[] stages = options.GetValueOrDefault("--stages", string.Join(",", Enumerable.Range(1, Stages.Length)))
-                .Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             // v2: the protocol where the trainer never sees the test images (earlier runs used them as validation).
             string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy", "v2");
             string docs = quick ? Path.Combine(results, "docs") : Path.Combine(root, "docs");
 
             var clock = Stopwatch.StartNew();
-            if (!options.ContainsKey("--report-only"))
+            if (!reportOnly)
             {
                 var loaded = new Dictionary<string, DataSet>();
                 foreach (int number in stages)
@@ -65,7 +141,8 @@ namespace AccuracyEvidence
                     if (!loaded.TryGetValue(name, out var data))
                     {
                         data = loaded[name] = DataSet.Load(name, quick ? 40 : null);
-                        Console.WriteLine($"{name}: {data.Train.Count} train / {data.Test.Count} test images at {data.ImageSize} px.");
+                        Console.WriteLine($"{name}: {data.Train.Count} train / {data.Test.Count} test images " +
+                            $"at {data.ImageSize} px.");
                     }
                     Console.WriteLine($"Stage {number}: {name}, {string.Join(", ", recipes)}.");
                     // Seed-major: an interrupted stage leaves complete seeds behind.
@@ -76,17 +153,21 @@ namespace AccuracyEvidence
                             string path = RunResult.PathFor(results, name, recipe.Id, seed);
                             if (RunResult.TryLoad(path) is { } done)
                             {
-                                Console.WriteLine($"  {recipe.Id} seed {seed}: stored ({Percent(done.MicroAccuracy)}), skipped.");
+                                Console.WriteLine(
+                                    $"  {recipe.Id} seed {seed}: stored ({Percent(done.MicroAccuracy)}), skipped.");
                                 continue;
                             }
                             var result = Run(data, recipe, seed, epochs);
                             result.Save(path);
-                            Console.WriteLine($"  {recipe.Id} seed {seed}: test accuracy {Percent(result.MicroAccuracy)}, " +
-                                $"fit {result.FitSeconds:F0} s, {result.Epochs.Length} epochs (kept {result.KeptEpoch}); {clock.Elapsed.TotalMinutes:F1} min so far.");
+                            Console.WriteLine(
+                                $"  {recipe.Id} seed {seed}: test accuracy {Percent(result.MicroAccuracy)}, " +
+                                $"fit {result.FitSeconds:F0} s, {result.Epochs.Length} epochs " +
+                                $"(kept {result.KeptEpoch}); {clock.Elapsed.TotalMinutes:F1} min so far.");
                         }
                     }
                     Report.Write(results, docs, seeds, epochs, quick);
-                    Console.WriteLine($"Stage {number} done; wrote {Path.Combine(docs, "results.md")} ({clock.Elapsed.TotalMinutes:F1} min).");
+                    Console.WriteLine($"Stage {number} done; wrote {Path.Combine(docs, "results.md")} " +
+                        $"({clock.Elapsed.TotalMinutes:F1} min).");
                 }
             }
             Report.Write(results, docs, seeds, epochs, quick);
@@ -97,7 +178,10 @@ namespace AccuracyEvidence
         private static RunResult Run(DataSet data, Recipe recipe, int seed, int epochs)
         {
             if (recipe.SameAs != null)
-                throw new InvalidOperationException($"{recipe.Id} reuses the runs of {recipe.SameAs}; it is not run itself.");
+            {
+                throw new InvalidOperationException(
+                    $"{recipe.Id} reuses the runs of {recipe.SameAs}; it is not run itself.");
+            }
             var ml = new MLContext(seed);
             ml.Log += (_, e) =>
             {
@@ -106,7 +190,8 @@ namespace AccuracyEvidence
             };
             var train = ml.Data.LoadFromEnumerable(data.Train);
             var test = ml.Data.LoadFromEnumerable(data.Test);
-            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
+            var keys = ml.Transforms.Conversion.MapValueToKey(
+                "Label", "Label", keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
             // Only the columns, the image size, the epoch budget and the seed; the callback only prints.
             var options = new FrozenResNetTrainer.Options
             {
@@ -118,14 +203,19 @@ namespace AccuracyEvidence
                 MetricsCallback = epoch =>
                 {
                     var e = epoch.Record;
-                    Console.WriteLine($"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
-                        $"validation loss {e.ValidationLoss?.ToString("F3", CultureInfo.InvariantCulture) ?? "-"} acc {Percent(e.ValidationAccuracy ?? double.NaN)}, " +
+                    Console.WriteLine(
+                        $"    epoch {e.Epoch}: frozen {e.FrozenStages.Count} stages, train loss {e.TrainLoss:F3}, " +
+                        $"validation loss {e.ValidationLoss?.ToString("F3", CultureInfo.InvariantCulture) ?? "-"} " +
+                        $"acc {Percent(e.ValidationAccuracy ?? double.NaN)}, " +
                         $"{e.Duration.TotalSeconds:F0} s{(e.ThawReason != null ? "; " + e.ThawReason : "")}");
                 },
             };
             recipe.Apply(options);
             if (options.ValidationSet != null)
-                throw new InvalidOperationException($"{recipe.Id}: a ValidationSet; validation must come out of the training images.");
+            {
+                throw new InvalidOperationException(
+                    $"{recipe.Id}: a ValidationSet; validation must come out of the training images.");
+            }
             Console.WriteLine($"  {recipe.Id} seed {seed}: {recipe.Description}; {options.Epochs} epochs ...");
 
             var clock = Stopwatch.StartNew();
@@ -137,7 +227,8 @@ namespace AccuracyEvidence
                 var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test));
                 var history = RunResult.FromHistory(model.LastTransformer.History.Select(e => e.Record).ToList());
                 return new RunResult(data.Name, recipe.Id, seed, data.Train.Count, data.Test.Count, data.ImageSize,
-                    metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, fitSeconds, Settings(options, history), history);
+                    metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss, fitSeconds,
+                    Settings(options, history), history);
             }
             finally
             {
@@ -145,29 +236,27 @@ namespace AccuracyEvidence
             }
         }
 
-        /// <summary>The options as the row set them ("auto" where left to the trainer) and what the first epoch ran with.</summary>
-        private static string Settings(FrozenResNetTrainer.Options o, EpochResult[] history) => string.Create(CultureInfo.InvariantCulture,
-            $"weights {(o.PretrainedWeights == null ? "auto (ML.NET ResNet-18)" : o.PretrainedWeights == PretrainedWeights.None ? "None (random)" : o.PretrainedWeights.Description)}, " +
-            $"lr {(o.LearningRate.HasValue ? o.LearningRate.Value.ToString("g3", CultureInfo.InvariantCulture) : "auto")} (head at epoch 0: {history.FirstOrDefault()?.HeadLearningRate:g3}), " +
-            $"freeze {o.Freeze?.ToString() ?? "auto"}, unfreeze {o.Unfreezing?.ToString() ?? "auto"}, validation fraction {o.ValidationFraction:g3}, " +
-            $"restore best epoch {o.RestoreBestEpoch}, epochs {o.Epochs}, batch {o.BatchSize}, {o.Optimizer} momentum {o.Momentum}, weight decay {o.WeightDecay:g3}, " +
-            $"layer decay {o.LayerLearningRateDecay:g3}, schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}");
-
-        public static string Percent(double value) => double.IsNaN(value) ? "-" : (100 * value).ToString("F2", CultureInfo.InvariantCulture) + "%";
-
-        private static Dictionary<string, string> ParseArguments(string[] args)
+        /// <summary>
+        /// The options as the row set them ("auto" where left to the trainer) and what the first epoch ran with.
+        /// </summary>
+        private static string Settings(FrozenResNetTrainer.Options o, EpochResult[] history)
         {
-            var options = new Dictionary<string, string>();
-            for (int i = 0; i < args.Length; i++)
-            {
-                if (!args[i].StartsWith("--", StringComparison.Ordinal))
-                    throw new ArgumentException($"Unexpected argument '{args[i]}'.");
-                bool flag = args[i] is "--quick" or "--report-only";
-                if (!flag && i + 1 >= args.Length)
-                    throw new ArgumentException($"{args[i]} needs a value.");
-                options[args[i]] = flag ? "" : args[++i];
-            }
-            return options;
+            string weights = o.PretrainedWeights == null ? "auto (ML.NET ResNet-18)"
+                : o.PretrainedWeights == PretrainedWeights.None ? "None (random)"
+                : o.PretrainedWeights.Description;
+            string rate = o.LearningRate.HasValue
+                ? o.LearningRate.Value.ToString("g3", CultureInfo.InvariantCulture)
+                : "auto";
+            return string.Create(CultureInfo.InvariantCulture,
+                $"weights {weights}, lr {rate} (head at epoch 0: {history.FirstOrDefault()?.HeadLearningRate:g3}), " +
+                $"freeze {o.Freeze?.ToString() ?? "auto"}, unfreeze {o.Unfreezing?.ToString() ?? "auto"}, " +
+                $"validation fraction {o.ValidationFraction:g3}, restore best epoch {o.RestoreBestEpoch}, " +
+                $"epochs {o.Epochs}, batch {o.BatchSize}, {o.Optimizer} momentum {o.Momentum}, " +
+                $"weight decay {o.WeightDecay:g3}, layer decay {o.LayerLearningRateDecay:g3}, " +
+                $"schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}");
         }
+
+        public static string Percent(double value)
+            => double.IsNaN(value) ? "-" : (100 * value).ToString("F2", CultureInfo.InvariantCulture) + "%";
     }
 }

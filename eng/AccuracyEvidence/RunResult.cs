@@ -1,3 +1,5 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
@@ -10,16 +12,21 @@ namespace AccuracyEvidence
     /// One epoch of a run as stored in its JSON file. The validation numbers are the trainer's own, on its hold-out
     /// from the training images (null without one); the test images play no part in training.
     /// </summary>
-    public sealed record EpochResult(int Epoch, string[] FrozenStages, double? HeadLearningRate, double TrainLoss, double TrainAccuracy,
-        double? ValidationLoss, double? ValidationAccuracy, double Seconds, string ThawReason, int? RestoredEpoch, string StopReason);
+    public sealed record EpochResult(
+        int Epoch, string[] FrozenStages, double? HeadLearningRate, double TrainLoss, double TrainAccuracy,
+        double? ValidationLoss, double? ValidationAccuracy, double Seconds, string ThawReason, int? RestoredEpoch,
+        string StopReason);
 
     /// <summary>
     /// The outcome of one (data set, recipe, seed) run: test metrics of the model <c>Fit</c> returned, wall time of
-    /// <c>Fit</c>, and the per-epoch history. Stored as <c>&lt;results&gt;/&lt;data set&gt;/&lt;recipe&gt;/seed&lt;k&gt;.json</c>;
-    /// a run whose file exists is not repeated (the script resumes where it stopped).
+    /// <c>Fit</c>, and the per-epoch history. Stored as
+    /// <c>&lt;results&gt;/&lt;data set&gt;/&lt;recipe&gt;/seed&lt;k&gt;.json</c>; a run whose file exists is not
+    /// repeated (the script resumes where it stopped).
     /// </summary>
-    public sealed record RunResult(string DataSet, string Recipe, int Seed, int TrainImages, int TestImages, int ImageSize,
-        double MicroAccuracy, double MacroAccuracy, double LogLoss, double FitSeconds, string Settings, EpochResult[] Epochs)
+    public sealed record RunResult(
+        string DataSet, string Recipe, int Seed, int TrainImages, int TestImages, int ImageSize,
+        double MicroAccuracy, double MacroAccuracy, double LogLoss, double FitSeconds, string Settings,
+        EpochResult[] Epochs)
     {
         private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
@@ -39,12 +46,16 @@ namespace AccuracyEvidence
         }
 
         /// <summary>The epoch whose weights the model kept: the last restore, else the last epoch.</summary>
-        public int KeptEpoch => Epochs.LastOrDefault(e => e.RestoredEpoch.HasValue)?.RestoredEpoch ?? Epochs.Length - 1;
+        public int KeptEpoch
+            => Epochs.LastOrDefault(e => e.RestoredEpoch.HasValue)?.RestoredEpoch ?? Epochs.Length - 1;
 
-        public static EpochResult[] FromHistory(IReadOnlyList<EpochRecord> history) => history.Select(h => new EpochResult(
-            h.Epoch, h.FrozenStages.Select(s => s.ToString()).ToArray(),
-            h.StageLearningRates != null && h.StageLearningRates.TryGetValue(ResNetStage.Head, out double head) ? head : null,
-            h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy, h.Duration.TotalSeconds,
-            h.ThawReason, h.RestoredEpoch, h.StopReason)).ToArray();
+        public static EpochResult[] FromHistory(IReadOnlyList<EpochRecord> history)
+            => history.Select(h => new EpochResult(
+                h.Epoch, h.FrozenStages.Select(s => s.ToString()).ToArray(),
+                h.StageLearningRates != null && h.StageLearningRates.TryGetValue(ResNetStage.Head, out double head)
+                    ? head
+                    : null,
+                h.TrainLoss, h.TrainAccuracy, h.ValidationLoss, h.ValidationAccuracy, h.Duration.TotalSeconds,
+                h.ThawReason, h.RestoredEpoch, h.StopReason)).ToArray();
     }
 }

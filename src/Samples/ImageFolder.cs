@@ -85,8 +85,8 @@ namespace Samples
         }
 
         /// <summary>
-        /// Splits shuffled images per class: round(fraction × class size) of each class go to validation (at least one,
-        /// and never the class's last image, when the fraction is positive). Both parts keep the shuffled order.
+        /// Splits shuffled images per class: round(fraction × class size) of each class go to validation (at least
+        /// one, and never the class's last image, when the fraction is positive). Both parts keep the shuffled order.
         /// </summary>
         public static (List<LabelledImage> Train,
             List<LabelledImage> Validation) StratifiedSplit(IReadOnlyList<LabelledImage> shuffled, double fraction)

@@ -7,13 +7,14 @@ using System.Linq;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
+using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Samples
 {
     /// <summary>
     /// Evaluates a trained pipeline with ML.NET's multiclass evaluator and prints what Model Builder shows: micro/macro
-    /// accuracy, log-loss, per-class precision and recall, and the confusion matrix. Plain aligned text, so that logs
-    /// and terminals read the same.
+    /// accuracy, log-loss, per-class precision and recall, and the confusion matrix, as Spectre.Console tables.
     /// </summary>
     public static class MetricsReport
     {
@@ -42,46 +43,73 @@ namespace Samples
             var inv = CultureInfo.InvariantCulture;
             var matrix = metrics.ConfusionMatrix;
             long total = (long)matrix.Counts.Sum(row => row.Sum());
+            var names = Enumerable.Range(0, matrix.NumberOfClasses)
+                .Select(i => i < classNames.Count ? classNames[i] : $"class {i}").ToArray();
+
+            var summary = new Grid().AddColumn().AddColumn(new GridColumn().RightAligned());
+            summary.AddRow("micro accuracy", Percent(metrics.MicroAccuracy, 2));
+            summary.AddRow("macro accuracy", Percent(metrics.MacroAccuracy, 2));
+            summary.AddRow("log-loss", metrics.LogLoss.ToString("F4", inv));
+            summary.AddRow("log-loss reduction", metrics.LogLossReduction.ToString("F4", inv));
+
             Console.WriteLine();
             Console.WriteLine($"{title} ({total} images)");
-            Console.WriteLine($"  micro accuracy     {Percent(metrics.MicroAccuracy, 2)}");
-            Console.WriteLine($"  macro accuracy     {Percent(metrics.MacroAccuracy, 2)}");
-            Console.WriteLine($"  log-loss           {metrics.LogLoss.ToString("F4", inv)}");
-            Console.WriteLine($"  log-loss reduction {metrics.LogLossReduction.ToString("F4", inv)}");
+            var console = ReportConsole();
+            console.Write(Indented(summary));
+            console.Write(Indented(PerClassTable(matrix, names)));
+            Console.WriteLine("  confusion matrix (rows: true class, columns: predicted)");
+            console.Write(Indented(ConfusionTable(matrix, names)));
+        }
 
-            int k = matrix.NumberOfClasses;
-            var names = Enumerable.Range(0, k).Select(i => i < classNames.Count ? classNames[i] : $"class {i}")
-                .ToArray();
-            int nameWidth = Math.Max(8, names.Max(n => n.Length));
+        // A redirected output has no width: Spectre would assume 80 columns and wrap the cells of a 10-class matrix.
+        private static IAnsiConsole ReportConsole()
+        {
+            if (!Console.IsOutputRedirected)
+                return AnsiConsole.Console;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+            console.Profile.Width = 240;
+            return console;
+        }
 
-            Console.WriteLine();
-            Console.WriteLine($"  {"class".PadRight(nameWidth)} {"precision",10} {"recall",8} {"F1",8} {"support",8}");
-            for (int i = 0; i < k; i++)
+        private static Table PerClassTable(ConfusionMatrix matrix, string[] names)
+        {
+            var table = NewTable("class", "precision", "recall", "F1", "support");
+            for (int i = 0; i < names.Length; i++)
             {
                 double p = matrix.PerClassPrecision[i], r = matrix.PerClassRecall[i];
                 double f1 = p + r > 0 ? 2 * p * r / (p + r) : 0;
-                long support = (long)matrix.Counts[i].Sum();
-                Console.WriteLine(
-                    $"  {names[i].PadRight(nameWidth)} {Percent(p),10} {Percent(r),8} {f1.ToString("F3", inv),8} " +
-                    $"{support,8}");
+                table.AddRow(Markup.Escape(names[i]), Percent(p), Percent(r),
+                    f1.ToString("F3", CultureInfo.InvariantCulture), Count(matrix.Counts[i].Sum()));
             }
-
-            Console.WriteLine();
-            Console.WriteLine("  confusion matrix (rows: true class, columns: predicted)");
-            int cell = Math.Max(7,
-                Math.Max(names.Max(n => n.Length), matrix.Counts.Max(row => row.Max()).ToString(inv).Length) + 1);
-            Console.WriteLine(
-                $"  {"".PadRight(nameWidth)} " + string.Concat(names.Select(n => n.PadLeft(cell))) +
-                "  recall".PadLeft(cell + 2));
-            for (int i = 0; i < k; i++)
-            {
-                string counts = string.Concat(matrix.Counts[i].Select(c => ((long)c).ToString(inv).PadLeft(cell)));
-                Console.WriteLine(
-                    $"  {names[i].PadRight(nameWidth)} {counts}{Percent(matrix.PerClassRecall[i]).PadLeft(cell + 2)}");
-            }
-            Console.WriteLine(
-                $"  {"precision".PadRight(nameWidth)} " +
-                string.Concat(matrix.PerClassPrecision.Select(p => Percent(p).PadLeft(cell))));
+            return table;
         }
+
+        private static Table ConfusionTable(ConfusionMatrix matrix, string[] names)
+        {
+            var table = NewTable(new[] { "" }.Concat(names.Select(Markup.Escape)).Append("recall").ToArray());
+            for (int i = 0; i < names.Length; i++)
+            {
+                table.AddRow(new[] { Markup.Escape(names[i]) }.Concat(matrix.Counts[i].Select(Count))
+                    .Append(Percent(matrix.PerClassRecall[i])).ToArray());
+            }
+            table.AddRow(new[] { "precision" }.Concat(matrix.PerClassPrecision.Select(p => Percent(p)))
+                .Append("").ToArray());
+            return table;
+        }
+
+        // Plain ASCII borders: logs, redirected output and terminals read the same.
+        private static Table NewTable(params string[] headers)
+        {
+            var table = new Table().Border(TableBorder.Ascii).Collapse();
+            table.AddColumn(new TableColumn(headers[0]));
+            foreach (string header in headers.Skip(1))
+                table.AddColumn(new TableColumn(header).RightAligned());
+            return table;
+        }
+
+        private static Padder Indented(IRenderable content) => new Padder(content).PadLeft(2).PadTop(0).PadBottom(0)
+            .PadRight(0);
+
+        private static string Count(double count) => ((long)count).ToString(CultureInfo.InvariantCulture);
     }
 }

@@ -6,58 +6,58 @@ using System.Linq;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading;
+using System.Threading.Channels;
 using Microsoft.ML.Data;
 
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// Reads and preprocesses the images ahead of the network, in order, into at most <c>depth</c> batches. Several
-    /// reader threads share the work: each has its own cursor over the input and decodes every k-th row (cursors
-    /// without shuffling visit rows in the same order, so row r is the same image for all of them). The readers run at
-    /// a lowered priority: on spare cores they decode while the network computes; where the network's threads use
-    /// every core, they take the gaps, and all cores when the network waits for them. Errors (a corrupt image, say)
-    /// surface on the consumer, as they were thrown, when it reaches the batch of the first failing row. Each cursor
-    /// is used by its reader thread only, and disposed once that thread has stopped.
+    /// Reads and preprocesses the images ahead of the network, in order, about <c>depth</c> batches ahead. Several
+    /// reader threads share the work: reader k has its own cursor over the input and decodes rows k, k + n, k + 2n...
+    /// (cursors without shuffling visit rows in the same order, so row r is the same image for all of them) into its
+    /// own bounded channel; the consumer takes row r from channel r mod n, so order needs no bookkeeping and a
+    /// failure (a corrupt image, say) surfaces, as it was thrown, exactly when the consumer reaches its row. The
+    /// readers run at a lowered priority: on spare cores they decode while the network computes; where the network's
+    /// threads use every core, they take the gaps, and all cores when the network waits for them. Each cursor is used
+    /// by its reader thread only, and disposed once that thread has stopped.
     /// </summary>
     internal sealed class ImagePrefetcher : IDisposable
     {
-        private readonly object _gate = new object();
         private readonly int _batchSize;
-        private readonly int _depth;
         private readonly Reader[] _readers;
-        private readonly Dictionary<long, Slot> _slots = new Dictionary<long, Slot>();
-        private long _consumed;     // batches handed to the consumer
-        private long _total = -1;   // rows in the input, once a reader has reached its end
-        private bool _stopping;
+        private readonly CancellationTokenSource _stopping = new CancellationTokenSource();
+        private long _nextRow;
+        private bool _ended;
         private bool _disposed;
 
-        private sealed class Slot
-        {
-            public byte[][] Images;
-            public int Done;
-        }
+        // One decoded row, or the failure of the row the reader was on.
+        private readonly record struct Decoded(byte[] Image, ExceptionDispatchInfo Error);
 
         private sealed class Reader
         {
             public DataViewRowCursor Cursor;
             public Func<byte[]> Read;
+            public Channel<Decoded> Rows;
             public Thread Thread;
-            public long Next;                 // every row of this reader below Next is done
-            public bool Ended;
-            public long FailedRow = -1;
-            public ExceptionDispatchInfo Error;
         }
 
         /// <param name="cursors">One cursor over the image column per reader thread, each with its reader
         /// function.</param>
         /// <param name="batchSize">Images per batch handed to the consumer.</param>
-        /// <param name="depth">The most decoded batches held ahead of the consumer.</param>
+        /// <param name="depth">About how many decoded batches are held ahead of the consumer.</param>
         public ImagePrefetcher(IReadOnlyList<(DataViewRowCursor Cursor, Func<byte[]> Read)> cursors, int batchSize,
             int depth)
         {
             _batchSize = batchSize;
-            _depth = depth;
-            _readers = cursors.Select((c, k) => new Reader { Cursor = c.Cursor, Read = c.Read, Next = k }).ToArray();
+            int perReader = Math.Max(1, (depth * batchSize + cursors.Count - 1) / cursors.Count);
+            _readers = cursors.Select(c => new Reader
+            {
+                Cursor = c.Cursor, Read = c.Read,
+                Rows = Channel.CreateBounded<Decoded>(new BoundedChannelOptions(perReader)
+                {
+                    SingleReader = true, SingleWriter = true,
+                }),
+            }).ToArray();
             for (int k = 0; k < _readers.Length; k++)
             {
                 int index = k;
@@ -76,98 +76,68 @@ namespace Microsoft.ML.Freezing
         {
             var reader = _readers[k];
             LowerPriority();
-            long row = -1;
             try
             {
-                while (true)
+                for (long row = 0; ; row++)
                 {
-                    if (!reader.Cursor.MoveNext())
+                    Decoded decoded;
+                    try
                     {
-                        lock (_gate)
-                        {
-                            _total = row + 1;
-                            reader.Ended = true;
-                            Monitor.PulseAll(_gate);
-                        }
-                        return;
-                    }
-                    row++;
-                    if (row % _readers.Length != k)
-                        continue;
-                    long batch = row / _batchSize;
-                    lock (_gate)
-                    {
-                        while (!_stopping && batch >= _consumed + _depth)
-                            Monitor.Wait(_gate);
-                        if (_stopping)
+                        if (!reader.Cursor.MoveNext())
                             return;
+                        if (row % _readers.Length != k)
+                            continue;
+                        decoded = new Decoded(reader.Read(), null);
                     }
-                    var image = reader.Read();
-                    lock (_gate)
+                    catch (Exception ex)
                     {
-                        if (!_slots.TryGetValue(batch, out var slot))
-                            _slots[batch] = slot = new Slot { Images = new byte[_batchSize][] };
-                        slot.Images[row % _batchSize] = image;
-                        slot.Done++;
-                        reader.Next = row + _readers.Length;
-                        Monitor.PulseAll(_gate);
+                        decoded = new Decoded(null, ExceptionDispatchInfo.Capture(ex)); // surfaces at this row
                     }
+                    // A dedicated thread, so blocking here is the point: it waits while the consumer is depth ahead.
+                    reader.Rows.Writer.WriteAsync(decoded, _stopping.Token).AsTask().GetAwaiter().GetResult();
+                    if (decoded.Error != null)
+                        return;
                 }
             }
-            catch (Exception ex)
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
             {
-                lock (_gate)
-                {
-                    reader.FailedRow = row;
-                    reader.Error = ExceptionDispatchInfo.Capture(ex);
-                    Monitor.PulseAll(_gate);
-                }
+            }
+            finally
+            {
+                reader.Rows.Writer.TryComplete();
             }
         }
 
         /// <summary>The next batch, in input order; null at the end of the input.</summary>
         public List<byte[]> Next()
         {
-            lock (_gate)
+            var batch = new List<byte[]>(_batchSize);
+            while (!_ended && batch.Count < _batchSize)
             {
-                long batch = _consumed;
-                long first = batch * _batchSize;
-                while (true)
+                var rows = _readers[_nextRow % _readers.Length].Rows.Reader;
+                if (!rows.WaitToReadAsync().AsTask().GetAwaiter().GetResult() || !rows.TryRead(out var decoded))
                 {
-                    int size = _total < 0 ? _batchSize : (int)Math.Clamp(_total - first, 0, _batchSize);
-                    if (_total >= 0 && size == 0)
-                        return null;
-                    if (_slots.TryGetValue(batch, out var slot) && slot.Done == size)
-                    {
-                        _slots.Remove(batch);
-                        _consumed++;
-                        Monitor.PulseAll(_gate);
-                        return slot.Images.Take(size).ToList();
-                    }
-                    // A failure in this batch is reported once no other reader can still fail at an earlier row.
-                    var failed = _readers.Where(r => r.Error != null && r.FailedRow < first + _batchSize)
-                        .OrderBy(r => r.FailedRow).FirstOrDefault();
-                    if (failed != null && _readers.All(r => r.Error != null || r.Ended || r.Next > failed.FailedRow))
-                        failed.Error.Throw();
-                    Monitor.Wait(_gate);
+                    _ended = true; // this reader's cursor ended before row _nextRow: the input has _nextRow rows
+                    break;
                 }
+                decoded.Error?.Throw();
+                batch.Add(decoded.Image);
+                _nextRow++;
             }
+            return batch.Count == 0 ? null : batch;
         }
 
         public void Dispose()
         {
             if (_disposed) return;
             _disposed = true;
-            lock (_gate)
-            {
-                _stopping = true;
-                Monitor.PulseAll(_gate);
-            }
+            _stopping.Cancel();
             foreach (var reader in _readers)
             {
                 reader.Thread.Join(); // a reader stops within one image
                 reader.Cursor.Dispose();
             }
+            _stopping.Dispose();
         }
 
         /// <summary>Lowers the calling thread's priority, so that the network's threads come first.</summary>

@@ -117,8 +117,10 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         public void ReactivePolicyCachesTheCurrentBoundaryAndMatchesTheUncachedPath()
         {
             using var validation = TestData.RandomImages(8, seed: 9);
-            using var cached = RecordedRun.Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: true), validation);
-            using var plain = RecordedRun.Train(Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: false), validation);
+            using var cached = RecordedRun.Train(
+                Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: true), validation);
+            using var plain = RecordedRun.Train(
+                Options(new ThawLayer4WhenValidationIsLow(10), 4, cache: false), validation);
 
             // Epoch 0 fills layer4's outputs, epoch 1 reads them; the thaw at 2 moves the boundary: epoch 2 runs the
             // images and fills layer3's outputs, which epoch 3 reads. So the stem runs twice over the 16 images.

@@ -69,7 +69,9 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             }
         }
 
-        /// <summary>Trains and saves in a temporary folder, runs <paramref name="check"/>, deletes the folder.</summary>
+        /// <summary>
+        /// Trains and saves in a temporary folder, runs <paramref name="check"/>, deletes the folder.
+        /// </summary>
         private static void WithSavedModel(bool keepState, Action<MLContext, IDataView, string, long> check)
         {
             string folder = Directory.CreateTempSubdirectory("optimizer-state-").FullName;
@@ -112,7 +114,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
                 var (continued, log) = Continue(ml, data, zip, keepState: true);
                 continued.Dispose();
-                Assert.IsTrue(log.Any(l => l.Contains("Continuing from the previous model's weights and optimizer state")),
+                Assert.IsTrue(
+                    log.Any(l => l.Contains("Continuing from the previous model's weights and optimizer state")),
                     string.Join("\n", log.TakeLast(20)));
             });
     }

