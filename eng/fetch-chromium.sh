@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the browser test of `serve` (test/.../Serving/ServePageBrowserTests.cs) drives: Debian's headless-capable
-# `chromium` and its matching `chromium-driver` (/usr/bin/chromium, /usr/bin/chromedriver). Selenium is given the
-# driver's path, so nothing is downloaded at test time. Uses apt-get as root, or through sudo; refreshes the package
-# lists once when the install fails on stale ones. Idempotent: exits at once when both binaries are there.
+# Installs what the browser test of `serve` (test/.../Serving/ServePageBrowserTests.cs) drives: Debian's
+# headless-capable `chromium` and its matching `chromium-driver` (/usr/bin/chromium, /usr/bin/chromedriver). Selenium
+# is given the driver's path, so nothing is downloaded at test time. Uses apt-get as root, or through sudo; refreshes
+# the package lists once when the install fails on stale ones. Idempotent: exits at once when both binaries are there.
 set -euo pipefail
 
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then

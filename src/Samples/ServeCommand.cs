@@ -60,7 +60,8 @@ namespace Samples
             });
             // The server's own lines, Kestrel's address and errors; not a line per request.
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-            builder.WebHost.UseUrls(urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            builder.WebHost.UseUrls(
+                urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             // The app's own limit answers 413 with a message; Kestrel's (30,000,000 bytes by default) stays above it.
             builder.WebHost.ConfigureKestrel(k =>
                 k.Limits.MaxRequestBodySize = Math.Max(k.Limits.MaxRequestBodySize ?? 0, maxImageBytes + (1 << 20)));

@@ -12,11 +12,11 @@ namespace Samples.Serving
 {
     /// <summary>
     /// The served model and its hot reload. Requests <see cref="Acquire"/> the current generation and release it when
-    /// done. A <see cref="FileSystemWatcher"/> on the model file (write, create or rename onto it) starts a reload after
-    /// a quiet <see cref="Debounce"/>: the new file is loaded beside the old model, checked (a FrozenResNet pipeline
-    /// with the same class names, in the same order) and swapped in; the old generation is disposed after its last
-    /// request. A replacement that fails to load or has other classes is refused and logged, and the old model keeps
-    /// serving. Dispose releases the current generation (on shutdown, after the requests in flight).
+    /// done. A <see cref="FileSystemWatcher"/> on the model file (write, create or rename onto it) starts a reload
+    /// after a quiet <see cref="Debounce"/>: the new file is loaded beside the old model, checked (a FrozenResNet
+    /// pipeline with the same class names, in the same order) and swapped in; the old generation is disposed after its
+    /// last request. A replacement that fails to load or has other classes is refused and logged, and the old model
+    /// keeps serving. Dispose releases the current generation (on shutdown, after the requests in flight).
     /// </summary>
     public sealed class ModelHost : IDisposable
     {
@@ -39,8 +39,8 @@ namespace Samples.Serving
             _log = log;
             _current = Load(generation: 1);
             _current.Served = true;
-            _log.LogInformation("Loaded model generation {Generation} from {Path} (sha256 {Sha256}; classes {Classes}; " +
-                "scoring {Scoring}).", _current.Generation, _path, _current.Sha256[..12],
+            _log.LogInformation("Loaded model generation {Generation} from {Path} (sha256 {Sha256}; " +
+                "classes {Classes}; scoring {Scoring}).", _current.Generation, _path, _current.Sha256[..12],
                 string.Join(", ", _current.ClassNames), _current.Scorer.Kind);
 
             _debounce = new Timer(_ => _ = ReloadAsync(), null, Timeout.Infinite, Timeout.Infinite);
@@ -105,8 +105,8 @@ namespace Samples.Serving
                 }
                 if (!next.ClassNames.SequenceEqual(old.ClassNames))
                 {
-                    _log.LogError("Refused the replaced model file {Path}: its classes [{New}] differ from the served " +
-                        "model's [{Old}]. Still serving generation {Generation}.", _path,
+                    _log.LogError("Refused the replaced model file {Path}: its classes [{New}] differ from the " +
+                        "served model's [{Old}]. Still serving generation {Generation}.", _path,
                         string.Join(", ", next.ClassNames), string.Join(", ", old.ClassNames), old.Generation);
                     next.Release();
                     return false;
