@@ -8,8 +8,9 @@ namespace Samples.Serving
 {
     /// <summary>
     /// Scores encoded images with one loaded pipeline, safely from any number of concurrent requests. A damaged image
-    /// fails its own call with the library's <c>InvalidImageException</c> (somewhere in the exception's chain) and no
-    /// other. Disposed by the <see cref="LoadedModel"/> that owns it once no request uses it.
+    /// fails its own call and no other, with the library's <c>InvalidImageException</c> (somewhere in the exception's
+    /// chain) or an <see cref="System.IO.InvalidDataException"/>. Disposed by the <see cref="LoadedModel"/> that owns
+    /// it once no request uses it.
     /// </summary>
     public interface IImageScorer : IDisposable
     {
@@ -23,9 +24,11 @@ namespace Samples.Serving
     /// <summary>How <c>serve</c> scores concurrent requests.</summary>
     public enum ScoringMode
     {
-        /// <summary>A pool of prediction engines (<see cref="PredictionPool"/>), one image per forward pass.</summary>
+        /// <summary>A pool of prediction engines (<see cref="PredictionPool"/>), one image per forward pass; serves any
+        /// pipeline.</summary>
         Pool,
-        /// <summary>Requests that arrive together scored as one batch (<see cref="RequestBatcher"/>).</summary>
+        /// <summary>Requests that arrive together scored as one batch (<see cref="RequestBatcher"/>); the
+        /// default.</summary>
         Batch,
     }
 }

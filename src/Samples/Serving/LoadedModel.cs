@@ -116,11 +116,14 @@ namespace Samples.Serving
         public static IEnumerable<ITransformer> Steps(ITransformer pipeline)
             => pipeline is IEnumerable<ITransformer> chain ? chain.SelectMany(Steps) : new[] { pipeline };
 
+        /// <summary>The request's image column, Model Builder's.</summary>
+        public const string ImageColumn = "ImageSource";
+
         /// <summary>The input row: Model Builder's encoded image column (and a label column the pipeline may read,
         /// left empty).</summary>
         public sealed class ImageRow
         {
-            [ColumnName("ImageSource")]
+            [ColumnName(ImageColumn)]
             public byte[] ImageSource { get; set; }
 
             [ColumnName("Label")]

@@ -84,6 +84,11 @@ namespace Samples.Serving
             {
                 return Error(StatusCodes.Status400BadRequest, $"The body is not a readable image: {Reason(invalid)}");
             }
+            catch (InvalidDataException e)
+            {
+                // The batcher's decoding (the pool's engines report through InvalidImageException above).
+                return Error(StatusCodes.Status400BadRequest, $"The body is not a readable image: {e.Message}");
+            }
             catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 return Error(StatusCodes.Status413PayloadTooLarge,

@@ -29,8 +29,8 @@ namespace Microsoft.ML.Freezing.Tests.Serving
         public static void StartServers(TestContext _)
         {
             string zip = ServingModels.Zip;
-            _pool = ServeProcess.Start(zip);
-            _batch = ServeProcess.Start(zip, "--scoring", "batch");
+            _pool = ServeProcess.Start(zip, "--scoring", "pool");
+            _batch = ServeProcess.Start(zip); // the default
         }
 
         [ClassCleanup]
@@ -115,7 +115,7 @@ namespace Microsoft.ML.Freezing.Tests.Serving
                 }
             }
 
-            // A bad image among concurrent good ones fails alone (the batcher scores the others again).
+            // A bad image among concurrent good ones fails alone (each request decodes its own image).
             var mixed = await Task.WhenAll(Enumerable.Range(0, 6).Select(async i =>
             {
                 using var response = await _batch.Client.PostAsync("predict", Raw(i == 3 ? text : good));
@@ -146,7 +146,8 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             Assert.AreEqual(ServingModels.Epochs, history.GetArrayLength());
             Assert.IsTrue(history[0].GetProperty("trainLoss").GetDouble() > 0);
             Assert.AreEqual("pool", model.GetProperty("scoring").GetString());
-            Assert.AreEqual("batch", (await GetJsonAsync(_batch, "model")).GetProperty("scoring").GetString());
+            Assert.AreEqual("batch", (await GetJsonAsync(_batch, "model")).GetProperty("scoring").GetString(),
+                "batching is the default");
 
             var health = await GetJsonAsync(_pool, "health");
             Assert.AreEqual("ok", health.GetProperty("status").GetString());

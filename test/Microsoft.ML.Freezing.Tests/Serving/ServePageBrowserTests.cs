@@ -90,7 +90,7 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             var options = new ChromeOptions { BinaryLocation = Chromium };
             // --no-sandbox: tests run as root on CI, where Chromium's sandbox refuses to start.
             options.AddArguments("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=760,440", "--hide-scrollbars");
+                "--window-size=760,640", "--hide-scrollbars");
             try
             {
                 return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));

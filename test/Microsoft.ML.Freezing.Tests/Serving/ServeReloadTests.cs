@@ -75,7 +75,7 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             byte[] image = ServingModels.Image("vertical", seed: 22);
             float[] expected = ServingModels.ScoreInProcess(ServingModels.Zip, image);
             byte[] good = File.ReadAllBytes(ServingModels.Zip);
-            using var server = ServeProcess.Start(path, "--scoring", "batch");
+            using var server = ServeProcess.Start(path, "--scoring", "pool");
 
             // Other class names; a truncated copy; a copy with damaged bytes in the middle (the zip's checksums).
             byte[] damaged = (byte[])good.Clone();
