@@ -129,6 +129,24 @@ namespace Microsoft.ML.Freezing.Tests.Serving
         }
 
         [TestMethod]
+        public async Task AModelThatBatchingCannotServeIsServedByThePool()
+        {
+            // Its FrozenResNet reads a column the pipeline copies from ImageSource: only a PredictionEngine feeds it.
+            byte[] image = ServingModels.Image("plain", seed: 41);
+            float[] expected = ServingModels.ScoreInProcess(ServingModels.CopiedColumnZip, image);
+            using (var server = ServeProcess.Start(ServingModels.CopiedColumnZip))
+            {
+                Assert.AreEqual("pool", (await GetJsonAsync(server, "model")).GetProperty("scoring").GetString());
+                StringAssert.Contains(server.Log, "Scoring with a pool of prediction engines: batching needs");
+                AssertPrediction(expected, await PostAsync(server, Raw(image), HttpStatusCode.OK), 1e-5);
+            }
+            // Asked for explicitly, batching refuses it at start.
+            var refused = ServeProcess.Run(ServingModels.CopiedColumnZip, "--scoring", "batch");
+            Assert.AreEqual(1, refused.ExitCode, refused.Output);
+            StringAssert.Contains(refused.Output, "Use --scoring pool.");
+        }
+
+        [TestMethod]
         public async Task ModelHealthAndPageDescribeTheServedModel()
         {
             var model = await GetJsonAsync(_pool, "model");

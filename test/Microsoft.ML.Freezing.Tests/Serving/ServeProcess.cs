@@ -3,6 +3,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 using System.Net.Http;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -75,6 +76,27 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             server.Address = new Uri(server._address.TrimEnd('/') + "/");
             server.Client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
             return server;
+        }
+
+        /// <summary>Runs <c>serve --model <paramref name="model"/> --port 0</c> plus <paramref name="extra"/> for a
+        /// command line that must stop by itself (a refused start); returns its exit code and output.</summary>
+        public static (int ExitCode, string Output) Run(string model, params string[] extra)
+        {
+            var start = new ProcessStartInfo("dotnet")
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            };
+            foreach (var a in new[] { SampleDll, "serve", "--model", model, "--port", "0" }.Concat(extra))
+                start.ArgumentList.Add(a);
+            using var process = Process.Start(start);
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(90_000))
+            {
+                process.Kill(entireProcessTree: true);
+                Assert.Fail($"serve {string.Join(" ", extra)} did not stop by itself within 90 s.");
+            }
+            return (process.ExitCode, stdout.Result + stderr.Result);
         }
 
         /// <summary>Waits until the log matches <paramref name="pattern"/> (at least <paramref name="count"/> times);

@@ -28,6 +28,8 @@ namespace Microsoft.ML.Freezing.Tests.Serving
         private static readonly Lazy<string> _other = new Lazy<string>(() => Train("serve-a2.zip", Classes, seed: 2));
         private static readonly Lazy<string> _otherClasses = new Lazy<string>(
             () => Train("serve-b.zip", new[] { "left", "right", "middle" }, seed: 3));
+        private static readonly Lazy<string> _copiedColumn = new Lazy<string>(
+            () => Train("serve-c.zip", Classes, seed: 4, featureColumn: "Photo"));
 
         /// <summary>The served model.</summary>
         public static string Zip => _zip.Value;
@@ -35,6 +37,9 @@ namespace Microsoft.ML.Freezing.Tests.Serving
         public static string OtherWeightsZip => _other.Value;
         /// <summary>Other class names: a replacement that is refused.</summary>
         public static string OtherClassesZip => _otherClasses.Value;
+        /// <summary>A pipeline that copies <c>ImageSource</c> to <c>Photo</c> and trains on that: batching cannot
+        /// serve it.</summary>
+        public static string CopiedColumnZip => _copiedColumn.Value;
 
         /// <summary>A PNG of the class <paramref name="label"/> (one of <see cref="Classes"/>).</summary>
         public static byte[] Image(string label, int seed, int size = 32)
@@ -79,7 +84,7 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             File.Move(temp, target, overwrite: true);
         }
 
-        private static string Train(string name, string[] classes, int seed)
+        private static string Train(string name, string[] classes, int seed, string featureColumn = "ImageSource")
         {
             using var oneThread = TinyModel.OneThread();
             var ml = new MLContext(seed: seed);
@@ -94,8 +99,12 @@ namespace Microsoft.ML.Freezing.Tests.Serving
             var options = TinyModel.Options(epochs: Epochs);
             options.Seed = seed;
             options.BatchSize = 8;
+            options.FeatureColumnName = featureColumn;
             string path = Path.Combine(TinyModel.Folder, name);
-            using (var model = TinyModel.Pipeline(ml, options).Fit(data))
+            var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
+                .Append(ml.Transforms.CopyColumns(featureColumn, "ImageSource"))
+                .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options));
+            using (var model = pipeline.Fit(data))
                 ml.Model.Save(model, data.Schema, path);
             return path;
         }
