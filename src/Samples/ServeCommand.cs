@@ -21,7 +21,7 @@ namespace Samples
     public static class ServeCommand
     {
         public const string Usage = "--model model.zip [--port 5000] [--urls http://127.0.0.1:5000;...]\n" +
-            "            [--scoring pool|batch] [--engines <cores>] [--max-batch 7] [--max-image-mb 20] " +
+            "            [--scoring batch|pool] [--engines <cores>] [--max-batch 7] [--max-image-mb 20] " +
             "[--threads N]\n" +
             "            (HTTP: POST /predict, GET / page, GET /model, GET /health; reloads a replaced model)";
 

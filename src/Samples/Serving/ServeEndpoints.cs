@@ -7,6 +7,7 @@ using System.Reflection;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,15 @@ namespace Samples.Serving
         {
             var log = app.Services.GetRequiredServiceLogger();
             string page = ReadPage();
+
+            // Whatever an endpoint did not handle itself: logged, and a JSON 500 (not an empty page).
+            app.UseExceptionHandler(errors => errors.Run(async context =>
+            {
+                var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+                log.LogError(error, "{Method} {Path} failed.", context.Request.Method, context.Request.Path);
+                context.Response.StatusCode = StatusCodes.Status500InternalServerError;
+                await context.Response.WriteAsJsonAsync(new { error = $"The server failed: {error?.Message}" });
+            }));
 
             app.MapGet("/", () => Results.Content(page, "text/html; charset=utf-8"));
             app.MapGet("/health", () =>
