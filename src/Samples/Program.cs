@@ -17,6 +17,7 @@ namespace Samples
             ("lr-find", LrFindCommand.Usage, LrFindCommand.Run),
             ("predict", PredictCommand.Usage, PredictCommand.Run),
             ("evaluate", EvaluateCommand.Usage, EvaluateCommand.Run),
+            ("serve", ServeCommand.Usage, ServeCommand.Run),
         };
 
         public static int Main(string[] args)
