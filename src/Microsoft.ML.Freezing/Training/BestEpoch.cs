@@ -64,6 +64,30 @@ namespace Microsoft.ML.Freezing
                 tensor.copy_(_weights[name]);
         }
 
+        /// <summary>Writes the kept weights (<see cref="TensorDictionaryFormat"/>) for a checkpoint.</summary>
+        public void WriteWeights(System.IO.BinaryWriter writer)
+            => TensorDictionaryFormat.Write(writer, _weights.Select(kv => (kv.Key, kv.Value)));
+
+        /// <summary>
+        /// The best epoch of a resumed run: its weights as read back (owned from now on), or a copy of
+        /// <paramref name="model"/>'s when it was the checkpoint's last epoch; none when not asked to keep them.
+        /// </summary>
+        public void Resume(int epoch, double score, Dictionary<string, Tensor> weights, nn.Module model)
+        {
+            Epoch = epoch;
+            Score = score;
+            DropWeights();
+            if (_keepWeights && weights != null)
+            {
+                _weights = weights;
+                return;
+            }
+            if (weights != null)
+                foreach (var t in weights.Values) t.Dispose();
+            if (_keepWeights && model != null)
+                KeepWeights(model);
+        }
+
         public void Dispose() => DropWeights();
 
         private void KeepWeights(nn.Module model)

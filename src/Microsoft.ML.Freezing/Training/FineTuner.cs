@@ -98,8 +98,12 @@ namespace Microsoft.ML.Freezing
             using var run = StartRun(train, validation);
             using var best = BestEpoch.For(_options, keepWeights: run.Validation != null
                 && (_options.EarlyStopping != null || _options.RestoreBestEpoch || Plan == null));
-            int heldEpoch = -1; // the epoch whose weights the model holds
-            for (int epoch = 0; epoch < _options.Epochs; epoch++)
+            var checkpoints = OpenCheckpoints(run, best);
+            int first = ResumedAfterEpoch + 1 ?? 0;
+            int heldEpoch = first - 1; // the epoch whose weights the model holds
+            // A resumed run that early stopping had ended ends again (the decision is the history's).
+            bool stopped = first > 0 && StopsEarly(_history[^1], best);
+            for (int epoch = first; !stopped && epoch < _options.Epochs; epoch++)
             {
                 var decision = DecideThaw(epoch);
                 if (decision.RestoreBestWeights)
@@ -114,6 +118,9 @@ namespace Microsoft.ML.Freezing
                 heldEpoch = epoch;
                 if (run.Validation != null)
                     best.Offer(record, Model);
+                if (checkpoints != null)
+                    SaveCheckpoint(checkpoints, epoch, best);
+                Publish(record);
                 if (StopsEarly(record, best))
                     break;
             }
