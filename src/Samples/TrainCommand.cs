@@ -39,7 +39,7 @@ namespace Samples
             "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
             "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
             "            then gradual unfreezing; the learning rate the weights recommend).\n" +
-            "            --checkpoint: write a checkpoint there after every epoch; the same command run again resumes " +
+            "            --checkpoint: a checkpoint there after every epoch; the same command run again resumes " +
             "after the last\n" +
             "            completed epoch (or returns the finished model).\n" +
             string.Create(CultureInfo.InvariantCulture,

@@ -13,8 +13,9 @@ using SkiaSharp;
 /// <summary>
 /// <c>FuzzHost train &lt;checkpoint-folder&gt; &lt;epochs&gt; &lt;fail-after-epoch&gt; &lt;scores-file&gt;</c>: the
 /// child of Reliability/CheckpointProcessTests. Trains with the trainer's defaults (head first, Auto unfreezing, a
-/// held-out validation split) on a tiny network and 64 generated 32 px images, with checkpoints in the folder; ends the process
-/// with <see cref="Environment.FailFast(string)"/> right after the MetricsCallback of epoch fail-after-epoch (-1: never).
+/// held-out validation split) on a tiny network and 64 generated 32 px images, with checkpoints in the folder; ends
+/// the process with <see cref="Environment.FailFast(string)"/> right after the MetricsCallback of epoch
+/// fail-after-epoch (-1: never).
 /// Output, one line each: "EPOCH e" (the MetricsCallback), "LOG message" (checkpoint lines of the log),
 /// "HISTORY e fromCheckpoint trainLoss validationLoss", "DONE"; the scores of the 64 images go to the scores file.
 /// </summary>

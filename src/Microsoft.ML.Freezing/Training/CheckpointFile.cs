@@ -73,8 +73,8 @@ namespace Microsoft.ML.Freezing
                     throw new InvalidDataException("it is not a Microsoft.ML.Freezing checkpoint (no magic number)");
                 int version = reader.ReadInt32();
                 if (version != FormatVersion)
-                    throw new InvalidDataException($"it is in checkpoint format {version}; this Microsoft.ML.Freezing " +
-                        $"reads format {FormatVersion}");
+                    throw new InvalidDataException($"it is in checkpoint format {version}; this " +
+                        $"Microsoft.ML.Freezing reads format {FormatVersion}");
                 int count = reader.ReadInt32();
                 if (count < 0 || count > MaxSections)
                     throw new InvalidDataException($"its header announces {count} sections");
@@ -84,7 +84,8 @@ namespace Microsoft.ML.Freezing
                     string name = reader.ReadString();
                     long length = reader.ReadInt64();
                     if (length < 0 || length > stream.Length - stream.Position)
-                        throw new InvalidDataException($"section '{name}' claims {length:N0} bytes, more than are left");
+                        throw new InvalidDataException(
+                            $"section '{name}' claims {length:N0} bytes, more than are left");
                     var bytes = reader.ReadBytes((int)length);
                     var hash = reader.ReadBytes(HashBytes);
                     if (hash.Length != HashBytes)

@@ -156,7 +156,9 @@ namespace Microsoft.ML.Freezing
         void StartEpoch(int epoch);
     }
 
-    /// <summary>Each epoch's seed, derived from the run's seed and the epoch alone (no generator state to save).</summary>
+    /// <summary>
+    /// Each epoch's seed, derived from the run's seed and the epoch alone (no generator state to save).
+    /// </summary>
     internal static class EpochSeeds
     {
         public static int Of(int seed, int epoch)

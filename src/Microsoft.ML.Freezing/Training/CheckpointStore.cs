@@ -71,11 +71,14 @@ namespace Microsoft.ML.Freezing
             return null;
         }
 
-        /// <summary>Writes the generation after <paramref name="epoch"/> atomically; returns its path and size.</summary>
+        /// <summary>
+        /// Writes the generation after <paramref name="epoch"/> atomically; returns its path and size.
+        /// </summary>
         public (string Path, long Bytes) Write(int epoch, IReadOnlyList<(string Name, byte[] Bytes)> sections)
         {
             Directory.CreateDirectory(Folder);
-            string path = Path.Combine(Folder, $"epoch-{epoch.ToString("D4", CultureInfo.InvariantCulture)}{Extension}");
+            string name = $"epoch-{epoch.ToString("D4", CultureInfo.InvariantCulture)}{Extension}";
+            string path = Path.Combine(Folder, name);
             string temp = path + ".tmp";
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
             {

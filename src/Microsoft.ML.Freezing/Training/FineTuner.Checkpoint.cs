@@ -9,8 +9,9 @@ using System.Linq;
 namespace Microsoft.ML.Freezing
 {
     // Checkpoints (FineTuneSettings.CheckpointFolder): the run's state written after every epoch, and a Fit that finds
-    // one resumes after its epoch. What is not saved is derived the same way by both runs: the epoch's shuffle and
-    // augmentation seeds (EpochSeeds), the plan (options), the activation caches (refilled in index order).
+    // one resumes after its epoch. What is not saved is derived the same way by both runs: the epoch's shuffle (the
+    // run's generator replayed, EpochShuffle) and augmentation seed (EpochSeeds), the plan (options), the activation
+    // caches (refilled in index order).
     public sealed partial class FineTuner
     {
         /// <summary>

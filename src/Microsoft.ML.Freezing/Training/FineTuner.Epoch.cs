@@ -13,13 +13,15 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>What stays the same for every epoch of one <see cref="Fit"/>; owns the activation caches.</summary>
         private sealed record FitRun(IImageBatchSource Train, IImageBatchSource Validation, ActivationCache Cache,
-            ActivationCache ValidationCache, int BatchesPerEpoch, long TotalSteps) : IDisposable
+            ActivationCache ValidationCache, EpochShuffle Shuffle, int BatchesPerEpoch, long TotalSteps)
+            : IDisposable
         {
             public static FitRun Create(IImageBatchSource train, IImageBatchSource validation, ActivationCache cache,
                 ActivationCache validationCache, FineTuneOptions options)
             {
                 int batchesPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
-                return new FitRun(train, validation, cache, validationCache, batchesPerEpoch,
+                var shuffle = new EpochShuffle(options.Seed, train.Count);
+                return new FitRun(train, validation, cache, validationCache, shuffle, batchesPerEpoch,
                     (long)batchesPerEpoch * options.Epochs);
             }
 
@@ -46,6 +48,40 @@ namespace Microsoft.ML.Freezing
         private sealed record EpochPlan(int Epoch, long FirstStep, ResNetStage FirstTrainable,
             ResNetStage? CachedBoundary, ISet<ResNetStage> Fill, ISet<ResNetStage> Warming, int WarmupSteps,
             string ThawReason, bool FilledFirst = false);
+
+        /// <summary>
+        /// The run's one shuffling generator, seeded with the run's seed, one permutation per epoch. A run resumed
+        /// after epoch k replays the k permutations before (each draws the same count of numbers whatever it
+        /// shuffles), so its epochs see the uninterrupted run's orders and no generator state is saved.
+        /// </summary>
+        private sealed class EpochShuffle
+        {
+            private readonly int _seed;
+            private readonly int _count;
+            private Random _random;
+            private int _next; // the epoch whose permutation the generator draws next
+
+            public EpochShuffle(int seed, int count)
+            {
+                _seed = seed;
+                _count = count;
+            }
+
+            /// <summary>The generator, ready to draw <paramref name="epoch"/>'s permutation (once).</summary>
+            public Random For(int epoch)
+            {
+                if (_random == null || epoch < _next)
+                {
+                    _random = new Random(_seed);
+                    _next = 0;
+                }
+                var scratch = epoch > _next ? new int[_count] : null;
+                for (; _next < epoch; _next++)
+                    _random.Shuffle(scratch);
+                _next++;
+                return _random;
+            }
+        }
 
         /// <summary>Sums over an epoch's training batches.</summary>
         private readonly record struct EpochTotals(double LossSum, long Correct, long Seen, TimeSpan Elapsed);
@@ -114,8 +150,8 @@ namespace Microsoft.ML.Freezing
             var clock = Stopwatch.StartNew();
             var totals = new EpochTotals();
             int batch = 0;
-            // Seeds from the run's seed and the epoch alone, so that a resumed run draws what this one drew.
-            var shuffle = new Random(EpochSeeds.Of(_options.Seed, plan.Epoch));
+            // From the run's seed and the epoch alone, so that a resumed run draws what this one drew.
+            var shuffle = run.Shuffle.For(plan.Epoch);
             (run.Train as IEpochSeededSource)?.StartEpoch(plan.Epoch);
             foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, shuffle))
             {

@@ -9,9 +9,9 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// A run's state after an epoch: what a new process needs to go on as if it had never stopped. Everything else is
-    /// derived: each epoch's shuffle and augmentation seed from the run seed and the epoch, the thaw plan from the
-    /// options, <see cref="UnfreezeSchedule.Auto"/>'s decisions from the history and the mask, and the activation caches
-    /// are refilled in index order.
+    /// derived: each epoch's shuffle (the run's generator replayed) and augmentation seed from the run seed and the
+    /// epoch, the thaw plan from the options, <see cref="UnfreezeSchedule.Auto"/>'s decisions from the history and
+    /// the mask, and the activation caches are refilled in index order.
     /// </summary>
     /// <remarks>
     /// Sections of the file (<see cref="CheckpointFile"/> holds them, each with its SHA-256):
@@ -44,7 +44,7 @@ namespace Microsoft.ML.Freezing
         public int LastEpoch { get; init; }
         /// <summary>The Epochs of the run that wrote it.</summary>
         public int Epochs { get; init; }
-        /// <summary>The mask in force in the last epoch, as text (for the log and <see cref="FineTuner.CurrentMask"/>).</summary>
+        /// <summary>The mask in force in the last epoch, as text (for <see cref="FineTuner.CurrentMask"/>).</summary>
         public string MaskText { get; init; }
         /// <summary>The parameters that mask freezes.</summary>
         public IReadOnlyList<string> FrozenParameters { get; init; }
@@ -56,7 +56,8 @@ namespace Microsoft.ML.Freezing
         /// <summary>Serialised sections (<see cref="TensorDictionaryFormat"/>, TorchSharp's optimizer state).</summary>
         public byte[] Weights { get; init; }
         public byte[] OptimizerState { get; init; }
-        /// <summary>Null when there are none or they are <see cref="Weights"/> (<see cref="BestIsLastEpoch"/>).</summary>
+        /// <summary>Null when there are none or they are <see cref="Weights"/> (<see cref="BestIsLastEpoch"/>).
+        /// </summary>
         public byte[] BestWeights { get; init; }
         public bool BestIsLastEpoch { get; init; }
 

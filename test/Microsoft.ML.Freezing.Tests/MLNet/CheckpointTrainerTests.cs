@@ -88,7 +88,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var renamed = rows.Select(r => new ModelInput { ImageSource = r.ImageSource, Label = r.Label[..1] });
             var error = Assert.ThrowsExactly<InvalidOperationException>(
                 () => Fit(new MLContext(seed: 1), folder, renamed));
-            StringAssert.Contains(error.Message, "class names: the checkpoint has 'horizontal, vertical', this run 'h, v'");
+            StringAssert.Contains(error.Message,
+                "class names: the checkpoint has 'horizontal, vertical', this run 'h, v'");
             StringAssert.Contains(error.Message, folder);
         }
     }

@@ -13,9 +13,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
     /// <summary>
     /// Training that survives its process: the FuzzHost's <c>train</c> mode (test/Microsoft.ML.Freezing.FuzzHost,
     /// CheckpointRun.cs) trains through the ML.NET trainer with a checkpoint folder, Auto unfreezing and a validation
-    /// split. A child that fails fast after its second epoch, or is killed (SIGKILL) while the real checkpoint writer is
-    /// half way through a file, is resumed by a new process that trains only the remaining epochs and scores like the
-    /// run that was never interrupted.
+    /// split. A child that fails fast after its second epoch, or is killed (SIGKILL) while the real checkpoint writer
+    /// is half way through a file, is resumed by a new process that trains only the remaining epochs and scores like
+    /// the run that was never interrupted.
     /// </summary>
     [TestClass]
     public sealed class CheckpointProcessTests
@@ -30,7 +30,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         [ClassInitialize]
         public static void Start(TestContext context)
         {
-            _root = Path.Combine(Path.GetTempPath(), "frozen-resnet-checkpoint-processes-" + Guid.NewGuid().ToString("N"));
+            _root = Path.Combine(Path.GetTempPath(),
+                "frozen-resnet-checkpoint-processes-" + Guid.NewGuid().ToString("N"));
             Directory.CreateDirectory(_root);
         }
 
@@ -112,7 +113,9 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         private static string Describe(Child child)
             => $"exit {child.ExitCode}\n{string.Join("\n", child.Lines)}\n{child.Stderr}";
 
-        /// <summary>The resumed child trained epochs 2 and 3 only, said so, and scores like the uninterrupted one.</summary>
+        /// <summary>
+        /// The resumed child trained epochs 2 and 3 only, said so, and scores like the uninterrupted one.
+        /// </summary>
         private static void AssertResumedAfterEpoch1(Child resumed)
         {
             Assert.AreEqual(0, resumed.ExitCode, Describe(resumed));
@@ -126,7 +129,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 resumed.Lines.Where(l => l.StartsWith("HISTORY ")).Select(Losses).ToArray(), "losses per epoch");
             Assert.HasCount(expected.Scores.Length, resumed.Scores);
             double worst = expected.Scores.Zip(resumed.Scores, (a, b) => Math.Abs((double)a - b)).Max();
-            Console.WriteLine($"{resumed.Scores.Length} scores; largest difference from the uninterrupted run: {worst:G3}");
+            Console.WriteLine(
+                $"{resumed.Scores.Length} scores; largest difference from the uninterrupted run: {worst:G3}");
             Assert.IsLessThanOrEqualTo(1e-5, worst);
         }
 

@@ -45,7 +45,8 @@ namespace Microsoft.ML.Freezing.Tests.Training
 
         private static string NewFolder()
         {
-            string folder = Path.Combine(Path.GetTempPath(), "frozen-resnet-checkpoints-" + Guid.NewGuid().ToString("N"));
+            string folder = Path.Combine(Path.GetTempPath(),
+                "frozen-resnet-checkpoints-" + Guid.NewGuid().ToString("N"));
             Folders.Add(folder);
             return folder;
         }
@@ -92,7 +93,7 @@ namespace Microsoft.ML.Freezing.Tests.Training
                 Assert.AreEqual(expected.History[e].RestoredEpoch, actual.History[e].RestoredEpoch, $"epoch {e}");
             }
             foreach (var (name, tensor) in expected.Weights)
-                Assert.IsTrue(TestData.Same(tensor, actual.Weights[name]), $"{name} differs from the uninterrupted run");
+                Assert.IsTrue(TestData.Same(tensor, actual.Weights[name]), $"{name} differs from the uninterrupted");
         }
 
         private static string Log(Outcome outcome) => string.Join("\n", outcome.Log);
