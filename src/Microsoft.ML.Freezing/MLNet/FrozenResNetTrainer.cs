@@ -338,6 +338,7 @@ namespace Microsoft.ML.Freezing
             EpochCallback = record =>
                 _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
             // MLContext.CancelExecution() takes effect within one batch.
+            CheckAlive = _host.CheckAlive,
             BatchCallback = progress =>
             {
                 _host.CheckAlive();

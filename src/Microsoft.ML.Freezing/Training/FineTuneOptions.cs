@@ -75,6 +75,12 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         internal IReadOnlyList<KeyValuePair<string, string>> CheckpointIdentity { get; set; }
 
+        /// <summary>
+        /// Throws when the caller cancelled (the trainer: MLContext.CancelExecution()) where no batch callback runs: in
+        /// the frozen prefix's pass that fills the activation cache.
+        /// </summary>
+        internal Action CheckAlive { get; set; }
+
         /// <summary>The learning-rate range test's exponential ramp, in place of the schedule.</summary>
         internal Func<long, long, double> LearningRateFactorOverride { get; set; }
 

@@ -88,8 +88,11 @@ namespace Microsoft.ML.Freezing
 
         private EpochRecord TrainEpoch(int epoch, ThawDecision decision, FitRun run)
         {
+            var clock = Stopwatch.StartNew();
             var plan = PlanEpoch(epoch, decision, run);
+            var filling = clock.Elapsed; // the frozen prefix's pass that filled the cache belongs to the epoch
             var totals = RunBatches(plan, run);
+            totals = totals with { Elapsed = totals.Elapsed + filling };
             return ValidateAndRecord(plan, totals, run);
         }
 
@@ -122,6 +125,7 @@ namespace Microsoft.ML.Freezing
                 foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, null))
                 {
                     _options.CancellationToken.ThrowIfCancellationRequested();
+                    _options.CheckAlive?.Invoke();
                     using var images = run.Train.GetBatch(indices);
                     using var scope = NewDisposeScope();
                     ForwardFrozenPrefix(images.Images.to(_device), images.Labels, indices, plan, prefix, run.Cache);
