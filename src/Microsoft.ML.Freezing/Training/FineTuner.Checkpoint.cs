@@ -83,14 +83,14 @@ namespace Microsoft.ML.Freezing
             _history.AddRange(checkpoint.History);
             if (checkpoint.BestEpoch >= 0)
             {
-                Dictionary<string, TorchSharp.torch.Tensor> weights = null;
+                Dictionary<string, TorchSharp.torch.Tensor> differing = null;
                 if (checkpoint.BestWeights != null)
                 {
                     using var reader = new BinaryReader(new MemoryStream(checkpoint.BestWeights, writable: false));
-                    weights = TensorDictionaryFormat.Read(reader);
+                    differing = TensorDictionaryFormat.Read(reader);
                 }
-                best.Resume(checkpoint.BestEpoch, checkpoint.BestScore, weights,
-                    checkpoint.BestIsLastEpoch ? Model : null);
+                bool kept = checkpoint.BestIsLastEpoch || checkpoint.BestWeights != null;
+                best.Resume(checkpoint.BestEpoch, checkpoint.BestScore, kept ? Model : null, differing);
             }
             for (int s = 0; s < ResNetStages.All.Length; s++)
             {
@@ -132,8 +132,9 @@ namespace Microsoft.ML.Freezing
                 Weights = CheckpointFile.Section(w => TensorDictionaryFormat.Write(w,
                     Model.state_dict().Select(kv => (kv.Key, kv.Value)))),
                 OptimizerState = CheckpointFile.Section(SaveOptimizerState),
-                // The best epoch's weights are the model's when it is this epoch: stored once.
-                BestWeights = best.HasWeights && !bestIsLast ? CheckpointFile.Section(best.WriteWeights) : null,
+                // The best epoch's weights are stored as far as they differ from the model's (frozen stages do not).
+                BestWeights = best.HasWeights && !bestIsLast
+                    ? CheckpointFile.Section(w => best.WriteDifferences(w, Model)) : null,
                 BestIsLastEpoch = bestIsLast,
             };
             var (path, bytes) = checkpoints.Store.Write(epoch, checkpoint.ToSections());

@@ -19,12 +19,14 @@ namespace Microsoft.ML.Freezing
     /// "identity"      int32 n; n x (string key, string value): the run's fingerprint (CheckpointIdentity)
     /// "progress"      int32 last completed epoch; int32 Epochs of the run that wrote it; string mask text; int32 n,
     ///                 n strings: the parameters the mask in force freezes; int32 best epoch (-1: none); double best
-    ///                 score; byte best weights (0 none, 1 the same as "weights", 2 in "best-weights"); 6 int64
-    ///                 training and 6 int64 validation forwards per stage (stem..head)
+    ///                 score; byte best weights (0 none, 1 the same as "weights", 2 "weights" with the tensors of
+    ///                 "best-weights" in place); 6 int64 training and 6 int64 validation forwards per stage
+    ///                 (stem..head)
     /// "history"       EpochRecordFormat
     /// "weights"       TensorDictionaryFormat: the model's state dict (parameters and BatchNorm buffers)
     /// "optimizer"     TorchSharp's optimizer save_state_dict (momentum buffers, Adam moments and steps)
-    /// "best-weights"  TensorDictionaryFormat, when the best epoch is not the last one
+    /// "best-weights"  TensorDictionaryFormat, when the best epoch is not the last one: its tensors that differ from
+    ///                 "weights" (those of stages that trained since)
     /// </code>
     /// </remarks>
     internal sealed class TrainingCheckpoint
@@ -56,7 +58,9 @@ namespace Microsoft.ML.Freezing
         /// <summary>Serialised sections (<see cref="TensorDictionaryFormat"/>, TorchSharp's optimizer state).</summary>
         public byte[] Weights { get; init; }
         public byte[] OptimizerState { get; init; }
-        /// <summary>Null when there are none or they are <see cref="Weights"/> (<see cref="BestIsLastEpoch"/>).
+        /// <summary>
+        /// The best epoch's tensors that differ from <see cref="Weights"/>; null when none are kept or they are
+        /// <see cref="Weights"/> (<see cref="BestIsLastEpoch"/>).
         /// </summary>
         public byte[] BestWeights { get; init; }
         public bool BestIsLastEpoch { get; init; }
