@@ -91,7 +91,12 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public long PeakActivationCacheBytes { get; private set; }
 
-        /// <summary>Trains for the configured epochs (fewer when stopped); returns the history.</summary>
+        /// <summary>
+        /// Trains for the configured epochs (fewer when stopped); returns the history. With a
+        /// <see cref="FineTuneSettings.CheckpointFolder"/> that holds a checkpoint of this run, first puts the run
+        /// back as it was after that checkpoint's epoch and trains only the epochs after it
+        /// (<see cref="ResumedAfterEpoch"/>).
+        /// </summary>
         public IReadOnlyList<EpochRecord> Fit(IImageBatchSource train, IImageBatchSource validation = null)
         {
             CheckData(train, validation);

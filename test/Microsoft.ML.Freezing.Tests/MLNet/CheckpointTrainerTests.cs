@@ -37,10 +37,12 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
         private static (FrozenResNetTransformer Trained, float[] Scores, List<int> Callbacks) Fit(MLContext ml,
             string folder, IEnumerable<ModelInput> rows, Action<BatchProgress> onBatch = null)
         {
+            // One thread, restored after (NumberOfThreads would leave it set for the tests that follow).
+            using var threads = TinyModel.OneThread();
             var callbacks = new List<int>();
             var options = TinyModel.Options(epochs: 3) with
             {
-                CheckpointFolder = folder, NumberOfThreads = 1,
+                CheckpointFolder = folder,
                 MetricsCallback = e => callbacks.Add(e.Record.Epoch), BatchCallback = onBatch,
             };
             var data = ml.Data.LoadFromEnumerable(rows);
