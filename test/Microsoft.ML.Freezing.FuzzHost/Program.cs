@@ -10,9 +10,9 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
 
-// A child process of Reliability/FuzzTests and Backbone/FoldedPresetTests: runs a batch of cases and reports each on
-// stdout, so that a native crash (SkiaSharp, libtorch, oneDNN) ends this process and the parent still sees which case
-// was running.
+// A child process of Reliability/FuzzTests, Backbone/FoldedPresetTests and Reliability/CheckpointProcessTests: runs a
+// batch of cases (or one training run) and reports on stdout, so that a native crash (SkiaSharp, libtorch, oneDNN) or a
+// deliberate one ends this process and the parent still sees how far it got.
 //
 //   FuzzHost images <seed-image-folder> <first> <count> <seed>
 //       decodes mutated copies of the folder's files (name order) with ImagePreprocessing.ImageNet(32)
@@ -20,6 +20,8 @@ using Microsoft.ML.Freezing;
 //       loads mutated copies of the zip from memory with MLContext.Model.Load; when one loads, scores the probe image
 //   FuzzHost folded <image-size>
 //       every network preset through the folded path against the modules, stage by stage (FoldedPresets.cs)
+//   FuzzHost train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>
+//       a training run with checkpoints that may fail fast after an epoch (CheckpointRun.cs)
 //
 // Case i uses its own generator, Random(seed * 1_000_003 + i), so `first` and `count` replay any single case.
 // Output, one line each: "CASE i <mutation>" before case i runs, then "OK i <what>", "REJECTED i <type>: <message>"
@@ -32,12 +34,17 @@ if (args.Length == 2 && args[0] == "folded")
     writer.WriteLine($"RAN {FoldedPresets.Run(writer, Int(args[1]))}");
     return 0;
 }
+if (args.Length == 5 && args[0] == "train")
+{
+    var writer = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
+    return CheckpointRun.Train(writer, args[1], Int(args[2]), Int(args[3]), args[4]);
+}
 if (args.Length < 5)
 {
     Console.Error.WriteLine(
         "usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> " +
         "<seed>" +
-        " | folded <image-size>");
+        " | folded <image-size> | train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>");
     return 2;
 }
 var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };

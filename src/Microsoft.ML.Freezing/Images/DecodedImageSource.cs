@@ -3,6 +3,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Security.Cryptography;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
@@ -15,13 +16,15 @@ namespace Microsoft.ML.Freezing
     /// Fill it with <see cref="Add(byte[], int)"/> (labelled) or <see cref="Add(byte[])"/> (unlabelled), for example
     /// from <see cref="ImagePreprocessing.DecodeAndResize"/>; a source holds one kind or the other. The augmentation
     /// generator is seeded once and continues across calls to <see cref="GetBatches"/>, so every epoch sees new crops
-    /// while the same seed and the same sequence of calls give the same batches.
+    /// while the same seed and the same sequence of calls give the same batches. The fine-tuner reseeds it at every
+    /// epoch from the seed and the epoch, so that a run resumed from a checkpoint draws the crops of the
+    /// uninterrupted run.
     /// </remarks>
-    public sealed class DecodedImageSource : IImageBatchSource
+    public sealed class DecodedImageSource : IImageBatchSource, IFingerprintedSource, IEpochSeededSource
     {
         private readonly List<byte[]> _images = new List<byte[]>();
         private readonly List<int> _labels = new List<int>();
-        private readonly Random _augmentationRandom;
+        private Random _augmentationRandom;
         private readonly int _imageBytes;
 
         /// <summary>Creates an empty source.</summary>
@@ -104,6 +107,19 @@ namespace Microsoft.ML.Freezing
                 pixels = ImageAugmenter.Apply(pixels, Augmentation, _augmentationRandom);
             var images = Preprocessing.Normalize(pixels).MoveToOuterDisposeScope();
             return new ImageBatch(images, labels);
+        }
+
+        void IEpochSeededSource.StartEpoch(int epoch)
+            => _augmentationRandom = new Random(EpochSeeds.Of(AugmentationSeed, epoch));
+
+        // The decoded bytes and labels as they are: no normalisation, no augmentation drawn.
+        void IFingerprintedSource.AddFingerprint(IncrementalHash hash)
+        {
+            hash.AppendData(BitConverter.GetBytes(_images.Count));
+            foreach (var image in _images)
+                hash.AppendData(image);
+            foreach (int label in _labels)
+                hash.AppendData(BitConverter.GetBytes(label));
         }
 
         private void Check(byte[] rgb)

@@ -150,6 +150,7 @@ namespace Microsoft.ML.Freezing
             // Continued training (null weights) freezes nothing unless told.
             int skipped = train.InvalidImages + invalidValidationImages;
             var tune = TuneOptions(ch, weights, validation != null, seed, skipped);
+            tune.CheckpointIdentity = CheckpointIdentity(labels.ClassNames, preprocessing);
             return new PreparedRun(weights, preprocessing, labels.ClassNames, train, validation, network, tune,
                 skipped);
         }
@@ -337,6 +338,7 @@ namespace Microsoft.ML.Freezing
             EpochCallback = record =>
                 _options.MetricsCallback?.Invoke(new FrozenResNetEpoch(record, skippedInvalidImages)),
             // MLContext.CancelExecution() takes effect within one batch.
+            CheckAlive = _host.CheckAlive,
             BatchCallback = progress =>
             {
                 _host.CheckAlive();
@@ -344,6 +346,16 @@ namespace Microsoft.ML.Freezing
             },
             Log = ch.Info,
         };
+
+        /// <summary>What the engine cannot see of a run, for a checkpoint's fingerprint.</summary>
+        private List<KeyValuePair<string, string>> CheckpointIdentity(string[] classNames,
+            ImagePreprocessing preprocessing)
+            => new List<KeyValuePair<string, string>>
+            {
+                new("class names", string.Join(", ", classNames)),
+                new("preprocessing", preprocessing.ToString()),
+                new(nameof(Options.Augmentation), _options.Augmentation.ToString()),
+            };
 
         /// <summary>The resolved settings, for the log.</summary>
         private string Describe(FineTuneOptions tune, string start, bool hasValidation)

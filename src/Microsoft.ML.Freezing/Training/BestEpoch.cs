@@ -64,6 +64,45 @@ namespace Microsoft.ML.Freezing
                 tensor.copy_(_weights[name]);
         }
 
+        /// <summary>
+        /// Writes, for a checkpoint, the kept tensors that differ from <paramref name="model"/>'s
+        /// (<see cref="TensorDictionaryFormat"/>): what stayed frozen since the best epoch is stored once.
+        /// </summary>
+        public void WriteDifferences(System.IO.BinaryWriter writer, nn.Module model)
+        {
+            using var scope = NewDisposeScope();
+            var current = model.state_dict();
+            TensorDictionaryFormat.Write(writer, _weights
+                .Where(kv => !kv.Value.equal(current[kv.Key]).all().item<bool>())
+                .Select(kv => (kv.Key, kv.Value)));
+        }
+
+        /// <summary>
+        /// The best epoch of a resumed run: <paramref name="model"/>'s weights, with the tensors that differed
+        /// (read back from the checkpoint; owned from now on) in place; none kept when not asked to keep them.
+        /// </summary>
+        public void Resume(int epoch, double score, nn.Module model, Dictionary<string, Tensor> differing)
+        {
+            Epoch = epoch;
+            Score = score;
+            DropWeights();
+            if (_keepWeights && model != null)
+            {
+                KeepWeights(model);
+                foreach (var (name, tensor) in differing ?? new Dictionary<string, Tensor>())
+                {
+                    if (!_weights.TryGetValue(name, out var kept))
+                        throw new System.IO.InvalidDataException($"the best epoch's tensor '{name}' is not the " +
+                            "network's");
+                    kept.Dispose();
+                    _weights[name] = tensor;
+                }
+                return;
+            }
+            if (differing != null)
+                foreach (var t in differing.Values) t.Dispose();
+        }
+
         public void Dispose() => DropWeights();
 
         private void KeepWeights(nn.Module model)

@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 
 namespace Microsoft.ML.Freezing
 {
@@ -67,6 +68,18 @@ namespace Microsoft.ML.Freezing
         public Action<BatchProgress> BatchCallback { get; set; }
         /// <summary>Receives one-line messages (thaws, schedule notes).</summary>
         public Action<string> Log { get; set; }
+
+        /// <summary>
+        /// What the caller adds to a checkpoint's fingerprint (the trainer: class names, preprocessing, augmentation),
+        /// as named values; a checkpoint whose values differ is refused, naming them.
+        /// </summary>
+        internal IReadOnlyList<KeyValuePair<string, string>> CheckpointIdentity { get; set; }
+
+        /// <summary>
+        /// Throws when the caller cancelled (the trainer: MLContext.CancelExecution()) where no batch callback runs: in
+        /// the frozen prefix's pass that fills the activation cache.
+        /// </summary>
+        internal Action CheckAlive { get; set; }
 
         /// <summary>The learning-rate range test's exponential ramp, in place of the schedule.</summary>
         internal Func<long, long, double> LearningRateFactorOverride { get; set; }

@@ -64,6 +64,14 @@ namespace Microsoft.ML.Freezing
         /// Where to train (and, for the trainer, score). Default Cpu (Cuda needs a CUDA libtorch; see README).
         /// </summary>
         public ComputeDevice Device { get; set; } = ComputeDevice.Cpu;
+        /// <summary>
+        /// A folder for checkpoints: after every epoch (before its callbacks run) the run's whole state is written
+        /// there atomically (weights, optimizer state, thaw-policy state, best epoch's weights, history), keeping the
+        /// two newest generations. A later run with the same options and data resumes after the last completed epoch
+        /// (a finished run returns its model); a checkpoint of another run is refused, saying what differs. On the CPU
+        /// with the same thread count the resumed run ends with the uninterrupted run's weights. Default null (off).
+        /// </summary>
+        public string CheckpointFolder { get; set; }
         /// <summary>Stops training between batches. Default none.</summary>
         public CancellationToken CancellationToken { get; set; }
     }

@@ -13,14 +13,16 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>What stays the same for every epoch of one <see cref="Fit"/>; owns the activation caches.</summary>
         private sealed record FitRun(IImageBatchSource Train, IImageBatchSource Validation, ActivationCache Cache,
-            ActivationCache ValidationCache, Random Shuffle, int BatchesPerEpoch, long TotalSteps) : IDisposable
+            ActivationCache ValidationCache, EpochShuffle Shuffle, int BatchesPerEpoch, long TotalSteps)
+            : IDisposable
         {
             public static FitRun Create(IImageBatchSource train, IImageBatchSource validation, ActivationCache cache,
                 ActivationCache validationCache, FineTuneOptions options)
             {
                 int batchesPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
-                return new FitRun(train, validation, cache, validationCache,
-                    new Random(options.Seed), batchesPerEpoch, (long)batchesPerEpoch * options.Epochs);
+                var shuffle = new EpochShuffle(options.Seed, train.Count);
+                return new FitRun(train, validation, cache, validationCache, shuffle, batchesPerEpoch,
+                    (long)batchesPerEpoch * options.Epochs);
             }
 
             public long CacheMemoryBytes => (Cache?.MemoryBytes ?? 0) + (ValidationCache?.MemoryBytes ?? 0);
@@ -41,17 +43,56 @@ namespace Microsoft.ML.Freezing
         /// <param name="Warming">Stages that just thawed: they warm up over the first WarmupSteps batches.</param>
         /// <param name="WarmupSteps">The length of the thaw warm-up, in batches.</param>
         /// <param name="ThawReason">Why the thaw policy chose the epoch's mask, when it said.</param>
+        /// <param name="FilledFirst">Whether the epoch filled the cache it reads (in index order, before training).
+        /// </param>
         private sealed record EpochPlan(int Epoch, long FirstStep, ResNetStage FirstTrainable,
             ResNetStage? CachedBoundary, ISet<ResNetStage> Fill, ISet<ResNetStage> Warming, int WarmupSteps,
-            string ThawReason);
+            string ThawReason, bool FilledFirst = false);
+
+        /// <summary>
+        /// The run's one shuffling generator, seeded with the run's seed, one permutation per epoch. A run resumed
+        /// after epoch k replays the k permutations before (each draws the same count of numbers whatever it
+        /// shuffles), so its epochs see the uninterrupted run's orders and no generator state is saved.
+        /// </summary>
+        private sealed class EpochShuffle
+        {
+            private readonly int _seed;
+            private readonly int _count;
+            private Random _random;
+            private int _next; // the epoch whose permutation the generator draws next
+
+            public EpochShuffle(int seed, int count)
+            {
+                _seed = seed;
+                _count = count;
+            }
+
+            /// <summary>The generator, ready to draw <paramref name="epoch"/>'s permutation (once).</summary>
+            public Random For(int epoch)
+            {
+                if (_random == null || epoch < _next)
+                {
+                    _random = new Random(_seed);
+                    _next = 0;
+                }
+                var scratch = epoch > _next ? new int[_count] : null;
+                for (; _next < epoch; _next++)
+                    _random.Shuffle(scratch);
+                _next++;
+                return _random;
+            }
+        }
 
         /// <summary>Sums over an epoch's training batches.</summary>
         private readonly record struct EpochTotals(double LossSum, long Correct, long Seen, TimeSpan Elapsed);
 
         private EpochRecord TrainEpoch(int epoch, ThawDecision decision, FitRun run)
         {
+            var clock = Stopwatch.StartNew();
             var plan = PlanEpoch(epoch, decision, run);
+            var filling = clock.Elapsed; // the frozen prefix's pass that filled the cache belongs to the epoch
             var totals = RunBatches(plan, run);
+            totals = totals with { Elapsed = totals.Elapsed + filling };
             return ValidateAndRecord(plan, totals, run);
         }
 
@@ -63,9 +104,39 @@ namespace Microsoft.ML.Freezing
                 ParameterGroups.ResetState(Optimizer, Groups, thawed);
             var first = LowestTrainableStageNow();
             var (boundary, fill) = PlanCache(epoch, first, run.Cache);
-            return new EpochPlan(epoch, (long)epoch * run.BatchesPerEpoch, first, boundary, fill,
+            var plan = new EpochPlan(epoch, (long)epoch * run.BatchesPerEpoch, first, boundary, fill,
                 new HashSet<ResNetStage>(thawed.Select(ResNetStages.OfParameter)),
                 (int)Math.Ceiling(run.BatchesPerEpoch * _options.ThawWarmupFraction), decision.Reason);
+            return FillCacheInIndexOrder(plan, run);
+        }
+
+        /// <summary>
+        /// Fills the cache outputs the epoch needs in index order before it trains, then lets it read them: every
+        /// stored activation is computed in the same batch, whichever epoch fills it, so a run resumed from a
+        /// checkpoint (its cache refilled) reads the values the uninterrupted run read.
+        /// </summary>
+        private EpochPlan FillCacheInIndexOrder(EpochPlan plan, FitRun run)
+        {
+            var boundary = plan.FirstTrainable - 1;
+            if (plan.CachedBoundary.HasValue || !plan.Fill.Contains(boundary))
+                return plan;
+            using (var prefix = FoldPrefix(plan))
+            {
+                foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, null))
+                {
+                    _options.CancellationToken.ThrowIfCancellationRequested();
+                    _options.CheckAlive?.Invoke();
+                    using var images = run.Train.GetBatch(indices);
+                    using var scope = NewDisposeScope();
+                    ForwardFrozenPrefix(images.Images.to(_device), images.Labels, indices, plan, prefix, run.Cache);
+                    if (!plan.Fill.Contains(boundary))
+                        break; // no room for it: the epoch runs from the images
+                }
+            }
+            PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, run.CacheMemoryBytes);
+            return run.Cache.IsComplete(boundary)
+                ? plan with { CachedBoundary = boundary, Fill = new HashSet<ResNetStage>(), FilledFirst = true }
+                : plan;
         }
 
         // The parameters the mask thaws (none at epoch 0: nothing has trained, so nothing warms up).
@@ -83,7 +154,10 @@ namespace Microsoft.ML.Freezing
             var clock = Stopwatch.StartNew();
             var totals = new EpochTotals();
             int batch = 0;
-            foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, run.Shuffle))
+            // From the run's seed and the epoch alone, so that a resumed run draws what this one drew.
+            var shuffle = run.Shuffle.For(plan.Epoch);
+            (run.Train as IEpochSeededSource)?.StartEpoch(plan.Epoch);
+            foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, shuffle))
             {
                 _options.CancellationToken.ThrowIfCancellationRequested();
                 SetBatchLearningRates(plan, batch, run.TotalSteps);
@@ -191,15 +265,20 @@ namespace Microsoft.ML.Freezing
                 ValidationLoss = validation?.Loss,
                 ValidationAccuracy = validation?.Accuracy,
                 ImagesPerSecond = totals.Seen / totals.Elapsed.TotalSeconds,
-                CachedBoundary = plan.CachedBoundary,
+                CachedBoundary = plan.FilledFirst ? null : plan.CachedBoundary,
                 ValidationCachedBoundary = validationBoundary,
                 ThawReason = plan.ThawReason,
                 Duration = totals.Elapsed + clock.Elapsed,
             };
             _history.Add(record);
+            return record;
+        }
+
+        // After the epoch's checkpoint: the log line and the callback (which may stop the process).
+        private void Publish(EpochRecord record)
+        {
             _options.Log?.Invoke(record.ToString());
             _options.EpochCallback?.Invoke(record);
-            return record;
         }
     }
 }

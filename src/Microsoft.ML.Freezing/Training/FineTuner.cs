@@ -90,15 +90,24 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public long PeakActivationCacheBytes { get; private set; }
 
-        /// <summary>Trains for the configured epochs (fewer when stopped); returns the history.</summary>
+        /// <summary>
+        /// Trains for the configured epochs (fewer when stopped); returns the history. With a
+        /// <see cref="FineTuneSettings.CheckpointFolder"/> that holds a checkpoint of this run, first puts the run
+        /// back as it was after that checkpoint's epoch and trains only the epochs after it
+        /// (<see cref="ResumedAfterEpoch"/>).
+        /// </summary>
         public IReadOnlyList<EpochRecord> Fit(IImageBatchSource train, IImageBatchSource validation = null)
         {
             CheckData(train, validation);
             using var run = StartRun(train, validation);
             using var best = BestEpoch.For(_options, keepWeights: run.Validation != null
                 && (_options.EarlyStopping != null || _options.RestoreBestEpoch || Plan == null));
-            int heldEpoch = -1; // the epoch whose weights the model holds
-            for (int epoch = 0; epoch < _options.Epochs; epoch++)
+            var checkpoints = OpenCheckpoints(run, best);
+            int first = ResumedAfterEpoch + 1 ?? 0;
+            int heldEpoch = first - 1; // the epoch whose weights the model holds
+            // A resumed run that early stopping had ended ends again (the decision is the history's).
+            bool stopped = first > 0 && StopsEarly(_history[^1], best);
+            for (int epoch = first; !stopped && epoch < _options.Epochs; epoch++)
             {
                 var decision = DecideThaw(epoch);
                 if (decision.RestoreBestWeights)
@@ -113,6 +122,9 @@ namespace Microsoft.ML.Freezing
                 heldEpoch = epoch;
                 if (run.Validation != null)
                     best.Offer(record, Model);
+                if (checkpoints != null)
+                    SaveCheckpoint(checkpoints, epoch, best);
+                Publish(record);
                 if (StopsEarly(record, best))
                     break;
             }

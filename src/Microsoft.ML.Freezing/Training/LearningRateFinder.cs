@@ -114,6 +114,7 @@ namespace Microsoft.ML.Freezing
             ramp.EarlyStopping = null;
             ramp.RestoreBestEpoch = false;
             ramp.ThawWarmupFraction = 0;
+            ramp.CheckpointFolder = null; // nothing of the ramp is worth resuming
             ramp.EpochCallback = null;
             ramp.CancellationToken = stop.Token;
             ramp.BatchCallback = progress =>

@@ -53,6 +53,12 @@ namespace Microsoft.ML.Freezing
         public string StopReason { get; internal set; }
         /// <summary>Wall time of the epoch, validation included.</summary>
         public TimeSpan Duration { get; init; }
+        /// <summary>
+        /// True when the epoch was trained by an earlier process and read back from a checkpoint
+        /// (<see cref="FineTuneSettings.CheckpointFolder"/>): the run resumed after it. False for epochs trained by
+        /// this run.
+        /// </summary>
+        public bool FromCheckpoint { get; init; }
 
         /// <inheritdoc/>
         public override string ToString()
@@ -64,8 +70,9 @@ namespace Microsoft.ML.Freezing
             string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}"
                 : "";
             string cached = CachedBoundary.HasValue ? $" (from cached {CachedBoundary.Value.Name()} outputs)" : "";
-            return $"epoch {Epoch}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; train loss " +
-                $"{TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
+            string resumed = FromCheckpoint ? " (from the checkpoint)" : "";
+            return $"epoch {Epoch}{resumed}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; " +
+                $"train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
         }
     }
 

@@ -1,0 +1,106 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    /// <summary>
+    /// The history section of a checkpoint: every field of every <see cref="EpochRecord"/>, so that a resumed run's
+    /// history, and the thaw policy's decisions drawn from it (<see cref="UnfreezeSchedule.Auto"/>'s), are the
+    /// uninterrupted run's.
+    /// Binary format: int32 count; per record: int32 epoch; int32 n, n int32 frozen stages; int64 trainable parameters;
+    /// one double per stage (learning rate, NaN when absent); doubles train loss, train accuracy, validation loss,
+    /// validation accuracy (NaN when absent), images per second; int32 cached boundary, int32 validation cached
+    /// boundary, int32 restored epoch (-1 when absent); bool + string thaw reason; bool + string stop reason; int64
+    /// duration ticks.
+    /// </summary>
+    internal static class EpochRecordFormat
+    {
+        private const int MaxEpochs = 1_000_000;
+
+        public static void Write(BinaryWriter w, IReadOnlyList<EpochRecord> history)
+        {
+            w.Write(history.Count);
+            foreach (var record in history)
+            {
+                w.Write(record.Epoch);
+                w.Write(record.FrozenStages.Count);
+                foreach (var stage in record.FrozenStages)
+                    w.Write((int)stage);
+                w.Write(record.TrainableParameters);
+                foreach (var stage in ResNetStages.All)
+                    w.Write(record.StageLearningRates.TryGetValue(stage, out var rate) ? rate : double.NaN);
+                w.Write(record.TrainLoss);
+                w.Write(record.TrainAccuracy);
+                w.Write(record.ValidationLoss ?? double.NaN);
+                w.Write(record.ValidationAccuracy ?? double.NaN);
+                w.Write(record.ImagesPerSecond);
+                w.Write(record.CachedBoundary.HasValue ? (int)record.CachedBoundary.Value : -1);
+                w.Write(record.ValidationCachedBoundary.HasValue ? (int)record.ValidationCachedBoundary.Value : -1);
+                w.Write(record.RestoredEpoch ?? -1);
+                WriteOptional(w, record.ThawReason);
+                WriteOptional(w, record.StopReason);
+                w.Write(record.Duration.Ticks);
+            }
+        }
+
+        /// <summary>The records, each marked <see cref="EpochRecord.FromCheckpoint"/>.</summary>
+        public static List<EpochRecord> Read(BinaryReader r)
+        {
+            int count = r.ReadInt32();
+            if (count < 0 || count > MaxEpochs) throw new InvalidDataException($"{count} epochs");
+            var history = new List<EpochRecord>(count);
+            for (int i = 0; i < count; i++)
+            {
+                int epoch = r.ReadInt32();
+                int frozenCount = r.ReadInt32();
+                if (frozenCount < 0 || frozenCount > ResNetStages.All.Length)
+                    throw new InvalidDataException($"{frozenCount} frozen stages");
+                var frozen = Enumerable.Range(0, frozenCount).Select(_ => Stage(r.ReadInt32())).ToList();
+                long trainable = r.ReadInt64();
+                var rates = new Dictionary<ResNetStage, double>();
+                foreach (var stage in ResNetStages.All)
+                {
+                    double rate = r.ReadDouble();
+                    if (!double.IsNaN(rate)) rates[stage] = rate;
+                }
+                double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble();
+                double valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble(), speed = r.ReadDouble();
+                int cached = r.ReadInt32(), validationCached = r.ReadInt32(), restored = r.ReadInt32();
+                string thawReason = ReadOptional(r), stopReason = ReadOptional(r);
+                long ticks = r.ReadInt64();
+                history.Add(new EpochRecord
+                {
+                    Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
+                    TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
+                    ValidationLoss = double.IsNaN(valLoss) ? null : valLoss,
+                    ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
+                    ImagesPerSecond = speed,
+                    CachedBoundary = cached < 0 ? null : Stage(cached),
+                    ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
+                    ThawReason = thawReason,
+                    RestoredEpoch = restored < 0 ? null : restored,
+                    StopReason = stopReason,
+                    Duration = TimeSpan.FromTicks(ticks),
+                    FromCheckpoint = true,
+                });
+            }
+            return history;
+        }
+
+        private static ResNetStage Stage(int value)
+            => Enum.IsDefined((ResNetStage)value) ? (ResNetStage)value
+                : throw new InvalidDataException($"unknown stage {value}");
+
+        private static void WriteOptional(BinaryWriter w, string text)
+        {
+            w.Write(text != null);
+            if (text != null) w.Write(text);
+        }
+
+        private static string ReadOptional(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
+    }
+}
