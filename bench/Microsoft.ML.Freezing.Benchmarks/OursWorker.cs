@@ -25,6 +25,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
         private FrozenResNetTransformer _transformer;
         private List<ImageRow> _photos;
         private FoldedResNet _sequentialFold;
+        private List<byte[]> _decoded;
 
         public OursWorker(string weightsPath)
         {
@@ -39,6 +40,9 @@ namespace Microsoft.ML.Freezing.Benchmarks
             "train" => Train(words[1], int.Parse(words[2])),
             "infer" => Infer(words[1], int.Parse(words[2])),
             "transform" => Transform(words[1], int.Parse(words[2])),
+            "score" => Score(words[1], int.Parse(words[2])),
+            "latency" => Latency(words[1], int.Parse(words[2])),
+            "save" => Save(words[1]),
             "sgemm" => Sgemm(),
             _ => throw new ArgumentException($"unknown command {words[0]}"),
         };
@@ -139,9 +143,87 @@ namespace Microsoft.ML.Freezing.Benchmarks
             return new { img_s = count / clock.Elapsed.TotalSeconds };
         }
 
+        /// <summary>
+        /// <see cref="FrozenResNetModel.Score"/> on 32 decoded photos per batch (the library's scoring path without
+        /// ML.NET's cursors) with the given engine ("onnxruntime", "torchsharp").
+        /// </summary>
+        private object Score(string engine, int batches)
+        {
+            Transform("transform", 32);
+            var model = _transformer.Model;
+            _decoded ??= _photos.Take(Batch).Select(r => model.Preprocessing.DecodeAndResize(r.ImageSource)).ToList();
+            model.Engine = Engine(engine);
+            try
+            {
+                model.Score(_decoded); // warm-up (and the ONNX Runtime session)
+                var clock = Stopwatch.StartNew();
+                for (int i = 0; i < batches; i++)
+                    model.Score(_decoded);
+                return new { img_s = batches * Batch / clock.Elapsed.TotalSeconds };
+            }
+            finally
+            {
+                model.Engine = InferenceEngine.OnnxRuntime;
+            }
+        }
+
+        /// <summary>
+        /// A <c>PredictionEngine</c> on one encoded JPEG at a time (decoding included, as a web server runs it): the
+        /// median milliseconds per prediction and the median of decoding alone.
+        /// </summary>
+        private object Latency(string engine, int count)
+        {
+            Transform("transform", 32);
+            _transformer.Engine = Engine(engine);
+            try
+            {
+                var predictor = _ml.Model.CreatePredictionEngine<ImageRow, Prediction>(_transformer);
+                predictor.Predict(_photos[0]); // warm-up
+                var times = new List<double>();
+                var decode = new List<double>();
+                for (int i = 0; i < count; i++)
+                {
+                    var row = _photos[i % _photos.Count];
+                    var clock = Stopwatch.StartNew();
+                    predictor.Predict(row);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                    clock.Restart();
+                    _transformer.Preprocessing.DecodeAndResize(row.ImageSource);
+                    decode.Add(clock.Elapsed.TotalMilliseconds);
+                }
+                return new { ms = Stats.Median(times), decode_ms = Stats.Median(decode) };
+            }
+            finally
+            {
+                _transformer.Engine = InferenceEngine.OnnxRuntime;
+            }
+        }
+
+        /// <summary>Saves the fitted ResNet-18 transformer (for the cold-start runs); its size and its
+        /// weights'.</summary>
+        private object Save(string path)
+        {
+            Transform("transform", 32);
+            var data = _ml.Data.LoadFromEnumerable(_photos.Take(1));
+            _ml.Model.Save(_transformer, data.Schema, path);
+            long weightBytes = _transformer.Network.parameters().Sum(p => p.numel()) * sizeof(float)
+                + _transformer.Network.buffers().Where(b => b.dtype == ScalarType.Float32).Sum(b => b.numel())
+                * sizeof(float);
+            return new { zip_bytes = new System.IO.FileInfo(path).Length, weight_bytes = weightBytes };
+        }
+
+        private static InferenceEngine Engine(string name) => name switch
+        {
+            "onnxruntime" => InferenceEngine.OnnxRuntime,
+            "torchsharp" => InferenceEngine.TorchSharp,
+            _ => throw new ArgumentException($"unknown engine {name}"),
+        };
+
         private void RunTransform(string variant, int count)
         {
             var rows = _photos.Take(count).ToList();
+            _transformer.Engine = variant == "transform-torchsharp" ? InferenceEngine.TorchSharp
+                : InferenceEngine.OnnxRuntime;
             if (variant == "sequential")
             {
                 // What a cursor did before the prefetch: decode a batch on the calling thread, then run the network on
@@ -189,6 +271,12 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
     }
 
+    /// <summary>What a <c>PredictionEngine</c> writes.</summary>
+    internal sealed class Prediction
+    {
+        public float[] Score { get; set; }
+    }
+
     /// <summary>The ONNX Runtime side of the inference measurement.</summary>
     internal sealed class OrtWorker
     {
@@ -225,6 +313,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 onnxruntime = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString(),
             },
             "infer" => Infer(int.Parse(words[1])),
+            "latency" => Latency(int.Parse(words[1])),
             _ => throw new ArgumentException($"unknown command {words[0]}"),
         };
 
@@ -234,6 +323,27 @@ namespace Microsoft.ML.Freezing.Benchmarks
             for (int i = 0; i < batches; i++)
                 using (_session.Run(_inputs)) { }
             return new { img_s = batches * 32 / clock.Elapsed.TotalSeconds };
+        }
+
+        /// <summary>One image at a time (batch 1): the median milliseconds per run.</summary>
+        private object Latency(int count)
+        {
+            var full = (Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>)_inputs[0].Value;
+            var one = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(
+                full.Buffer.Slice(0, 3 * 224 * 224), new[] { 1, 3, 224, 224 });
+            var inputs = new[]
+            {
+                Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(_inputs[0].Name, one),
+            };
+            using (_session.Run(inputs)) { } // warm-up
+            var times = new List<double>();
+            for (int i = 0; i < count; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (_session.Run(inputs)) { }
+                times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            return new { ms = Stats.Median(times) };
         }
     }
 }
