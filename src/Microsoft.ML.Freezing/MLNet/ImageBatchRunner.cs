@@ -27,6 +27,8 @@ namespace Microsoft.ML.Freezing
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             Device = device;
             _engine = device == ComputeDevice.Cpu ? InferenceEngine.OnnxRuntime : InferenceEngine.TorchSharp;
+            if (_engine == InferenceEngine.OnnxRuntime)
+                OnnxRuntimeScorer.Prepare();
         }
 
         public ResNet Network { get; }
