@@ -144,7 +144,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Console.WriteLine();
                 Console.WriteLine("== Peak resident memory (VmHWM of each process)");
                 foreach (var (name, mb) in _rss)
-                    Console.WriteLine($"  {name,-44} {mb,8:F0} MB");
+                    Console.WriteLine($"  {name,-50} {mb,8:F0} MB");
                 Console.WriteLine();
                 Console.WriteLine("== Summary (median of per-repetition ratios, ours / peer)");
                 foreach (var line in _summary)
@@ -340,7 +340,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 // The saved model for the cold-start section.
                 var saved = ours.Ask($"save {ZipPath}");
                 _zipRatio = saved.GetProperty("zip_bytes").GetDouble() / saved.GetProperty("weight_bytes").GetDouble();
-                _rss["ours, inference worker (trains, Transform, folds)"] = ours.Quit();
+                _rss["ours, inference worker (every variant)"] = ours.Quit();
                 _rss["PyTorch, inference"] = peer.Quit();
                 _ortRss = ort.Quit();
                 _rss["ONNX Runtime, inference"] = _ortRss;
@@ -391,7 +391,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     $"{Median("second_prediction_ms"):F0} ms; whole process {Stats.Median(walls):F0} ms");
                 double peak = results.Max(o => o.GetProperty("vmhwm_kb").GetDouble()) / 1024;
                 double predictPeak = results.Max(o => o.GetProperty("vmhwm_predict_kb").GetDouble()) / 1024;
-                _rss["ours, serving (Load, Predict, Transform 64 JPEGs)"] = peak;
+                _rss["ours, serving a saved model (Predict, Transform)"] = peak;
                 Console.WriteLine(
                     $"   model zip {new FileInfo(ZipPath).Length / 1e6:F1} MB, {_zipRatio:F2}x its float32 weights; " +
                     $"peak memory {predictPeak:F0} MB after the first predictions, {peak:F0} MB after Transform " +
