@@ -291,6 +291,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
                 ExecutionMode = Microsoft.ML.OnnxRuntime.ExecutionMode.ORT_SEQUENTIAL,
             };
+            // The session options of our engine (Export/OnnxRuntimeScorer.cs): idle threads do not spin.
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             _session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnxPath, options);
             // Random pixels: normalised values for PyTorch's export; 0-255 values for ours (it normalises inside).
             bool rawPixels = _session.InputMetadata.Keys.First() == new OnnxExportOptions().InputName;

@@ -255,7 +255,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 Console.WriteLine(
                     "   ONNX models: PyTorch's exporter (torch.onnx.export, opset 13) and ours (OnnxExporter, opset " +
                     $"{OnnxExporter.OpsetVersion}), both with a dynamic batch axis; {ort.Ask("info")}; ONNX Runtime " +
-                    "sessions: 2 intra-op threads, all graph optimisations, sequential (ours and the peer's alike)");
+                    "sessions: 2 intra-op threads that do not spin, all graph optimisations, sequential, arena on " +
+                    "(ours and the peer's alike)");
                 var runs = new List<(string Key, string Label, WorkerProcess Side, string Command)>
                 {
                     ("transform", "ours: Transform over encoded JPEGs (decode incl.)", ours,

@@ -39,8 +39,8 @@ namespace Microsoft.ML.Freezing
             channel.Warning(message);
         }
 
-        /// <summary>The TorchSharp module (eval mode). Changing it changes the transformer (for the ONNX Runtime engine,
-        /// once <see cref="Engine"/> is set again).</summary>
+        /// <summary>The TorchSharp module (eval mode). Changing it changes the transformer (for the ONNX Runtime
+        /// engine, once <see cref="Engine"/> is set again).</summary>
         public ResNet Network => Runner.Network;
         /// <summary>The preprocessing contract applied to every image (from the source of the weights).</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
