@@ -12,9 +12,9 @@ namespace Microsoft.ML.Freezing.Benchmarks
 {
     /// <summary>
     /// What a Model Builder style app does, in a fresh process: an <see cref="MLContext"/>, <c>Model.Load</c> of a
-    /// saved ResNet-18 zip, <c>CreatePredictionEngine</c>, one <c>Predict</c>; the time from process start to each step. Then
-    /// it scores a few batches with <c>Transform</c>, so that the process's peak memory is that of serving. Prints one
-    /// JSON line.
+    /// saved ResNet-18 zip, <c>CreatePredictionEngine</c>, one <c>Predict</c>; the time from process start to each
+    /// step. Then it scores a few batches with <c>Transform</c>, so that the process's peak memory is that of serving.
+    /// Prints one JSON line.
     /// </summary>
     internal static class ColdStart
     {
@@ -63,7 +63,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 main_ms = main, loaded_ms = loaded, engine_ms = created, first_prediction_ms = predicted,
-                second_prediction_ms = secondMs, first_prediction_cpu_ms = predictedCpu, vmhwm_predict_kb = afterPredict, vmhwm_loaded_kb = loadedKb,
+                second_prediction_ms = secondMs, first_prediction_cpu_ms = predictedCpu,
+                vmhwm_predict_kb = afterPredict, vmhwm_loaded_kb = loadedKb,
                 vmhwm_kb = Memory.PeakKilobytes(),
             }));
             (model as IDisposable)?.Dispose();
