@@ -23,8 +23,10 @@ namespace Microsoft.ML.Freezing.Benchmarks
         private Tensor _images;
         private MLContext _ml;
         private FrozenResNetTransformer _transformer;
+        private FrozenResNetTransformer _torchTransformer;
         private List<ImageRow> _photos;
         private FoldedResNet _sequentialFold;
+        private List<byte[]> _decoded;
 
         public OursWorker(string weightsPath)
         {
@@ -39,6 +41,9 @@ namespace Microsoft.ML.Freezing.Benchmarks
             "train" => Train(words[1], int.Parse(words[2])),
             "infer" => Infer(words[1], int.Parse(words[2])),
             "transform" => Transform(words[1], int.Parse(words[2])),
+            "score" => Score(words[1], int.Parse(words[2])),
+            "latency" => Latency(words[1], int.Parse(words[2])),
+            "save" => Save(words[1]),
             "sgemm" => Sgemm(),
             _ => throw new ArgumentException($"unknown command {words[0]}"),
         };
@@ -118,6 +123,18 @@ namespace Microsoft.ML.Freezing.Benchmarks
         /// </summary>
         private object Transform(string variant, int count)
         {
+            EnsureFitted(count);
+            var clock = Stopwatch.StartNew();
+            RunTransform(variant, count);
+            return new { img_s = count / clock.Elapsed.TotalSeconds };
+        }
+
+        /// <summary>
+        /// The fitted transformer (ONNX Runtime engine) and a copy of it loaded from its zip that scores with
+        /// TorchSharp: each engine keeps its own session or fold, so that switching between samples rebuilds nothing.
+        /// </summary>
+        private void EnsureFitted(int count = 64)
+        {
             if (_transformer == null)
             {
                 _ml = new MLContext(seed: 1);
@@ -131,17 +148,87 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     NumberOfThreads = 2, Seed = 1,
                     ValidationFraction = 0,
                 }).Fit(keyed);
+                var copy = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"bench-{Environment.ProcessId}.zip");
+                _ml.Model.Save(_transformer, fitData.Schema, copy);
+                var loaded = _ml.Model.Load(copy, out _);
+                _torchTransformer = loaded as FrozenResNetTransformer
+                    ?? ((IEnumerable<ITransformer>)loaded).OfType<FrozenResNetTransformer>().Single();
+                System.IO.File.Delete(copy);
+                _torchTransformer.Engine = InferenceEngine.TorchSharp;
                 RunTransform("transform", 32); // warm-up
+                RunTransform("transform-torchsharp", 32);
                 RunTransform("sequential", 32);
             }
+        }
+
+        private FrozenResNetTransformer For(string engine) => engine switch
+        {
+            "onnxruntime" => _transformer,
+            "torchsharp" => _torchTransformer,
+            _ => throw new ArgumentException($"unknown engine {engine}"),
+        };
+
+        /// <summary>
+        /// <see cref="FrozenResNetModel.Score"/> on 32 decoded photos per batch (the library's scoring path without
+        /// ML.NET's cursors) with the given engine ("onnxruntime", "torchsharp").
+        /// </summary>
+        private object Score(string engine, int batches)
+        {
+            EnsureFitted();
+            var model = For(engine).Model;
+            _decoded ??= _photos.Take(Batch).Select(r => model.Preprocessing.DecodeAndResize(r.ImageSource)).ToList();
+            model.Score(_decoded); // warm-up
             var clock = Stopwatch.StartNew();
-            RunTransform(variant, count);
-            return new { img_s = count / clock.Elapsed.TotalSeconds };
+            for (int i = 0; i < batches; i++)
+                model.Score(_decoded);
+            return new { img_s = batches * Batch / clock.Elapsed.TotalSeconds };
+        }
+
+        /// <summary>
+        /// A <c>PredictionEngine</c> on one encoded JPEG at a time (decoding included, as a web server runs it): the
+        /// median milliseconds per prediction and the median of decoding alone.
+        /// </summary>
+        private object Latency(string engine, int count)
+        {
+            EnsureFitted();
+            var transformer = For(engine);
+            {
+                var predictor = _ml.Model.CreatePredictionEngine<ImageRow, Prediction>(transformer,
+                    new PredictionEngineOptions { OwnsTransformer = false });
+                predictor.Predict(_photos[0]); // warm-up
+                var times = new List<double>();
+                var decode = new List<double>();
+                for (int i = 0; i < count; i++)
+                {
+                    var row = _photos[i % _photos.Count];
+                    var clock = Stopwatch.StartNew();
+                    predictor.Predict(row);
+                    times.Add(clock.Elapsed.TotalMilliseconds);
+                    clock.Restart();
+                    transformer.Preprocessing.DecodeAndResize(row.ImageSource);
+                    decode.Add(clock.Elapsed.TotalMilliseconds);
+                }
+                return new { ms = Stats.Median(times), decode_ms = Stats.Median(decode) };
+            }
+        }
+
+        /// <summary>Saves the fitted ResNet-18 transformer (for the cold-start runs); its size and its
+        /// weights'.</summary>
+        private object Save(string path)
+        {
+            EnsureFitted();
+            var data = _ml.Data.LoadFromEnumerable(_photos.Take(1));
+            _ml.Model.Save(_transformer, data.Schema, path);
+            long weightBytes = _transformer.Network.parameters().Sum(p => p.numel()) * sizeof(float)
+                + _transformer.Network.buffers().Where(b => b.dtype == ScalarType.Float32).Sum(b => b.numel())
+                * sizeof(float);
+            return new { zip_bytes = new System.IO.FileInfo(path).Length, weight_bytes = weightBytes };
         }
 
         private void RunTransform(string variant, int count)
         {
             var rows = _photos.Take(count).ToList();
+            var transformer = variant == "transform-torchsharp" ? _torchTransformer : _transformer;
             if (variant == "sequential")
             {
                 // What a cursor did before the prefetch: decode a batch on the calling thread, then run the network on
@@ -159,7 +246,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 }
                 return;
             }
-            var scored = _transformer.Transform(_ml.Data.LoadFromEnumerable(rows));
+            var scored = transformer.Transform(_ml.Data.LoadFromEnumerable(rows));
             using var cursor = scored.GetRowCursor(new[] { scored.Schema["Score"] });
             var getter = cursor.GetGetter<VBuffer<float>>(scored.Schema["Score"]);
             VBuffer<float> score = default;
@@ -189,6 +276,12 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
     }
 
+    /// <summary>What a <c>PredictionEngine</c> writes.</summary>
+    internal sealed class Prediction
+    {
+        public float[] Score { get; set; }
+    }
+
     /// <summary>The ONNX Runtime side of the inference measurement.</summary>
     internal sealed class OrtWorker
     {
@@ -203,6 +296,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 GraphOptimizationLevel = Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_ENABLE_ALL,
                 ExecutionMode = Microsoft.ML.OnnxRuntime.ExecutionMode.ORT_SEQUENTIAL,
             };
+            // The session options of our engine (Export/OnnxRuntimeScorer.cs): idle threads do not spin.
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             _session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnxPath, options);
             // Random pixels: normalised values for PyTorch's export; 0-255 values for ours (it normalises inside).
             bool rawPixels = _session.InputMetadata.Keys.First() == new OnnxExportOptions().InputName;
@@ -225,6 +320,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 onnxruntime = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString(),
             },
             "infer" => Infer(int.Parse(words[1])),
+            "latency" => Latency(int.Parse(words[1])),
             _ => throw new ArgumentException($"unknown command {words[0]}"),
         };
 
@@ -234,6 +330,27 @@ namespace Microsoft.ML.Freezing.Benchmarks
             for (int i = 0; i < batches; i++)
                 using (_session.Run(_inputs)) { }
             return new { img_s = batches * 32 / clock.Elapsed.TotalSeconds };
+        }
+
+        /// <summary>One image at a time (batch 1): the median milliseconds per run.</summary>
+        private object Latency(int count)
+        {
+            var full = (Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>)_inputs[0].Value;
+            var one = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(
+                full.Buffer.Slice(0, 3 * 224 * 224), new[] { 1, 3, 224, 224 });
+            var inputs = new[]
+            {
+                Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(_inputs[0].Name, one),
+            };
+            using (_session.Run(inputs)) { } // warm-up
+            var times = new List<double>();
+            for (int i = 0; i < count; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (_session.Run(inputs)) { }
+                times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            return new { ms = Stats.Median(times) };
         }
     }
 }

@@ -86,12 +86,13 @@ namespace Microsoft.ML.Freezing.Benchmarks
         }
 
         /// <summary>Runs a one-shot command to completion; throws with the log's tail when it fails.</summary>
-        public static void RunToEnd(string fileName, IEnumerable<string> arguments, string logPath, TimeSpan timeout)
+        public static void RunToEnd(string fileName, IEnumerable<string> arguments, string logPath, TimeSpan timeout,
+            bool append = true)
         {
             var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true,
                 UseShellExecute = false };
             foreach (var a in arguments) start.ArgumentList.Add(a);
-            using var log = new StreamWriter(logPath, append: true) { AutoFlush = true };
+            using var log = new StreamWriter(logPath, append) { AutoFlush = true };
             using var process = Process.Start(start)
                 ?? throw new InvalidOperationException($"Could not start {fileName}.");
             process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (log) log.WriteLine(e.Data); };

@@ -32,7 +32,16 @@ namespace Microsoft.ML.Freezing
         /// <summary>Builds the network of <paramref name="definition"/> with torchvision's initialisation.</summary>
         /// <param name="definition">The shape of the network.</param>
         /// <param name="seed">Seed of the initialisation; null draws from TorchSharp's global generator.</param>
-        public ResNet(ResNetDefinition definition, long? seed = null) : base(nameof(ResNet))
+        public ResNet(ResNetDefinition definition, long? seed = null) : this(definition, seed, initialize: true)
+        {
+        }
+
+        /// <summary>
+        /// A network whose weights are about to be overwritten (a saved model's): <paramref name="initialize"/> false
+        /// skips torchvision's initialisation (libtorch's defaults stay), which costs a cold start about as much as
+        /// loading the weights.
+        /// </summary>
+        internal ResNet(ResNetDefinition definition, long? seed, bool initialize) : base(nameof(ResNet))
         {
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
             LibTorchSettings.EnsureApplied();
@@ -49,6 +58,8 @@ namespace Microsoft.ML.Freezing
                 fc = nn.Linear(inChannels, definition.NumClasses);
             RegisterComponents();
 
+            if (!initialize)
+                return;
             using var generator = seed.HasValue ? new Generator((ulong)seed.Value) : null;
             Initialize(generator);
         }

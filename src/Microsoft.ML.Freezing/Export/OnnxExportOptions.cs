@@ -81,6 +81,12 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public string[] ClassNames { get; set; }
 
+        /// <summary>
+        /// The graph reads pixels already normalised and in the network's channel order, NCHW (the ONNX Runtime
+        /// engine normalises while it converts the bytes, so that the graph matches PyTorch's export). Not public.
+        /// </summary>
+        internal bool NormalizedInput { get; set; }
+
         internal OnnxExportOptions Clone() => (OnnxExportOptions)MemberwiseClone();
 
         /// <summary>Validates the options and fills in the default output name.</summary>

@@ -106,7 +106,8 @@ namespace Microsoft.ML.Freezing
             string x = options.InputName;
             if (options.InputLayout == OnnxInputLayout.Nhwc)
                 x = builder.Transpose(x, "to_nchw", 0, 3, 1, 2);
-            x = builder.Normalize(x, preprocessing);
+            if (!options.NormalizedInput)
+                x = builder.Normalize(x, preprocessing);
 
             var last = options.Output == OnnxExportOutput.Features ? options.FeatureStage : ResNetStage.Layer4;
             x = builder.Stem(x);

@@ -31,26 +31,42 @@ namespace Microsoft.ML.Freezing
         public IReadOnlyList<string> ClassNames { get; }
         /// <summary>The preprocessing contract every consumer of this model reads.</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
-        /// <summary>The TorchSharp module (eval mode). Changing it changes the model.</summary>
+        /// <summary>The TorchSharp module (eval mode). Changing it changes the model (for the ONNX Runtime engine, once
+        /// <see cref="Engine"/> is set again).</summary>
         public ResNet Network => Runner.Network;
         /// <summary>Where scoring runs.</summary>
         public ComputeDevice Device => Runner.Device;
+
+        /// <summary>
+        /// What runs the network when this model scores (<see cref="Score"/>, and the transformer's <c>Transform</c>
+        /// and <c>PredictionEngine</c>, which share this setting): <see cref="InferenceEngine.OnnxRuntime"/> by default
+        /// on the CPU, <see cref="InferenceEngine.TorchSharp"/> on CUDA. Not saved with the model. Setting it, even to
+        /// the same value, makes ONNX Runtime take a new snapshot of the weights at its next use.
+        /// </summary>
+        public InferenceEngine Engine
+        {
+            get => Runner.Engine;
+            set => Runner.Engine = value;
+        }
 
         /// <summary>The batched forward pass, shared with the transformer that holds this model.</summary>
         internal ImageBatchRunner Runner { get; }
 
         /// <summary>
         /// Class probabilities of preprocessed images (RGB bytes as <see cref="ImagePreprocessing"/> produces), one
-        /// array per image, scored as one batch with the current weights. A batch of <see cref="FoldingBatchSize"/>
-        /// images or more runs the network with its BatchNorms folded into the convolutions (see
-        /// <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>): the same probabilities up to float
-        /// rounding, faster.
+        /// array per image, scored as one batch by <see cref="Engine"/>. On TorchSharp, with the current weights, a
+        /// batch of <see cref="FoldingBatchSize"/> images or more runs the network with its BatchNorms folded into the
+        /// convolutions (see <see cref="ResNet.Fold(ResNetStage, ResNetStage, InferencePrecision)"/>): the same
+        /// probabilities up to float rounding, faster.
         /// </summary>
         public float[][] Score(IReadOnlyList<byte[]> rgbImages)
         {
             if (rgbImages is null) throw new ArgumentNullException(nameof(rgbImages));
             if (rgbImages.Count == 0)
                 return Array.Empty<float[]>();
+            var onnx = Runner.TryRunOnnx(rgbImages, OnnxExportOutput.Probabilities);
+            if (onnx != null)
+                return onnx;
             if (rgbImages.Count < FoldingBatchSize)
                 // folding (10-50 ms for ResNet-18) would cost more than it saves
                 return Probabilities(rgbImages, Network.call);
@@ -58,12 +74,13 @@ namespace Microsoft.ML.Freezing
             return scorer.Score(rgbImages);
         }
 
-        /// <summary>The smallest batch that <see cref="Score"/> runs folded.</summary>
+        /// <summary>The smallest batch that <see cref="Score"/> runs folded on TorchSharp.</summary>
         public const int FoldingBatchSize = 8;
 
         /// <summary>
-        /// A scorer for a pass over many batches: folds the network once, on first use, and scores every batch with
-        /// that snapshot (the weights at that moment). Dispose it.
+        /// A scorer for a pass over many batches: with the ONNX Runtime engine, the model's session; on TorchSharp,
+        /// folds the network once, on first use, and scores every batch with that snapshot (the weights at that
+        /// moment). Dispose it.
         /// </summary>
         internal sealed class BatchScorer : IDisposable
         {
@@ -86,6 +103,12 @@ namespace Microsoft.ML.Freezing
             {
                 if (rgbImages.Count == 0)
                     return Array.Empty<float[]>();
+                if (_folded is null)
+                {
+                    var onnx = _model.Runner.TryRunOnnx(rgbImages, OnnxExportOutput.Probabilities);
+                    if (onnx != null)
+                        return onnx;
+                }
                 return _model.Probabilities(rgbImages, images =>
                 {
                     if (_folded is null && _folding)
@@ -111,7 +134,7 @@ namespace Microsoft.ML.Freezing
         private float[][] Probabilities(IReadOnlyList<byte[]> rgbImages, Func<Tensor, Tensor> network)
             => Runner.Run(rgbImages, images => nn.functional.softmax(network(images), 1));
 
-        /// <inheritdoc/>
-        public void Dispose() => Network.Dispose();
+        /// <summary>Releases the network and the ONNX Runtime sessions.</summary>
+        public void Dispose() => Runner.Dispose();
     }
 }

@@ -2,6 +2,7 @@
 
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
@@ -9,22 +10,95 @@ namespace Microsoft.ML.Freezing
     /// <summary>
     /// Runs a network on a batch of preprocessed images: stacks their RGB bytes, normalises them as the preprocessing
     /// says, runs a forward function on the device and splits its [batch, width] output into one array per image.
-    /// One forward pass at a time: PredictionEngines and cursors on several threads share the module.
+    /// One forward pass at a time: PredictionEngines and cursors on several threads share the module. With the
+    /// <see cref="InferenceEngine.OnnxRuntime"/> engine, <see cref="TryRunOnnx"/> runs the exported network instead
+    /// (one session per output, created at first use, disposed with the runner).
     /// </summary>
-    internal sealed class ImageBatchRunner
+    internal sealed class ImageBatchRunner : IDisposable
     {
         private readonly object _lock = new object();
+        private readonly Dictionary<(OnnxExportOutput, ResNetStage), OnnxRuntimeScorer> _sessions = new();
+        private InferenceEngine _engine;
+        private bool _onnxUnavailable;
 
         public ImageBatchRunner(ResNet network, ImagePreprocessing preprocessing, ComputeDevice device)
         {
             Network = network ?? throw new ArgumentNullException(nameof(network));
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             Device = device;
+            _engine = device == ComputeDevice.Cpu ? InferenceEngine.OnnxRuntime : InferenceEngine.TorchSharp;
+            if (_engine == InferenceEngine.OnnxRuntime)
+                OnnxRuntimeScorer.Prepare();
         }
 
         public ResNet Network { get; }
         public ImagePreprocessing Preprocessing { get; }
         public ComputeDevice Device { get; }
+
+        /// <summary>The engine that scores; setting it (even to the same value) drops the ONNX Runtime sessions, so
+        /// the next call snapshots the current weights.</summary>
+        public InferenceEngine Engine
+        {
+            get => _engine;
+            set
+            {
+                if (!Enum.IsDefined(value))
+                    throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown inference engine.");
+                lock (_lock)
+                {
+                    DisposeSessions();
+                    _engine = value;
+                }
+            }
+        }
+
+        /// <summary>Where an engine fallback is reported (set by the owner; null: standard error).</summary>
+        public Action<string> Log { get; set; }
+
+        /// <summary>
+        /// <paramref name="output"/> (class probabilities, or the features pooled after <paramref name="stage"/>) for
+        /// <paramref name="rgbImages"/> from ONNX Runtime, or null when this runner scores on TorchSharp: another
+        /// engine chosen, a CUDA network, a BatchNorm in training mode, or ONNX Runtime unavailable here.
+        /// </summary>
+        public float[][] TryRunOnnx(IReadOnlyList<byte[]> rgbImages, OnnxExportOutput output,
+            ResNetStage stage = ResNetStage.Layer4)
+        {
+            if (_engine != InferenceEngine.OnnxRuntime || Device != ComputeDevice.Cpu || _onnxUnavailable)
+                return null;
+            if (rgbImages.Count == 0)
+                return Array.Empty<float[]>();
+            OnnxRuntimeScorer scorer;
+            lock (_lock)
+            {
+                // A network someone put back in training mode scores with batch statistics, as the module does.
+                if (Network.BatchNorms().Any(b => b.Module.training))
+                    return null;
+                var key = (output, output == OnnxExportOutput.Features ? stage : ResNetStage.Layer4);
+                if (!_sessions.TryGetValue(key, out scorer))
+                {
+                    try
+                    {
+                        using (no_grad())
+                            scorer = OnnxRuntimeScorer.Create(Network, Preprocessing, output, stage,
+                                get_num_threads());
+                    }
+                    catch (Exception e) when (e is DllNotFoundException or TypeInitializationException
+                        or EntryPointNotFoundException or BadImageFormatException
+                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                    {
+                        _onnxUnavailable = true;
+                        string message = "ONNX Runtime could not run this network, so it scores on TorchSharp: " +
+                            e.Message;
+                        if (Log != null) Log(message);
+                        else Console.Error.WriteLine(message);
+                        return null;
+                    }
+                    _sessions[key] = scorer;
+                }
+                // One forward pass at a time, as on TorchSharp: concurrent runs would share the same cores.
+                return scorer.Run(rgbImages);
+            }
+        }
 
         /// <summary>
         /// <paramref name="forward"/>'s output for <paramref name="rgbImages"/> (RGB bytes as
@@ -46,6 +120,21 @@ namespace Microsoft.ML.Freezing
                 values = forward(images).flatten(1).cpu().data<float>().ToArray();
             }
             return Split(values, rgbImages.Count);
+        }
+
+        /// <summary>Releases the ONNX Runtime sessions and the network.</summary>
+        public void Dispose()
+        {
+            lock (_lock)
+                DisposeSessions();
+            Network.Dispose();
+        }
+
+        private void DisposeSessions()
+        {
+            foreach (var session in _sessions.Values)
+                session.Dispose();
+            _sessions.Clear();
         }
 
         private byte[] Stack(IReadOnlyList<byte[]> rgbImages)

@@ -111,7 +111,8 @@ namespace Microsoft.ML.Freezing
 
             ImagePreprocessing preprocessing = null;
             reader.Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
-            var network = new ResNet(main.Definition, seed: 0);
+            // Not initialised: the saved weights overwrite every parameter and buffer (load is strict).
+            var network = new ResNet(main.Definition, seed: null, initialize: false);
             try
             {
                 reader.Load(WeightsStream, "network weights", s => network.load(s, strict: true));

@@ -53,10 +53,12 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// The features of preprocessed images (RGB bytes, <c>ImageSize</c> x <c>ImageSize</c> x 3, as
-        /// <see cref="ImagePreprocessing.DecodeAndResize"/> produces), one array per image, computed as one batch.
+        /// <see cref="ImagePreprocessing.DecodeAndResize"/> produces), one array per image, computed as one batch by
+        /// <see cref="ResNetTransformerBase.Engine"/>.
         /// </summary>
         public float[][] GetFeatures(IReadOnlyList<byte[]> rgbImages)
-            => Forward(rgbImages, images => nn.functional.adaptive_avg_pool2d(
+            => (rgbImages is null ? null : Runner.TryRunOnnx(rgbImages, OnnxExportOutput.Features, Stage))
+                ?? Forward(rgbImages, images => nn.functional.adaptive_avg_pool2d(
                 Network.Forward(images, ResNetStage.Stem, Stage), 1));
 
         /// <summary>

@@ -29,14 +29,35 @@ namespace Microsoft.ML.Freezing
             ImageColumnName = imageColumnName;
             _imageColumnRole = imageColumnRole;
             Network.eval();
+            Runner.Log ??= Warn;
         }
 
-        /// <summary>The TorchSharp module (eval mode). Changing it changes the transformer.</summary>
+        /// <summary>An engine fallback, in ML.NET's log (<c>MLContext.Log</c>, as a warning).</summary>
+        private void Warn(string message)
+        {
+            using var channel = Host.Start(GetType().Name);
+            channel.Warning(message);
+        }
+
+        /// <summary>The TorchSharp module (eval mode). Changing it changes the transformer (for the ONNX Runtime
+        /// engine, once <see cref="Engine"/> is set again).</summary>
         public ResNet Network => Runner.Network;
         /// <summary>The preprocessing contract applied to every image (from the source of the weights).</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
         /// <summary>Where the network runs.</summary>
         public ComputeDevice Device => Runner.Device;
+
+        /// <summary>
+        /// What runs the network in <c>Transform</c>, a <c>PredictionEngine</c> and the direct scoring methods:
+        /// <see cref="InferenceEngine.OnnxRuntime"/> by default on the CPU, <see cref="InferenceEngine.TorchSharp"/> on
+        /// CUDA. Not saved with the model. Setting it, even to the same value, makes ONNX Runtime take a new snapshot
+        /// of the weights at its next use.
+        /// </summary>
+        public InferenceEngine Engine
+        {
+            get => Runner.Engine;
+            set => Runner.Engine = value;
+        }
 
         internal ImageBatchRunner Runner { get; }
         private protected string ImageColumnName { get; }
@@ -57,8 +78,8 @@ namespace Microsoft.ML.Freezing
         /// schema.</summary>
         private protected abstract IDataView MakeBatchedView(IDataView input, IDataView rowByRow);
 
-        /// <summary>Releases the network.</summary>
-        public void Dispose() => Network.Dispose();
+        /// <summary>Releases the network and the ONNX Runtime sessions.</summary>
+        public void Dispose() => Runner.Dispose();
 
         /// <summary>Index of the image column, with a clear error when it is absent or of another type.</summary>
         internal int ImageColumnIndex(DataViewSchema schema)
