@@ -48,7 +48,7 @@ version=${version%.nupkg}
 step "check the package ($version, $(du -k "$nupkg" | cut -f1) KB)"
 nuspec=$(unzip -p "$nupkg" Microsoft.ML.Freezing.nuspec)
 for dep in Microsoft.ML Microsoft.ML.ImageAnalytics TorchSharp libtorch-cpu-linux-x64 OnnxSharp TorchSharp.PyBridge \
-           Microsoft.ML.DnnImageFeaturizer.ResNet18; do
+           Microsoft.ML.OnnxRuntime Microsoft.ML.DnnImageFeaturizer.ResNet18; do
     grep -q "<dependency id=\"$dep\"" <<<"$nuspec" || fail "the nuspec does not declare $dep"
 done
 for dep in Microsoft.CodeAnalysis.PublicApiAnalyzers Publicizer; do
