@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Backbone
+namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// torchvision's BasicBlock: conv3x3 → BN → ReLU → conv3x3 → BN, plus the (projected) shortcut, then ReLU.

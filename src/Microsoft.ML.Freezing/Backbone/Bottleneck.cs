@@ -4,7 +4,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Backbone
+namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// torchvision's Bottleneck: 1x1 → 3x3 → 1x1 (4x expansion) with BN after each conv, plus the shortcut.

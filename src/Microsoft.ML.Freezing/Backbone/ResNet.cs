@@ -3,7 +3,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using Microsoft.ML.Freezing.Backbone;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

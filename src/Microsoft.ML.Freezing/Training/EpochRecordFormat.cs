@@ -26,18 +26,7 @@ namespace Microsoft.ML.Freezing
             w.Write(history.Count);
             foreach (var record in history)
             {
-                w.Write(record.Epoch);
-                w.Write(record.FrozenStages.Count);
-                foreach (var stage in record.FrozenStages)
-                    w.Write((int)stage);
-                w.Write(record.TrainableParameters);
-                foreach (var stage in ResNetStages.All)
-                    w.Write(record.StageLearningRates.TryGetValue(stage, out var rate) ? rate : double.NaN);
-                w.Write(record.TrainLoss);
-                w.Write(record.TrainAccuracy);
-                w.Write(record.ValidationLoss ?? double.NaN);
-                w.Write(record.ValidationAccuracy ?? double.NaN);
-                w.Write(record.ImagesPerSecond);
+                WriteMetrics(w, record);
                 w.Write(record.CachedBoundary.HasValue ? (int)record.CachedBoundary.Value : -1);
                 w.Write(record.ValidationCachedBoundary.HasValue ? (int)record.ValidationCachedBoundary.Value : -1);
                 w.Write(record.RestoredEpoch ?? -1);
@@ -55,40 +44,83 @@ namespace Microsoft.ML.Freezing
             var history = new List<EpochRecord>(count);
             for (int i = 0; i < count; i++)
             {
-                int epoch = r.ReadInt32();
-                int frozenCount = r.ReadInt32();
-                if (frozenCount < 0 || frozenCount > ResNetStages.All.Length)
-                    throw new InvalidDataException($"{frozenCount} frozen stages");
-                var frozen = Enumerable.Range(0, frozenCount).Select(_ => Stage(r.ReadInt32())).ToList();
-                long trainable = r.ReadInt64();
-                var rates = new Dictionary<ResNetStage, double>();
-                foreach (var stage in ResNetStages.All)
+                history.Add(ReadRecord(r, tail =>
                 {
-                    double rate = r.ReadDouble();
-                    if (!double.IsNaN(rate)) rates[stage] = rate;
-                }
-                double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble();
-                double valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble(), speed = r.ReadDouble();
-                int cached = r.ReadInt32(), validationCached = r.ReadInt32(), restored = r.ReadInt32();
-                string thawReason = ReadOptional(r), stopReason = ReadOptional(r);
-                long ticks = r.ReadInt64();
-                history.Add(new EpochRecord
-                {
-                    Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
-                    TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
-                    ValidationLoss = double.IsNaN(valLoss) ? null : valLoss,
-                    ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
-                    ImagesPerSecond = speed,
-                    CachedBoundary = cached < 0 ? null : Stage(cached),
-                    ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
-                    ThawReason = thawReason,
-                    RestoredEpoch = restored < 0 ? null : restored,
-                    StopReason = stopReason,
-                    Duration = TimeSpan.FromTicks(ticks),
-                    FromCheckpoint = true,
-                });
+                    int cached = tail.ReadInt32(), validationCached = tail.ReadInt32(), restored = tail.ReadInt32();
+                    string thawReason = ReadOptional(tail), stopReason = ReadOptional(tail);
+                    return new Tail(TimeSpan.FromTicks(tail.ReadInt64()))
+                    {
+                        CachedBoundary = cached < 0 ? null : Stage(cached),
+                        ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
+                        ThawReason = thawReason, RestoredEpoch = restored < 0 ? null : restored,
+                        StopReason = stopReason, FromCheckpoint = true,
+                    };
+                }));
             }
             return history;
+        }
+
+        /// <summary>The fields every stored record starts with, shared by the checkpoint and the model's History
+        /// stream: int32 epoch; int32 n, n int32 frozen stages; int64 trainable parameters; one double per stage
+        /// (learning rate, NaN when absent); doubles train loss, train accuracy, validation loss, validation accuracy
+        /// (NaN when absent), images per second.</summary>
+        public static void WriteMetrics(BinaryWriter w, EpochRecord record)
+        {
+            w.Write(record.Epoch);
+            w.Write(record.FrozenStages.Count);
+            foreach (var stage in record.FrozenStages)
+                w.Write((int)stage);
+            w.Write(record.TrainableParameters);
+            foreach (var stage in ResNetStages.All)
+                w.Write(record.StageLearningRates.TryGetValue(stage, out var rate) ? rate : double.NaN);
+            w.Write(record.TrainLoss);
+            w.Write(record.TrainAccuracy);
+            w.Write(record.ValidationLoss ?? double.NaN);
+            w.Write(record.ValidationAccuracy ?? double.NaN);
+            w.Write(record.ImagesPerSecond);
+        }
+
+        /// <summary>What a format stores after <see cref="WriteMetrics"/>.</summary>
+        public readonly record struct Tail(TimeSpan Duration)
+        {
+            public ResNetStage? CachedBoundary { get; init; }
+            public ResNetStage? ValidationCachedBoundary { get; init; }
+            public string ThawReason { get; init; }
+            public int? RestoredEpoch { get; init; }
+            public string StopReason { get; init; }
+            public bool FromCheckpoint { get; init; }
+        }
+
+        /// <summary>Reads the fields <see cref="WriteMetrics"/> wrote, then the format's own with
+        /// <paramref name="readTail"/>.</summary>
+        public static EpochRecord ReadRecord(BinaryReader r, Func<BinaryReader, Tail> readTail)
+        {
+            int epoch = r.ReadInt32();
+            int frozenCount = r.ReadInt32();
+            if (frozenCount < 0 || frozenCount > ResNetStages.All.Length)
+                throw new InvalidDataException($"{frozenCount} frozen stages");
+            var frozen = Enumerable.Range(0, frozenCount).Select(_ => Stage(r.ReadInt32())).ToList();
+            long trainable = r.ReadInt64();
+            var rates = new Dictionary<ResNetStage, double>();
+            foreach (var stage in ResNetStages.All)
+            {
+                double rate = r.ReadDouble();
+                if (!double.IsNaN(rate)) rates[stage] = rate;
+            }
+            double trainLoss = r.ReadDouble(), trainAccuracy = r.ReadDouble();
+            double valLoss = r.ReadDouble(), valAccuracy = r.ReadDouble(), speed = r.ReadDouble();
+            var tail = readTail(r);
+            return new EpochRecord
+            {
+                Epoch = epoch, FrozenStages = frozen, TrainableParameters = trainable, StageLearningRates = rates,
+                TrainLoss = trainLoss, TrainAccuracy = trainAccuracy,
+                ValidationLoss = double.IsNaN(valLoss) ? null : valLoss,
+                ValidationAccuracy = double.IsNaN(valAccuracy) ? null : valAccuracy,
+                ImagesPerSecond = speed,
+                CachedBoundary = tail.CachedBoundary, ValidationCachedBoundary = tail.ValidationCachedBoundary,
+                ThawReason = tail.ThawReason, RestoredEpoch = tail.RestoredEpoch, StopReason = tail.StopReason,
+                Duration = tail.Duration, FromCheckpoint = tail.FromCheckpoint,
+            };
         }
 
         private static ResNetStage Stage(int value)

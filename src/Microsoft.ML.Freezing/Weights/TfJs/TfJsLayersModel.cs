@@ -6,7 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 
-namespace Microsoft.ML.Freezing.Weights.TfJs
+namespace Microsoft.ML.Freezing
 {
     /// <summary>One layer of a Keras functional model, as TF.js' <c>model.json</c> records it.</summary>
     internal sealed class TfJsLayer
