@@ -4,6 +4,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using Microsoft.Extensions.ObjectPool;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -12,9 +13,9 @@ namespace Samples
     /// <summary>
     /// Consuming a trained model the way Model Builder's generated <c>*.consumption.cs</c> does: the input and output
     /// classes, and a static <see cref="Predict"/> that loads <c>model.zip</c> once, on first use.
-    /// <see cref="Predict"/> is thread-safe: each thread gets its own <c>PredictionEngine</c> (ML.NET's engines are not
-    /// thread-safe) over the one shared model, which is what <c>PredictionEnginePool</c> does without the extra
-    /// package.
+    /// <see cref="Predict"/> is thread-safe: each call borrows a <c>PredictionEngine</c> (ML.NET's engines are not
+    /// thread-safe) over the one shared model from a <c>Microsoft.Extensions.ObjectPool</c> pool, which is what
+    /// <c>PredictionEnginePool</c> of Microsoft.Extensions.ML does.
     /// </summary>
     public static class ConsumptionExample
     {
@@ -50,18 +51,42 @@ namespace Samples
         private static readonly Lazy<ITransformer> Model = new Lazy<ITransformer>(
             () => MLContext.Model.Load(ModelPath, out _), LazyThreadSafetyMode.ExecutionAndPublication);
 
-        // One engine per thread over the shared model. OwnsTransformer = false: ML.NET's PredictionEngine.Dispose would
-        // otherwise dispose the model, which the other threads' engines still use.
-        private static readonly ThreadLocal<PredictionEngine<ModelInput, ModelOutput>> Engine =
-            new ThreadLocal<PredictionEngine<ModelInput, ModelOutput>>(
-                () => MLContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(Model.Value,
-                    new PredictionEngineOptions { OwnsTransformer = false }));
+        // Engines over the shared model, kept for reuse (at most one per core stays pooled).
+        private static readonly ObjectPool<PredictionEngine<ModelInput, ModelOutput>> Engines =
+            new DefaultObjectPoolProvider { MaximumRetained = Environment.ProcessorCount }.Create(new EnginePolicy());
 
-        private static readonly Lazy<string[]> Labels = new Lazy<string[]>(
-            () => ReadClassNames(Engine.Value.OutputSchema));
+        private static readonly Lazy<string[]> Labels = new Lazy<string[]>(() => WithEngine(
+            engine => ReadClassNames(engine.OutputSchema)));
 
         /// <summary>Predicts the class of one image. Safe to call from any number of threads.</summary>
-        public static ModelOutput Predict(ModelInput input) => Engine.Value.Predict(input);
+        public static ModelOutput Predict(ModelInput input) => WithEngine(engine => engine.Predict(input));
+
+        private static T WithEngine<T>(Func<PredictionEngine<ModelInput, ModelOutput>, T> use)
+        {
+            var engine = Engines.Get();
+            T result;
+            try
+            {
+                result = use(engine);
+            }
+            catch
+            {
+                engine.Dispose(); // it may hold half-updated row state; the pool makes a new one
+                throw;
+            }
+            Engines.Return(engine);
+            return result;
+        }
+
+        // OwnsTransformer = false: ML.NET's PredictionEngine.Dispose would otherwise dispose the shared model.
+        private sealed class EnginePolicy : PooledObjectPolicy<PredictionEngine<ModelInput, ModelOutput>>
+        {
+            public override PredictionEngine<ModelInput, ModelOutput> Create()
+                => MLContext.Model.CreatePredictionEngine<ModelInput, ModelOutput>(Model.Value,
+                    new PredictionEngineOptions { OwnsTransformer = false });
+
+            public override bool Return(PredictionEngine<ModelInput, ModelOutput> engine) => true;
+        }
 
         /// <summary>The class names in the order of <see cref="ModelOutput.Score"/> (the Score column's slot
         /// names).</summary>
