@@ -27,8 +27,6 @@ namespace Microsoft.ML.Freezing
                 // The simple name, so that a model saved by a newer version of the library loads in an older one.
                 loaderAssemblyName: typeof(FrozenResNetTransformer).Assembly.GetName().Name);
 
-        private const string PreprocessingStream = "Preprocessing";
-        private const string WeightsStream = "Weights";
         private const string OptimizerStream = "OptimizerState";
         private const string HistoryStream = "History";
         private const string MainContents = "column names, classes, network definition";
@@ -66,8 +64,7 @@ namespace Microsoft.ML.Freezing
             writer.WriteMain(w => WriteMain(w, new MainFields(FeatureColumnName, ScoreColumnName,
                 PredictedLabelColumnName, Model.ClassNames, Model.Definition, Model.Device,
                 State == null ? -1 : (int)State.Optimizer)));
-            writer.WriteStream(PreprocessingStream, s => Model.Preprocessing.Save(s));
-            writer.WriteStream(WeightsStream, s => Model.Network.save(s));
+            writer.WriteNetwork(Model.Preprocessing, Model.Network);
             if (State != null)
                 writer.WriteStream(OptimizerStream, s => s.Write(State.OptimizerState));
             writer.WriteStream(HistoryStream, s => HistoryFormat.Write(s, History));
@@ -125,44 +122,17 @@ namespace Microsoft.ML.Freezing
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
-            ImagePreprocessing preprocessing = null;
-            reader.Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
-            // Not initialised: the saved weights overwrite every parameter and buffer (load is strict).
-            var network = new ResNet(main.Definition, seed: null, initialize: false);
-            try
+            return reader.LoadNetwork(env, main.Definition, main.Device, (preprocessing, network, device) =>
             {
-                LoadWeights(reader, network);
-                var device = reader.PlaceOnDevice(env, network, main.Device);
                 var state = main.Optimizer == -1 ? null : LoadState(reader, (OptimizerKind)main.Optimizer);
                 List<FrozenResNetEpoch> history = null;
                 reader.Load(HistoryStream, "training history",
                     s => history = HistoryFormat.Read(s, withSkippedImages: reader.Format >= FormatChecksums));
-
                 var model = new FrozenResNetModel(network, main.ClassNames, preprocessing, device);
                 return new FrozenResNetTransformer(env, model, main.Feature, main.Score, main.Predicted, history,
                     state);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
-        }
-
-        private static void LoadWeights(ModelStreamReader reader, ResNet network)
-            => reader.Load(WeightsStream, "network weights", s =>
-            {
-                try
-                {
-                    network.load(s, strict: true);
-                }
-                catch (ArgumentException ex)
-                {
-                    // TorchSharp names no parameter: say which network the weights had to fit.
-                    throw new InvalidDataException(
-                        $"{ex.Message.TrimEnd('.')} (the model's network is {network.Definition}).", ex);
-                }
             });
+        }
 
         private static TrainingState LoadState(ModelStreamReader reader, OptimizerKind optimizer)
         {

@@ -111,10 +111,51 @@ namespace Microsoft.ML.Freezing
             load(verified);
         }
 
+        internal const string PreprocessingStream = "Preprocessing";
+        internal const string WeightsStream = "Weights";
+
+        /// <summary>
+        /// Reads what <see cref="ModelStreamWriter.WriteNetwork"/> wrote: the preprocessing, and a network of
+        /// <paramref name="definition"/> holding the saved weights, placed on its device (<see cref="PlaceOnDevice"/>).
+        /// <paramref name="build"/> makes the transformer of them; the network is disposed when anything fails.
+        /// </summary>
+        public T LoadNetwork<T>(IHostEnvironment env, ResNetDefinition definition, ComputeDevice saved,
+            Func<ImagePreprocessing, ResNet, ComputeDevice, T> build)
+        {
+            ImagePreprocessing preprocessing = null;
+            Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
+            // Not initialised: the saved weights overwrite every parameter and buffer (load is strict).
+            var network = new ResNet(definition, seed: null, initialize: false);
+            try
+            {
+                Load(WeightsStream, "network weights", s => LoadWeights(s, network));
+                return build(preprocessing, network, PlaceOnDevice(env, network, saved));
+            }
+            catch
+            {
+                network.Dispose();
+                throw;
+            }
+        }
+
+        private static void LoadWeights(BinaryReader s, ResNet network)
+        {
+            try
+            {
+                network.load(s, strict: true);
+            }
+            catch (ArgumentException ex)
+            {
+                // TorchSharp names no parameter: say which network the weights had to fit.
+                throw new InvalidDataException(
+                    $"{ex.Message.TrimEnd('.')} (the model's network is {network.Definition}).", ex);
+            }
+        }
+
         /// <summary>
         /// The device to run on: the saved one, or the CPU (with a warning) when CUDA is not available here.
         /// </summary>
-        public ComputeDevice PlaceOnDevice(IHostEnvironment env, ResNet network, ComputeDevice saved)
+        private ComputeDevice PlaceOnDevice(IHostEnvironment env, ResNet network, ComputeDevice saved)
         {
             var device = saved;
             if (device == ComputeDevice.Cuda && !torch.cuda.is_available())

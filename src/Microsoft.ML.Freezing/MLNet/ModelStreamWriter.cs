@@ -43,6 +43,15 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Writes the "Checksums" stream; call it last.</summary>
+        /// <summary>The streams both transformers write for their network: "Preprocessing"
+        /// (<see cref="ImagePreprocessing.Save"/>) and "Weights" (TorchSharp's <c>module.save</c>); read back by
+        /// <see cref="ModelStreamReader.LoadNetwork"/>.</summary>
+        public void WriteNetwork(ImagePreprocessing preprocessing, ResNet network)
+        {
+            WriteStream(ModelStreamReader.PreprocessingStream, s => preprocessing.Save(s));
+            WriteStream(ModelStreamReader.WeightsStream, s => network.save(s));
+        }
+
         public void WriteChecksums() => _ctx.SaveBinaryStream(ModelChecksums.StreamName, _checksums.Write);
 
         /// <summary>What <paramref name="write"/> writes, as bytes.</summary>

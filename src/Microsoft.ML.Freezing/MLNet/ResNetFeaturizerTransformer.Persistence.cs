@@ -26,8 +26,6 @@ namespace Microsoft.ML.Freezing
                 // The simple name, so that a model saved by a newer version of the library loads in an older one.
                 loaderAssemblyName: typeof(ResNetFeaturizerTransformer).Assembly.GetName().Name);
 
-        private const string PreprocessingStream = "Preprocessing";
-        private const string WeightsStream = "Weights";
         private const string MainContents = "column names, stage, batch size, device, network definition";
         private const int MaxBatchSize = 1 << 16;
 
@@ -55,8 +53,7 @@ namespace Microsoft.ML.Freezing
             //   of every other stream, verified before any of them is parsed
             writer.WriteMain(w => WriteMain(w, new MainFields(InputColumnName, OutputColumnName, Stage, BatchSize,
                 Device, Network.Definition)));
-            writer.WriteStream(PreprocessingStream, s => Preprocessing.Save(s));
-            writer.WriteStream(WeightsStream, s => Network.save(s));
+            writer.WriteNetwork(Preprocessing, Network);
             writer.WriteChecksums();
         }
 
@@ -109,22 +106,9 @@ namespace Microsoft.ML.Freezing
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
-            ImagePreprocessing preprocessing = null;
-            reader.Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
-            // Not initialised: the saved weights overwrite every parameter and buffer (load is strict).
-            var network = new ResNet(main.Definition, seed: null, initialize: false);
-            try
-            {
-                reader.Load(WeightsStream, "network weights", s => network.load(s, strict: true));
-                var device = reader.PlaceOnDevice(env, network, main.Device);
-                return new ResNetFeaturizerTransformer(env, network, preprocessing, main.Stage, main.Input, main.Output,
-                    main.BatchSize, device);
-            }
-            catch
-            {
-                network.Dispose();
-                throw;
-            }
+            return reader.LoadNetwork(env, main.Definition, main.Device, (preprocessing, network, device) =>
+                new ResNetFeaturizerTransformer(env, network, preprocessing, main.Stage, main.Input, main.Output,
+                    main.BatchSize, device));
         }
     }
 }
