@@ -10,9 +10,17 @@ using Microsoft.ML.Data;
 // Usage: LoadCheck <model.zip> <image folder> <scores.tsv>
 // Scores every *.png of the folder (in name order) with the loaded model; writes one line per image:
 // file name, then the Score vector with round-trip precision.
+// Usage: LoadCheck <model.zip> --exit-after-load
+// Loads the model and ends at once (a process must exit cleanly whatever the library still prepares).
+if (args.Length == 2 && args[1] == "--exit-after-load")
+{
+    _ = new MLContext().Model.Load(args[0], out _);
+    Console.WriteLine("loaded");
+    return 0;
+}
 if (args.Length != 3)
 {
-    Console.Error.WriteLine("usage: LoadCheck <model.zip> <image folder> <scores.tsv>");
+    Console.Error.WriteLine("usage: LoadCheck <model.zip> <image folder> <scores.tsv> | <model.zip> --exit-after-load");
     return 2;
 }
 var ml = new MLContext();

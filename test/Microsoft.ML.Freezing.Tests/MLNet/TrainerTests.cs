@@ -166,18 +166,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
         private static void RunLoadCheck(string zip, string images, string scores)
         {
-            string configuration = AppContext.BaseDirectory.Contains(
-                $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-            string dll = Path.Combine(RepoPaths.Root, "test", "Microsoft.ML.Freezing.LoadCheck", "bin", configuration,
-                "net10.0", "Microsoft.ML.Freezing.LoadCheck.dll");
-            Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { dll, zip, images, scores }) start.ArgumentList.Add(a);
-            using var process = Process.Start(start);
-            string stdout = process.StandardOutput.ReadToEnd();
-            string stderr = process.StandardError.ReadToEnd();
-            Assert.IsTrue(process.WaitForExit(120_000), "LoadCheck did not finish");
-            Assert.AreEqual(0, process.ExitCode, stdout + stderr);
+            var (exitCode, output) = LoadCheckProcess.Run(zip, images, scores);
+            Assert.AreEqual(0, exitCode, output);
         }
     }
 }
