@@ -5,6 +5,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using static TorchSharp.torch;
@@ -19,6 +20,14 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     internal static class CheckpointIdentity
     {
+        // Options that do not change the numbers a resumed run computes (callbacks are left out by type).
+        private static readonly HashSet<string> NotIdentity = new HashSet<string>(StringComparer.Ordinal)
+        {
+            nameof(FineTuneOptions.Epochs), nameof(FineTuneOptions.CheckpointFolder),
+            nameof(FineTuneOptions.CancellationToken), nameof(FineTuneOptions.UseActivationCache),
+            nameof(FineTuneOptions.ActivationCacheMemoryLimit), nameof(FineTuneOptions.ActivationCacheFolder),
+        };
+
         public static List<KeyValuePair<string, string>> Of(FineTuneOptions options, ResNet model,
             IImageBatchSource train, IImageBatchSource validation)
         {
@@ -36,26 +45,18 @@ namespace Microsoft.ML.Freezing
             Add("starting weights", WeightsHash(model));
             Add("training data", DataHash(train));
             Add("validation data", validation == null ? null : DataHash(validation));
-            Add(nameof(options.LearningRate), options.LearningRate);
-            Add(nameof(options.Freeze), options.Freeze);
-            Add(nameof(options.Unfreezing), options.Unfreezing);
-            Add(nameof(options.Seed), options.Seed);
-            Add(nameof(options.BatchSize), options.BatchSize);
-            Add(nameof(options.Optimizer), options.Optimizer);
-            Add(nameof(options.Momentum), options.Momentum);
-            Add(nameof(options.Nesterov), options.Nesterov);
-            Add(nameof(options.WeightDecay), options.WeightDecay);
-            Add(nameof(options.BatchNorm), options.BatchNorm);
-            Add(nameof(options.LayerLearningRateDecay), options.LayerLearningRateDecay);
-            Add(nameof(options.StageLearningRateMultipliers), options.StageLearningRateMultipliers == null ? null
-                : string.Join(", ", options.StageLearningRateMultipliers.OrderBy(kv => kv.Key)
-                    .Select(kv => $"{kv.Key.Name()}={kv.Value.ToString("R", CultureInfo.InvariantCulture)}")));
-            Add(nameof(options.LearningRateSchedule), options.LearningRateSchedule);
-            Add(nameof(options.ThawWarmupFraction), options.ThawWarmupFraction);
-            Add(nameof(options.EarlyStopping), options.EarlyStopping);
-            Add(nameof(options.RestoreBestEpoch), options.RestoreBestEpoch);
-            Add(nameof(options.FrozenPrefixPrecision), options.FrozenPrefixPrecision);
-            Add(nameof(options.Device), options.Device);
+            // Every public option, so that one added later is part of the identity without being listed here.
+            var properties = typeof(FineTuneOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => !NotIdentity.Contains(p.Name) && !typeof(Delegate).IsAssignableFrom(p.PropertyType))
+                .OrderBy(p => p.Name, StringComparer.Ordinal);
+            foreach (var property in properties)
+            {
+                object value = property.GetValue(options);
+                Add(property.Name, value is IReadOnlyDictionary<ResNetStage, double> multipliers
+                    ? string.Join(", ", multipliers.OrderBy(kv => kv.Key).Select(kv =>
+                        $"{kv.Key.Name()}={kv.Value.ToString("R", CultureInfo.InvariantCulture)}"))
+                    : value);
+            }
             if (options.CheckpointIdentity != null)
                 entries.AddRange(options.CheckpointIdentity);
             return entries;
