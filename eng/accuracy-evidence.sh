@@ -10,6 +10,7 @@
 # docs/results.md and docs/results/*.png from everything stored. Hours on 2 cores.
 #   bash eng/accuracy-evidence.sh                 # everything (resumes)
 #   bash eng/accuracy-evidence.sh --stages 1,2    # some stages
+#   bash eng/accuracy-evidence.sh --stages 3 --rows linear-probe,gradual   # some rows of some stages
 #   bash eng/accuracy-evidence.sh --quick         # a smoke test into artifacts/accuracy-quick/
 #   bash eng/accuracy-evidence.sh --report-only   # rewrite docs/results.md from the stored runs
 #   options: --seeds N, --epochs N (the report's targets assume the defaults 3 and 5)

@@ -19,8 +19,8 @@ namespace AccuracyEvidence
     /// Runs the comparison in stages (most important numbers first), each stage seed-major over its rows; stores each
     /// run's result as JSON (skipping runs already stored, so an interrupted invocation resumes) and rewrites
     /// docs/results.md and its plots from all stored results after every stage. Usage: <c>AccuracyEvidence --root
-    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--seeds 3] [--epochs 5] [--report-only] [--quick]</c>. <c>--quick</c> is a
-    /// smoke test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
+    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--rows defaults,gradual] [--seeds 3] [--epochs 5] [--report-only]
+    /// [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
     /// </summary>
     /// <remarks>
     /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with
@@ -79,6 +79,10 @@ namespace AccuracyEvidence
                 Description = "Epochs per run.",
                 DefaultValueFactory = _ => 5,
             };
+            var rowsOption = new Option<string>("--rows")
+            {
+                Description = "Only these rows of each stage, comma-separated recipe ids (default: every row).",
+            };
             var reportOnlyOption = new Option<bool>("--report-only")
             {
                 Description = "Run nothing; rewrite results.md and its plots from the stored runs.",
@@ -90,7 +94,7 @@ namespace AccuracyEvidence
             var command = new RootCommand(
                 "The accuracy evidence of docs/results.md: fine-tuning recipes x data sets x seeds, run in stages.")
             {
-                rootOption, stagesOption, seedsOption, epochsOption, reportOnlyOption, quickOption,
+                rootOption, stagesOption, rowsOption, seedsOption, epochsOption, reportOnlyOption, quickOption,
             };
             command.SetAction(parsed =>
             {
@@ -98,6 +102,7 @@ namespace AccuracyEvidence
                 return RunStages(
                     parsed.GetValue(rootOption),
                     parsed.GetValue(stagesOption) ?? Enumerable.Range(1, Stages.Length).ToArray(),
+                    parsed.GetValue(rowsOption)?.Split(',', StringSplitOptions.RemoveEmptyEntries),
                     seeds: quick ? 1 : parsed.GetValue(seedsOption),
                     epochs: quick ? 2 : parsed.GetValue(epochsOption),
                     parsed.GetValue(reportOnlyOption),
@@ -123,7 +128,8 @@ namespace AccuracyEvidence
             return stages.ToArray();
         }
 
-        private static int RunStages(string root, int[] stages, int seeds, int epochs, bool reportOnly, bool quick)
+        private static int RunStages(string root, int[] stages, string[] rows, int seeds, int epochs, bool reportOnly,
+            bool quick)
         {
             root ??= Samples.RepositoryScripts.FindRoot()
                 ?? throw new InvalidOperationException("Run from the repository (eng/accuracy-evidence.sh).");
@@ -138,6 +144,9 @@ namespace AccuracyEvidence
                 foreach (int number in stages)
                 {
                     var (name, recipes) = Stages[number - 1];
+                    recipes = recipes.Where(r => rows == null || rows.Contains(r)).ToArray();
+                    if (recipes.Length == 0)
+                        continue;
                     if (!loaded.TryGetValue(name, out var data))
                     {
                         data = loaded[name] = DataSet.Load(name, quick ? 40 : null);
