@@ -40,6 +40,19 @@ namespace Microsoft.ML.Freezing
         /// <see cref="FineTuneOptions.RestoreBestEpoch"/>), when a validation set was given. Default false.
         /// </summary>
         public virtual bool RestoreBestEpochAtEnd => false;
+
+        /// <summary>
+        /// Whether <paramref name="candidate"/>'s weights replace <paramref name="best"/>'s as the run's best epoch:
+        /// the weights a restore puts back (<see cref="ThawDecision.RestoreBestWeights"/>,
+        /// <see cref="RestoreBestEpochAtEnd"/>, <see cref="FineTuneOptions.RestoreBestEpoch"/>). Both were validated.
+        /// Default: a lower validation loss. Early stopping, when on, uses its own metric instead.
+        /// </summary>
+        public virtual bool Improves(EpochRecord candidate, EpochRecord best)
+        {
+            if (candidate == null) throw new ArgumentNullException(nameof(candidate));
+            if (best == null) throw new ArgumentNullException(nameof(best));
+            return candidate.ValidationLoss < best.ValidationLoss;
+        }
     }
 
     /// <summary>What a <see cref="ThawPolicy"/> decided at an epoch boundary.</summary>
@@ -48,8 +61,8 @@ namespace Microsoft.ML.Freezing
     public sealed record ThawDecision(FreezeMask Mask, string Reason = null)
     {
         /// <summary>
-        /// Put the weights of the best epoch so far (by validation loss, or by the early-stopping metric when early
-        /// stopping is on) back before the coming epoch, with fresh optimizer state. Needs a validation set.
+        /// Put the weights of the best epoch so far (by <see cref="ThawPolicy.Improves"/>, or by the early-stopping
+        /// metric when early stopping is on) back before the coming epoch, with fresh optimizer state. Needs a validation set.
         /// </summary>
         public bool RestoreBestWeights { get; init; }
 

@@ -15,9 +15,11 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation
         /// loss has not dropped by <paramref name="minDelta"/> for <paramref name="patience"/> epochs, then thaw the
-        /// top-most frozen stage (layer4, then layer3, ...), and again at each later plateau. When,
-        /// <paramref name="patience"/> epochs after a thaw, validation loss is still worse than the best before that
-        /// thaw, the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with
+        /// top-most frozen stage (layer4, then layer3, ...), and again at each later plateau. A thaw pays when one of
+        /// its epochs beats the best epoch before it by more than the noise: validation loss lower by more than its
+        /// standard error, and validation accuracy not lower (the one-standard-error rule: with a few hundred
+        /// validation images a thawed network can fit the hold-out's noise). When, <paramref name="patience"/> epochs
+        /// after a thaw, it has not paid, the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with
         /// the head alone that costs almost nothing, its inputs being cached) until validation stops improving, and
         /// then the run stops with the best weights; it also stops so at a plateau with nothing left to thaw.
         /// <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends
@@ -57,6 +59,38 @@ namespace Microsoft.ML.Freezing
 
             private protected override IEnumerable<int> FixedEpochs => Enumerable.Empty<int>();
 
+            /// <summary>
+            /// Lower validation loss by the min delta; and when more of the network trained than in
+            /// <paramref name="best"/> (a thawed stage), lower by more than the loss's standard error too, with no
+            /// lower validation accuracy. The second part is the one-standard-error rule of model selection: the
+            /// larger model must beat the smaller one by more than the noise of a few hundred validation images, or
+            /// the smaller one stays (a thaw on little data fits the hold-out's noise as easily as the signal).
+            /// </summary>
+            public override bool Improves(EpochRecord candidate, EpochRecord best)
+            {
+                if (candidate == null) throw new ArgumentNullException(nameof(candidate));
+                if (best == null) throw new ArgumentNullException(nameof(best));
+                return ThawCost(candidate, best) == null;
+            }
+
+            // Why candidate does not improve on best, or null when it does.
+            private string ThawCost(EpochRecord candidate, EpochRecord best)
+            {
+                double loss = candidate.ValidationLoss ?? double.NaN, bestLoss = best.ValidationLoss ?? double.NaN;
+                if (!(loss < bestLoss - _minDelta))
+                    return $"validation loss {Format(loss)} is not below {Format(bestLoss)} {ByDelta}".TrimEnd();
+                if (candidate.FrozenStages.Count >= best.FrozenStages.Count)
+                    return null;
+                double noise = candidate.ValidationLossStandardError ?? 0;
+                if (!(bestLoss - loss > noise))
+                    return $"validation loss {Format(loss)} is below {Format(bestLoss)} by {Format(bestLoss - loss)}, " +
+                        $"less than its standard error {Format(noise)}";
+                if (candidate.ValidationAccuracy < best.ValidationAccuracy)
+                    return $"validation accuracy fell from {Percent(best.ValidationAccuracy)} to " +
+                        Percent(candidate.ValidationAccuracy);
+                return null;
+            }
+
             // Everything is derived from the history, so one instance serves any number of runs.
             public override ThawDecision Decide(ThawContext context)
             {
@@ -66,28 +100,47 @@ namespace Microsoft.ML.Freezing
                     return Keep(context, $"{this} trains the initial mask until validation loss stops improving");
                 if (history[history.Count - 1].ValidationLoss == null)
                     return WithoutValidation(context);
-                var losses = history.Select(h => h.ValidationLoss.Value).ToList();
+                int best = BestEpoch(history);
                 int restoredAfter = LastRestore(history);
                 if (restoredAfter >= 0)
-                    return Settled(context, losses, restoredAfter);
+                    return Settled(context, best, restoredAfter);
                 int phaseStart = CurrentMaskSince(history);
                 int phaseLength = history.Count - phaseStart;
-                if (phaseStart > 0 && phaseLength >= _patience)
-                {
-                    double before = losses.Take(phaseStart).Min(), since = losses.Skip(phaseStart).Min();
-                    if (since > before)
-                        return RestoreAndSettle(context, losses, $"the best validation loss since the thaw at epoch " +
-                            $"{phaseStart}, {Format(since)}, is worse than {Format(before)} before it");
-                }
-                var (best, bestLoss) = LastImprovement(losses);
-                int stale = losses.Count - 1 - best;
+                if (phaseStart > 0 && phaseLength >= _patience && best < phaseStart)
+                    return RestoreAndSettle(context, best, ThawDidNotPay(history, phaseStart, best));
+                int stale = history.Count - 1 - best;
                 if (stale < _patience || phaseLength < _patience)
-                    return Keep(context, Progress(losses, stale, bestLoss, phaseLength));
-                string plateau = $"validation loss {Format(losses[^1])} did not improve on {Format(bestLoss)} " +
-                    $"{ByDelta}for {Epochs(stale)}";
+                    return Keep(context, Progress(history, stale, best, phaseLength));
+                string plateau = $"validation loss {Format(history[^1].ValidationLoss)} did not improve on " +
+                    $"{Format(history[best].ValidationLoss)} (epoch {best}) {ByDelta}for {Epochs(stale)}";
                 return context.FrozenStages.Count == 0
-                    ? RestoreAndStop(losses, plateau + " and nothing is left to thaw")
+                    ? RestoreAndStop(history, best, plateau + " and nothing is left to thaw")
                     : Thaw(context, plateau);
+            }
+
+            // The best epoch by Improves, offered in order (as the trainer's BestEpoch sees them).
+            private int BestEpoch(IReadOnlyList<EpochRecord> history)
+            {
+                int best = 0;
+                for (int i = 1; i < history.Count; i++)
+                {
+                    if (Improves(history[i], history[best]))
+                        best = i;
+                }
+                return best;
+            }
+
+            // The thaw at phaseStart trained for the patience and none of its epochs improved on the best before it.
+            private string ThawDidNotPay(IReadOnlyList<EpochRecord> history, int phaseStart, int best)
+            {
+                int since = phaseStart;
+                for (int i = phaseStart + 1; i < history.Count; i++)
+                {
+                    if (history[i].ValidationLoss < history[since].ValidationLoss)
+                        since = i;
+                }
+                return $"the thaw at epoch {phaseStart} did not pay: at its best (epoch {since}) " +
+                    ThawCost(history[since], history[best]);
             }
 
             // The epoch after which this policy had the best weights put back (thawing is over from there), or -1.
@@ -101,30 +154,28 @@ namespace Microsoft.ML.Freezing
                 return -1;
             }
 
-            // After a thaw that hurt: the restored mask trains on until validation stops improving on the best.
-            private ThawDecision Settled(ThawContext context, List<double> losses, int restoredAfter)
+            // After a thaw that did not pay: the restored mask trains on until validation stops improving on the best.
+            private ThawDecision Settled(ThawContext context, int best, int restoredAfter)
             {
-                int since = losses.Count - 1 - restoredAfter;
-                double best = losses.Take(restoredAfter + 1).Min();
-                double recent = losses.Skip(restoredAfter + 1).DefaultIfEmpty(double.PositiveInfinity).Min();
-                if (recent < best - _minDelta || since < _patience)
-                    return Keep(context, $"thawing is over (a thaw made validation worse); validation loss " +
-                        $"{Format(losses[^1])}, the best {Format(losses.Min())}");
-                return RestoreAndStop(losses, $"since the restore validation loss did not improve on " +
-                    $"{Format(best)} {ByDelta}for {Epochs(since)} and thawing is over");
+                var history = context.History;
+                int stale = history.Count - 1 - Math.Max(best, restoredAfter);
+                if (stale < _patience)
+                    return Keep(context, $"thawing is over (a thaw did not pay); validation loss " +
+                        $"{Format(history[^1].ValidationLoss)}, the best {Format(history[best].ValidationLoss)}");
+                return RestoreAndStop(history, best, $"since the restore validation loss did not improve on " +
+                    $"{Format(history[best].ValidationLoss)} {ByDelta}for {Epochs(stale)} and thawing is over");
             }
 
             // The best epoch's weights and mask back (the stages thawed since it freeze again); no more thawing.
-            private static ThawDecision RestoreAndSettle(ThawContext context, List<double> losses, string why)
+            private static ThawDecision RestoreAndSettle(ThawContext context, int best, string why)
             {
-                int best = losses.IndexOf(losses.Min());
                 var refreeze = context.History[best].FrozenStages.Except(context.FrozenStages).ToArray();
                 var mask = refreeze.Length == 0 ? context.CurrentMask
                     : context.CurrentMask.Union(FreezeMask.Stages(refreeze));
                 string again = refreeze.Length > 0
                     ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
                 string reason = $"{why}: restoring the weights of epoch {best} (validation loss " +
-                    $"{Format(losses[best])}){again} and thawing no more.";
+                    $"{Format(context.History[best].ValidationLoss)}){again} and thawing no more.";
                 return new ThawDecision(mask, reason) { RestoreBestWeights = true };
             }
 
@@ -139,27 +190,15 @@ namespace Microsoft.ML.Freezing
                 return 0;
             }
 
-            // The last epoch that improved on every epoch before it by at least the min delta, and its loss.
-            private (int Epoch, double Loss) LastImprovement(List<double> losses)
+            private string Progress(IReadOnlyList<EpochRecord> history, int stale, int best, int phaseLength)
             {
-                int best = 0;
-                for (int i = 1; i < losses.Count; i++)
-                {
-                    if (losses[i] < losses[best] - _minDelta)
-                        best = i;
-                }
-                return (best, losses[best]);
-            }
-
-            private string Progress(List<double> losses, int stale, double bestLoss, int phaseLength)
-            {
-                if (losses.Count == 1)
-                    return $"validation loss {Format(losses[0])} after the first epoch";
+                string last = Format(history[^1].ValidationLoss);
+                if (history.Count == 1)
+                    return $"validation loss {last} after the first epoch";
                 if (stale == 0)
-                    return $"validation loss {Format(losses[^1])} improved on " +
-                        Format(losses.SkipLast(1).Min());
+                    return $"validation loss {last} improved on {Format(history[^2].ValidationLoss)}";
                 if (stale < _patience)
-                    return $"validation loss {Format(losses[^1])} has not improved on {Format(bestLoss)} " +
+                    return $"validation loss {last} has not improved on {Format(history[best].ValidationLoss)} " +
                         $"{ByDelta}for {stale} of {Epochs(_patience)}";
                 return $"the mask has trained {Epochs(phaseLength)} of the patience's {_patience}";
             }
@@ -174,11 +213,10 @@ namespace Microsoft.ML.Freezing
                     $"{why}: thawing {top.Name()}.");
             }
 
-            private static ThawDecision RestoreAndStop(List<double> losses, string why)
+            private static ThawDecision RestoreAndStop(IReadOnlyList<EpochRecord> history, int best, string why)
             {
-                int best = losses.IndexOf(losses.Min());
                 string reason = $"{why}: restoring the weights of epoch {best} " +
-                    $"(validation loss {Format(losses[best])}) and stopping.";
+                    $"(validation loss {Format(history[best].ValidationLoss)}) and stopping.";
                 return new ThawDecision(null, reason) { RestoreBestWeights = true, Stop = true };
             }
 
@@ -199,7 +237,11 @@ namespace Microsoft.ML.Freezing
 
             private static string Epochs(int count) => count == 1 ? "1 epoch" : $"{count} epochs";
 
-            private static string Format(double loss) => loss.ToString("F4", CultureInfo.InvariantCulture);
+            private static string Format(double? loss)
+                => (loss ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
+
+            private static string Percent(double? accuracy)
+                => ((accuracy ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
 
             private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
                 Action<string> log)

@@ -8,31 +8,42 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// The best validated epoch so far by one metric and, when asked to keep them, a copy of its weights. Early
-    /// stopping, <see cref="FineTuneOptions.RestoreBestEpoch"/> and a thaw policy's restore request share it.
+    /// The best validated epoch so far and, when asked to keep them, a copy of its weights. Early stopping,
+    /// <see cref="FineTuneOptions.RestoreBestEpoch"/> and a thaw policy's restore request share it. What "better" means
+    /// is early stopping's metric and threshold when it is on, else the thaw policy's
+    /// <see cref="ThawPolicy.Improves"/>.
     /// </summary>
     internal sealed class BestEpoch : IDisposable
     {
         private readonly bool _keepWeights;
+        private readonly Func<EpochRecord, EpochRecord, bool> _improves;
         private Dictionary<string, Tensor> _weights;
 
-        public BestEpoch(EarlyStoppingMetric metric, double minDelta, bool keepWeights)
+        public BestEpoch(EarlyStoppingMetric metric, Func<EpochRecord, EpochRecord, bool> improves, bool keepWeights)
         {
             Metric = metric;
-            MinDelta = minDelta;
+            _improves = improves;
             _keepWeights = keepWeights;
         }
 
-        /// <summary>Early stopping's metric and threshold; else validation loss, any improvement counting.</summary>
-        public static BestEpoch For(FineTuneOptions options, bool keepWeights)
-            => new BestEpoch(options.EarlyStopping?.Metric ?? EarlyStoppingMetric.ValidationLoss,
-                options.EarlyStopping?.MinDelta ?? 0, keepWeights);
+        public static BestEpoch For(FineTuneOptions options, ThawPolicy policy, bool keepWeights)
+        {
+            if (options.EarlyStopping is { } early)
+            {
+                return new BestEpoch(early.Metric,
+                    (candidate, best) => ScoreOf(candidate, early.Metric) > ScoreOf(best, early.Metric) + early.MinDelta,
+                    keepWeights);
+            }
+            return new BestEpoch(EarlyStoppingMetric.ValidationLoss, policy.Improves, keepWeights);
+        }
 
         public EarlyStoppingMetric Metric { get; }
-        public double MinDelta { get; }
         /// <summary>The best epoch so far; -1 before the first validated one.</summary>
-        public int Epoch { get; private set; } = -1;
-        public double Score { get; private set; }
+        public int Epoch => Record?.Epoch ?? -1;
+        /// <summary>The best epoch's record; null before the first validated one.</summary>
+        public EpochRecord Record { get; private set; }
+        /// <summary><see cref="Metric"/>'s value at the best epoch, oriented so that higher is better.</summary>
+        public double Score => Record == null ? double.NaN : ScoreOf(Record, Metric);
         /// <summary>Whether <see cref="Restore"/> has weights to put back.</summary>
         public bool HasWeights => _weights != null;
 
@@ -45,11 +56,9 @@ namespace Microsoft.ML.Freezing
         /// <summary>Takes <paramref name="record"/> as the best if it improves on it; returns whether it did.</summary>
         public bool Offer(EpochRecord record, nn.Module model)
         {
-            double score = ScoreOf(record, Metric);
-            if (Epoch >= 0 && !(score > Score + MinDelta))
+            if (Record != null && !_improves(record, Record))
                 return false;
-            Epoch = record.Epoch;
-            Score = score;
+            Record = record;
             if (_keepWeights)
                 KeepWeights(model);
             return true;
@@ -78,13 +87,12 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// The best epoch of a resumed run: <paramref name="model"/>'s weights, with the tensors that differed
+        /// The best epoch (<paramref name="record"/>) of a resumed run: <paramref name="model"/>'s weights, with the tensors that differed
         /// (read back from the checkpoint; owned from now on) in place; none kept when not asked to keep them.
         /// </summary>
-        public void Resume(int epoch, double score, nn.Module model, Dictionary<string, Tensor> differing)
+        public void Resume(EpochRecord record, nn.Module model, Dictionary<string, Tensor> differing)
         {
-            Epoch = epoch;
-            Score = score;
+            Record = record;
             DropWeights();
             if (_keepWeights && model != null)
             {

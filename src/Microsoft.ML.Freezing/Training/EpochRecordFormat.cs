@@ -15,7 +15,7 @@ namespace Microsoft.ML.Freezing
     /// one double per stage (learning rate, NaN when absent); doubles train loss, train accuracy, validation loss,
     /// validation accuracy (NaN when absent), images per second; int32 cached boundary, int32 validation cached
     /// boundary, int32 restored epoch (-1 when absent); bool + string thaw reason; bool + string stop reason; int64
-    /// duration ticks.
+    /// duration ticks; double validation loss standard error (NaN when absent).
     /// </summary>
     internal static class EpochRecordFormat
     {
@@ -33,6 +33,7 @@ namespace Microsoft.ML.Freezing
                 WriteOptional(w, record.ThawReason);
                 WriteOptional(w, record.StopReason);
                 w.Write(record.Duration.Ticks);
+                w.Write(record.ValidationLossStandardError ?? double.NaN);
             }
         }
 
@@ -48,8 +49,11 @@ namespace Microsoft.ML.Freezing
                 {
                     int cached = tail.ReadInt32(), validationCached = tail.ReadInt32(), restored = tail.ReadInt32();
                     string thawReason = ReadOptional(tail), stopReason = ReadOptional(tail);
-                    return new Tail(TimeSpan.FromTicks(tail.ReadInt64()))
+                    var duration = TimeSpan.FromTicks(tail.ReadInt64());
+                    double standardError = tail.ReadDouble();
+                    return new Tail(duration)
                     {
+                        ValidationLossStandardError = double.IsNaN(standardError) ? null : standardError,
                         CachedBoundary = cached < 0 ? null : Stage(cached),
                         ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
                         ThawReason = thawReason, RestoredEpoch = restored < 0 ? null : restored,
@@ -89,6 +93,7 @@ namespace Microsoft.ML.Freezing
             public int? RestoredEpoch { get; init; }
             public string StopReason { get; init; }
             public bool FromCheckpoint { get; init; }
+            public double? ValidationLossStandardError { get; init; }
         }
 
         /// <summary>Reads the fields <see cref="WriteMetrics"/> wrote, then the format's own with
@@ -120,6 +125,7 @@ namespace Microsoft.ML.Freezing
                 CachedBoundary = tail.CachedBoundary, ValidationCachedBoundary = tail.ValidationCachedBoundary,
                 ThawReason = tail.ThawReason, RestoredEpoch = tail.RestoredEpoch, StopReason = tail.StopReason,
                 Duration = tail.Duration, FromCheckpoint = tail.FromCheckpoint,
+                ValidationLossStandardError = tail.ValidationLossStandardError,
             };
         }
 

@@ -90,7 +90,7 @@ namespace Microsoft.ML.Freezing
                     differing = TensorDictionaryFormat.Read(reader);
                 }
                 bool kept = checkpoint.BestIsLastEpoch || checkpoint.BestWeights != null;
-                best.Resume(checkpoint.BestEpoch, checkpoint.BestScore, kept ? Model : null, differing);
+                best.Resume(_history.Single(h => h.Epoch == checkpoint.BestEpoch), kept ? Model : null, differing);
             }
             for (int s = 0; s < ResNetStages.All.Length; s++)
             {

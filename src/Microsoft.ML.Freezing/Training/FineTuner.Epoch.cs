@@ -263,6 +263,7 @@ namespace Microsoft.ML.Freezing
                 TrainLoss = totals.LossSum / totals.Seen,
                 TrainAccuracy = (double)totals.Correct / totals.Seen,
                 ValidationLoss = validation?.Loss,
+                ValidationLossStandardError = validation?.LossStandardError,
                 ValidationAccuracy = validation?.Accuracy,
                 ImagesPerSecond = totals.Seen / totals.Elapsed.TotalSeconds,
                 CachedBoundary = plan.FilledFirst ? null : plan.CachedBoundary,

@@ -87,16 +87,31 @@ namespace Microsoft.ML.Freezing
         private sealed class ScoreTotals
         {
             private double _lossSum;
+            private double _lossSquareSum;
             private long _correct;
             private long _seen;
 
             public EvaluationResult Result => new EvaluationResult(_seen == 0 ? double.NaN : _lossSum / _seen,
-                _seen == 0 ? double.NaN : (double)_correct / _seen, _seen);
+                _seen == 0 ? double.NaN : (double)_correct / _seen, _seen) { LossStandardError = StandardError };
+
+            private double StandardError
+            {
+                get
+                {
+                    if (_seen < 2) return double.NaN;
+                    double mean = _lossSum / _seen;
+                    double variance = Math.Max(0, (_lossSquareSum - _seen * mean * mean) / (_seen - 1));
+                    return Math.Sqrt(variance / _seen);
+                }
+            }
 
             public void Add(Tensor logits, Tensor labels)
             {
                 long count = labels.shape[0];
                 _lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * count;
+                using (var each = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None))
+                using (var squares = each.square())
+                    _lossSquareSum += squares.sum().item<float>();
                 _correct += logits.argmax(1).eq(labels).sum().item<long>();
                 _seen += count;
             }

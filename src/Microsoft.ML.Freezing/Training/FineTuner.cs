@@ -100,7 +100,7 @@ namespace Microsoft.ML.Freezing
         {
             CheckData(train, validation);
             using var run = StartRun(train, validation);
-            using var best = BestEpoch.For(_options, keepWeights: run.Validation != null
+            using var best = BestEpoch.For(_options, _policy, keepWeights: run.Validation != null
                 && (_options.EarlyStopping != null || _options.RestoreBestEpoch || Plan == null));
             var checkpoints = OpenCheckpoints(run, best);
             int first = ResumedAfterEpoch + 1 ?? 0;

@@ -24,6 +24,12 @@ namespace Microsoft.ML.Freezing
         public double TrainAccuracy { get; init; }
         /// <summary>Validation loss, when a validation set was given.</summary>
         public double? ValidationLoss { get; init; }
+        /// <summary>
+        /// Standard error of <see cref="ValidationLoss"/> (the per-image losses' standard deviation over the square
+        /// root of their number): how far the loss would move on another draw of as many validation images. Null
+        /// without validation, and in the history of a saved model.
+        /// </summary>
+        public double? ValidationLossStandardError { get; init; }
         /// <summary>Validation accuracy, when a validation set was given.</summary>
         public double? ValidationAccuracy { get; init; }
         /// <summary>Training throughput.</summary>
@@ -81,5 +87,10 @@ namespace Microsoft.ML.Freezing
         double ImagesPerSecond);
 
     /// <summary>Loss and accuracy over a data set.</summary>
-    public readonly record struct EvaluationResult(double Loss, double Accuracy, long Count);
+    public readonly record struct EvaluationResult(double Loss, double Accuracy, long Count)
+    {
+        /// <summary>Standard error of <see cref="Loss"/>: the per-image losses' standard deviation over
+        /// √<see cref="Count"/>.</summary>
+        public double LossStandardError { get; init; }
+    }
 }

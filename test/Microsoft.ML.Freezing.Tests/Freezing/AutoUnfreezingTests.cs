@@ -53,8 +53,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             // A plateau (0.0005 is under the default min delta): thaw the top-most frozen stage.
             var plateau = Decide(auto, new double?[] { 0.9, 0.8, 0.7995 }, Head(3));
             Assert.AreEqual("stem..layer3", plateau.Mask.ToString());
-            Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 by 0.001 for 1 epoch: thawing layer4.",
-                plateau.Reason);
+            Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 (epoch 1) by 0.001 for 1 epoch: thawing " +
+                "layer4.", plateau.Reason);
             // Patience 2 waits one more epoch.
             Assert.AreEqual("stem..layer4", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85 }, Head(3))
                 .Mask.ToString());
@@ -70,9 +70,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks);
             Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop);
             Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "layer4 freezes again");
-            Assert.AreEqual("the best validation loss since the thaw at epoch 3, 0.8200, is worse than 0.8000 before " +
-                "it: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and thawing no " +
-                "more.",
+            Assert.AreEqual("the thaw at epoch 3 did not pay: at its best (epoch 3) validation loss 0.8200 is not below " +
+                "0.8000 by 0.001: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and " +
+                "thawing no more.",
                 hurt.Reason);
 
             // After the restore (recorded on epoch 3): the head trains on while it improves, and never thaws again.
@@ -95,6 +95,54 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var done = Decide(auto, new double?[] { 0.9, 0.8, 0.85 }, none);
             Assert.IsTrue(done.RestoreBestWeights && done.Stop);
             StringAssert.Contains(done.Reason, "nothing is left to thaw: restoring the weights of epoch 1");
+        }
+
+        private static EpochRecord Validated(int epoch, double loss, double standardError, double accuracy,
+            FreezeMask mask) => new EpochRecord
+        {
+            Epoch = epoch, ValidationLoss = loss, ValidationLossStandardError = standardError,
+            ValidationAccuracy = accuracy, FrozenStages = mask.FrozenStages(Names),
+        };
+
+        // Head epochs 0-1 (the best: epoch 1, loss 0.50, accuracy 80%), then layer4 thawed at epoch 2.
+        private static ThawDecision AfterThaw(double loss, double standardError, double accuracy)
+        {
+            var history = new List<EpochRecord>
+            {
+                Validated(0, 0.60, 0.05, 0.75, FreezeMask.AllButHead),
+                Validated(1, 0.50, 0.05, 0.80, FreezeMask.AllButHead),
+                Validated(2, loss, standardError, accuracy, Layer4Thawed),
+            };
+            return UnfreezeSchedule.Auto().Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+        }
+
+        [TestMethod]
+        public void AThawMustBeatTheHeadByMoreThanTheNoiseWithoutLosingAccuracy()
+        {
+            // Lower loss, but by less than its standard error (0.04 < 0.05): the smaller model stays.
+            var noisy = AfterThaw(loss: 0.46, standardError: 0.05, accuracy: 0.85);
+            Assert.IsTrue(noisy.RestoreBestWeights && !noisy.Stop);
+            Assert.AreEqual("stem..layer4", noisy.Mask.ToString(), "layer4 freezes again");
+            StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 2) validation " +
+                "loss 0.4600 is below 0.5000 by 0.0400, less than its standard error 0.0500: restoring the weights of " +
+                "epoch 1");
+            // Lower by more than the noise, but fewer validation images right.
+            var lessAccurate = AfterThaw(loss: 0.40, standardError: 0.05, accuracy: 0.78);
+            Assert.IsTrue(lessAccurate.RestoreBestWeights);
+            StringAssert.Contains(lessAccurate.Reason, "validation accuracy fell from 80.0% to 78.0%");
+            // Lower by more than the noise and no less accurate: the thaw paid, training goes on with layer4.
+            var paid = AfterThaw(loss: 0.40, standardError: 0.05, accuracy: 0.80);
+            Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
+            Assert.AreEqual("stem..layer3", paid.Mask.ToString());
+
+            // The same rule is the policy's notion of the best epoch, which the trainer's restores follow; within
+            // one mask any drop beyond the min delta counts, noise or not.
+            var auto = UnfreezeSchedule.Auto();
+            var head = Validated(1, 0.50, 0.05, 0.80, FreezeMask.AllButHead);
+            Assert.IsFalse(auto.Improves(Validated(2, 0.46, 0.05, 0.85, Layer4Thawed), head));
+            Assert.IsTrue(auto.Improves(Validated(2, 0.40, 0.05, 0.80, Layer4Thawed), head));
+            Assert.IsTrue(auto.Improves(Validated(2, 0.49, 0.05, 0.70, FreezeMask.AllButHead), head));
+            Assert.IsFalse(auto.Improves(Validated(2, 0.4995, 0.05, 0.90, FreezeMask.AllButHead), head));
         }
 
         [TestMethod]
@@ -141,7 +189,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             CollectionAssert.Contains(run.History[1].FrozenStages.ToArray(), ResNetStage.Layer4);
             CollectionAssert.DoesNotContain(run.History[2].FrozenStages.ToArray(), ResNetStage.Layer4, log);
             string loss = run.History[1].ValidationLoss.Value.ToString("F4", CultureInfo.InvariantCulture);
-            string reason = $"validation loss {loss} did not improve on {loss} by 0.001 for 1 epoch: thawing layer4.";
+            string reason = $"validation loss {loss} did not improve on {loss} (epoch 0) by 0.001 for 1 epoch: " +
+                "thawing layer4.";
             Assert.AreEqual(reason, run.History[2].ThawReason);
             CollectionAssert.Contains(run.Log, "Epoch 2: " + reason);
             Assert.IsTrue(run.History.All(h => h.ThawReason != null), "every decision has a reason");
@@ -173,7 +222,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             foreach (var name in run.Final.Keys)
                 Assert.IsTrue(TestData.Same(run.Snapshots[1][name], run.Final[name]), $"{name} is not epoch 0's");
             StringAssert.Contains(run.History[3].StopReason, "since the restore validation loss did not improve");
-            StringAssert.Contains(log, "Epoch 3: the best validation loss since the thaw at epoch 2");
+            StringAssert.Contains(log, "Epoch 3: the thaw at epoch 2 did not pay");
             StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
             StringAssert.Contains(log, "Stopping before epoch 4, as thaw policy auto(1,0.001) asked.");
         }

@@ -43,6 +43,16 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             }
         }
 
+        /// <summary>Keeps the mask, and counts no epoch after the first as better, however low its loss.</summary>
+        private sealed class FirstEpochStaysBest : ThawPolicy
+        {
+            public override ThawDecision Decide(ThawContext context) => new ThawDecision(context.CurrentMask);
+
+            public override bool RestoreBestEpochAtEnd => true;
+
+            public override bool Improves(EpochRecord candidate, EpochRecord best) => false;
+        }
+
         private static FineTuneOptions Options(ThawPolicy policy, int epochs, bool cache = true) => new FineTuneOptions
         {
             Epochs = epochs, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1,
@@ -150,6 +160,18 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             string log = string.Join("\n", run.Log);
             StringAssert.Contains(log, $"Restoring the weights of epoch {best}, the best by ValidationLoss, as thaw");
             StringAssert.Contains(log, $"Stopping before epoch {stoppedAt}, as thaw policy");
+        }
+
+        [TestMethod]
+        public void TheBestEpochIsThePolicysToDefine()
+        {
+            // Validating on the training images: the head's loss falls every epoch, yet the policy keeps epoch 0.
+            using var validation = TestData.RandomImages(16);
+            using var run = RecordedRun.Train(Options(new FirstEpochStaysBest(), epochs: 3), validation);
+
+            Assert.IsTrue(run.History[2].ValidationLoss < run.History[0].ValidationLoss, "the loss did not fall");
+            Assert.AreEqual(0, run.RestoredEpoch);
+            Assert.IsTrue(SameWeights(run.Snapshots[1], run.Final), "the model lacks epoch 0's weights");
         }
 
         [TestMethod]
