@@ -37,7 +37,7 @@ namespace AccuracyEvidence
             (DataSet.DogsAndCats, new[]
             {
                 Recipe.Full, Recipe.FineTune, Recipe.KerasProbe, Recipe.NoPretrained, Recipe.FixedRate,
-                Recipe.NoValidation,
+                Recipe.NoValidation, Recipe.WithFlip,
             }),
             (DataSet.FashionMnist, new[]
             {

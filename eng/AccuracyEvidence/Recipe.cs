@@ -26,7 +26,7 @@ namespace AccuracyEvidence
         public const string Defaults = "defaults", LinearProbe = "linear-probe", Full = "full", Gradual = "gradual",
             FineTune = "fine-tune", KerasProbe = "keras-resnet50-probe",
             NoPretrained = "ablation-no-pretrained", FixedRate = "ablation-lr-0.01",
-            NoValidation = "ablation-no-validation", NoAuto = "ablation-no-auto";
+            NoValidation = "ablation-no-validation", NoAuto = "ablation-no-auto", WithFlip = "defaults-flip";
 
         public static readonly Recipe[] All =
         {
@@ -74,13 +74,19 @@ namespace AccuracyEvidence
                 "`Unfreezing = Gradual(1,1)`: the same options as the Gradual(1,1) row " +
                 "(the trainer's default freeze is AllButHead), so its runs are that row's",
                 o => o.Unfreezing = UnfreezeSchedule.Gradual(1, 1), SameAs: Gradual),
+            new(WithFlip, "defaults + cached flips",
+                "`HorizontalFlip = true`: each image mirrored with probability 0.5 per epoch, both versions cached " +
+                "(issue 12 item 5: a default only if it helps)",
+                o => o.HorizontalFlip = true),
         };
 
         public static Recipe Get(string id)
             => Array.Find(All, r => r.Id == id) ?? throw new ArgumentException($"Unknown recipe '{id}'.");
 
-        /// <summary>The ablation table: the defaults, then each automatic choice switched off in turn.</summary>
-        public static readonly string[] Ablation = { Defaults, NoPretrained, FixedRate, NoValidation, NoAuto };
+        /// <summary>The ablation table: the defaults, then each automatic choice switched off in turn, then a
+        /// candidate default switched on.</summary>
+        public static readonly string[] Ablation =
+            { Defaults, NoPretrained, FixedRate, NoValidation, NoAuto, WithFlip };
 
         /// <summary>The rows of a data set's table.</summary>
         public static readonly string[] Compared = { Defaults, LinearProbe, Full, Gradual, FineTune, KerasProbe };

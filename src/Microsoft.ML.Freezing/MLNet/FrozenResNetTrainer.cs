@@ -36,6 +36,8 @@ namespace Microsoft.ML.Freezing
                 nameof(options.NumberOfThreads), "must be positive");
             _host.CheckUserArg(Enum.IsDefined(options.InvalidImagePolicy), nameof(options.InvalidImagePolicy),
                 "is not a known policy");
+            _host.CheckUserArg(!(options.HorizontalFlip && options.Augmentation == ImageAugmentation.FlipAndCrop),
+                nameof(options.HorizontalFlip), "flips images that Augmentation FlipAndCrop already flips: set one");
             // TorchSharp steps in float32: a larger rate fails inside libtorch with a cryptic message.
             _host.CheckUserArg(options.LearningRate is null or (> 0 and <= float.MaxValue),
                 nameof(options.LearningRate), "must be positive and at most float.MaxValue");

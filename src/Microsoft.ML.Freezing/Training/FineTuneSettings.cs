@@ -49,6 +49,13 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public double ThawWarmupFraction { get; set; } = 0.1;
         /// <summary>
+        /// Each epoch shows every training image either as it is or mirrored left to right, with probability 0.5 per
+        /// image, drawn from the run's seed and the epoch. Unlike a random augmentation this keeps the activation
+        /// cache: the first pass stores the frozen prefix's outputs for both versions of every image (twice that pass's
+        /// prefix work and cache memory), and later epochs read the drawn one. Default false.
+        /// </summary>
+        public bool HorizontalFlip { get; set; }
+        /// <summary>
         /// Stop when validation stops improving and keep the best epoch's weights. Default null (off).
         /// </summary>
         public EarlyStopping EarlyStopping { get; set; }

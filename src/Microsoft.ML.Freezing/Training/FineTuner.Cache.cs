@@ -22,11 +22,12 @@ namespace Microsoft.ML.Freezing
         private FitRun StartRun(IImageBatchSource train, IImageBatchSource validation)
         {
             var validated = validation != null && validation.Count > 0 ? validation : null;
+            var epochs = _options.HorizontalFlip ? new FlipPairSource(train) : train;
             ActivationCache validationCache = null;
-            var cache = CreateCache(train, "Activation cache", () => validationCache?.MemoryBytes ?? 0);
+            var cache = CreateCache(epochs, "Activation cache", () => validationCache?.MemoryBytes ?? 0);
             validationCache = validated == null ? null
                 : CreateCache(validated, "Validation activation cache", () => cache?.MemoryBytes ?? 0);
-            return FitRun.Create(train, validated, cache, validationCache, _options);
+            return FitRun.Create(train, epochs, validated, cache, validationCache, _options);
         }
 
         /// <summary>A cache for <paramref name="source"/>, or null (the reason logged) when it cannot be

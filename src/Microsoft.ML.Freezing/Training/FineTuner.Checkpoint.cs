@@ -33,7 +33,7 @@ namespace Microsoft.ML.Freezing
             ResumedAfterEpoch = null;
             if (string.IsNullOrEmpty(_options.CheckpointFolder))
                 return null;
-            var identity = CheckpointIdentity.Of(_options, Model, run.Train, run.Validation);
+            var identity = CheckpointIdentity.Of(_options, Model, run.Given, run.Validation);
             var store = new CheckpointStore(_options.CheckpointFolder, _options.Log);
             store.RemoveLeftovers();
             var found = store.LoadNewest();

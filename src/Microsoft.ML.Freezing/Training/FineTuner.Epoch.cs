@@ -11,19 +11,27 @@ namespace Microsoft.ML.Freezing
     // One epoch: plan it (mask, thaw, warm-up, cache boundary), run its batches, validate and record it.
     public sealed partial class FineTuner
     {
-        /// <summary>What stays the same for every epoch of one <see cref="Fit"/>; owns the activation caches.</summary>
-        private sealed record FitRun(IImageBatchSource Train, IImageBatchSource Validation, ActivationCache Cache,
-            ActivationCache ValidationCache, EpochShuffle Shuffle, int BatchesPerEpoch, long TotalSteps)
-            : IDisposable
+        // What stays the same for every epoch of one Fit; owns the activation caches. Given is the training source
+        // Fit was given; Train is what the epochs read: Given, or its mirrored pairs (FineTuneSettings.HorizontalFlip).
+        private sealed record FitRun(IImageBatchSource Given, IImageBatchSource Train, IImageBatchSource Validation,
+            ActivationCache Cache, ActivationCache ValidationCache, EpochShuffle Shuffle, int BatchesPerEpoch,
+            long TotalSteps, int Seed) : IDisposable
         {
-            public static FitRun Create(IImageBatchSource train, IImageBatchSource validation, ActivationCache cache,
-                ActivationCache validationCache, FineTuneOptions options)
+            public static FitRun Create(IImageBatchSource given, IImageBatchSource train, IImageBatchSource validation,
+                ActivationCache cache, ActivationCache validationCache, FineTuneOptions options)
             {
-                int batchesPerEpoch = (train.Count + options.BatchSize - 1) / options.BatchSize;
-                var shuffle = new EpochShuffle(options.Seed, train.Count);
-                return new FitRun(train, validation, cache, validationCache, shuffle, batchesPerEpoch,
-                    (long)batchesPerEpoch * options.Epochs);
+                int batchesPerEpoch = (given.Count + options.BatchSize - 1) / options.BatchSize;
+                var shuffle = new EpochShuffle(options.Seed, given.Count);
+                return new FitRun(given, train, validation, cache, validationCache, shuffle, batchesPerEpoch,
+                    (long)batchesPerEpoch * options.Epochs, options.Seed);
             }
+
+            /// <summary>The batches of <paramref name="epoch"/>: every image once, shuffled from the run's seed and
+            /// the epoch (and, with mirrored pairs, one of each pair).</summary>
+            public IEnumerable<int[]> EpochBatches(int epoch, int batchSize)
+                => Train is FlipPairSource pairs
+                    ? pairs.EpochBatches(batchSize, Shuffle.For(epoch), Seed, epoch)
+                    : ImageBatchSources.BatchIndices(Train.Count, batchSize, Shuffle.For(epoch));
 
             public long CacheMemoryBytes => (Cache?.MemoryBytes ?? 0) + (ValidationCache?.MemoryBytes ?? 0);
 
@@ -155,9 +163,8 @@ namespace Microsoft.ML.Freezing
             var totals = new EpochTotals();
             int batch = 0;
             // From the run's seed and the epoch alone, so that a resumed run draws what this one drew.
-            var shuffle = run.Shuffle.For(plan.Epoch);
             (run.Train as IEpochSeededSource)?.StartEpoch(plan.Epoch);
-            foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, shuffle))
+            foreach (var indices in run.EpochBatches(plan.Epoch, _options.BatchSize))
             {
                 _options.CancellationToken.ThrowIfCancellationRequested();
                 SetBatchLearningRates(plan, batch, run.TotalSteps);
