@@ -14,17 +14,17 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation
-        /// loss has not dropped by <paramref name="minDelta"/> for <paramref name="patience"/> epochs, then thaw the
-        /// top-most frozen stage (layer4, then layer3, ...), and again at each later plateau. A thaw pays when one of
-        /// its epochs beats the best epoch before it by more than the noise: validation loss lower by more than its
-        /// standard error, and validation accuracy not lower (the one-standard-error rule: with a few hundred
-        /// validation images a thawed network can fit the hold-out's noise). When, <paramref name="patience"/> epochs
-        /// after a thaw, it has not paid, the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with
-        /// the head alone that costs almost nothing, its inputs being cached) until validation stops improving, and
-        /// then the run stops with the best weights; it also stops so at a plateau with nothing left to thaw.
-        /// <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends
-        /// with the best validated epoch's weights, so it validates no worse than its own head-only phase. Every
-        /// decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
+        /// loss has not improved by more than its noise (its standard error, or <paramref name="minDelta"/> if larger)
+        /// for <paramref name="patience"/> epochs, then thaw the top-most frozen stage (layer4, then layer3, ...), and
+        /// again at each later plateau. A thaw pays when one of its epochs beats the best epoch before it by more than
+        /// the standard error of its validation loss (the one-standard-error rule of model selection: with a few
+        /// hundred validation images a thawed network fits the hold-out's noise as readily as the signal). When,
+        /// <paramref name="patience"/> epochs after a thaw, it has not paid, the best epoch's weights and mask come
+        /// back and thawing is over: training goes on with that mask (with the head alone that costs almost nothing,
+        /// its inputs being cached) until validation stops improving, and then the run stops with the best weights; it
+        /// also stops so at a plateau with nothing left to thaw. <see cref="FineTuneSettings.Epochs"/> is an upper
+        /// bound, and the run ends with the best validated epoch's weights, so it validates no worse than its own
+        /// head-only phase. Every decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
         /// (<see cref="EpochRecord.StopReason"/> for the last).
         /// </summary>
         /// <remarks>
@@ -61,10 +61,10 @@ namespace Microsoft.ML.Freezing
 
             /// <summary>
             /// Lower validation loss by the min delta; and when more of the network trained than in
-            /// <paramref name="best"/> (a thawed stage), lower by more than the loss's standard error too, with no
-            /// lower validation accuracy. The second part is the one-standard-error rule of model selection: the
-            /// larger model must beat the smaller one by more than the noise of a few hundred validation images, or
-            /// the smaller one stays (a thaw on little data fits the hold-out's noise as easily as the signal).
+            /// <paramref name="best"/> (a thawed stage), lower by more than the loss's standard error too. The second
+            /// part is the one-standard-error rule of model selection: the larger model must beat the smaller one by
+            /// more than the noise of a few hundred validation images, or the smaller one stays (a thaw on little data
+            /// fits the hold-out's noise as easily as the signal).
             /// </summary>
             public override bool Improves(EpochRecord candidate, EpochRecord best)
             {
@@ -85,10 +85,26 @@ namespace Microsoft.ML.Freezing
                 if (!(bestLoss - loss > noise))
                     return $"validation loss {Format(loss)} is below {Format(bestLoss)} by {Format(bestLoss - loss)}, " +
                         $"less than its standard error {Format(noise)}";
-                if (candidate.ValidationAccuracy < best.ValidationAccuracy)
-                    return $"validation accuracy fell from {Percent(best.ValidationAccuracy)} to " +
-                        Percent(candidate.ValidationAccuracy);
                 return null;
+            }
+
+            // What an epoch's loss must beat to count as progress: the min delta, or its standard error if larger.
+            private double Noise(EpochRecord record) => Math.Max(_minDelta, record.ValidationLossStandardError ?? 0);
+
+            // The last epoch whose loss fell below every loss before it by more than its noise (epoch 0 counts): the
+            // plateau is measured from there, so improvements within the noise do not hold a thaw back.
+            private int LastClearImprovement(IReadOnlyList<EpochRecord> history)
+            {
+                int anchor = 0;
+                double lowest = history[0].ValidationLoss ?? double.NaN;
+                for (int i = 1; i < history.Count; i++)
+                {
+                    double loss = history[i].ValidationLoss ?? double.NaN;
+                    if (loss < lowest - Noise(history[i]))
+                        anchor = i;
+                    lowest = Math.Min(lowest, loss);
+                }
+                return anchor;
             }
 
             // Everything is derived from the history, so one instance serves any number of runs.
@@ -108,11 +124,13 @@ namespace Microsoft.ML.Freezing
                 int phaseLength = history.Count - phaseStart;
                 if (phaseStart > 0 && phaseLength >= _patience && best < phaseStart)
                     return RestoreAndSettle(context, best, ThawDidNotPay(history, phaseStart, best));
-                int stale = history.Count - 1 - best;
+                int anchor = LastClearImprovement(history);
+                int stale = history.Count - 1 - anchor;
                 if (stale < _patience || phaseLength < _patience)
-                    return Keep(context, Progress(history, stale, best, phaseLength));
+                    return Keep(context, Progress(history, stale, anchor, phaseLength));
                 string plateau = $"validation loss {Format(history[^1].ValidationLoss)} did not improve on " +
-                    $"{Format(history[best].ValidationLoss)} (epoch {best}) {ByDelta}for {Epochs(stale)}";
+                    $"{Format(history[anchor].ValidationLoss)} (epoch {anchor}) by more than its noise " +
+                    $"({Format(Noise(history[^1]))}) for {Epochs(stale)}";
                 return context.FrozenStages.Count == 0
                     ? RestoreAndStop(history, best, plateau + " and nothing is left to thaw")
                     : Thaw(context, plateau);
@@ -190,16 +208,17 @@ namespace Microsoft.ML.Freezing
                 return 0;
             }
 
-            private string Progress(IReadOnlyList<EpochRecord> history, int stale, int best, int phaseLength)
+            private string Progress(IReadOnlyList<EpochRecord> history, int stale, int anchor, int phaseLength)
             {
                 string last = Format(history[^1].ValidationLoss);
                 if (history.Count == 1)
                     return $"validation loss {last} after the first epoch";
                 if (stale == 0)
-                    return $"validation loss {last} improved on {Format(history[^2].ValidationLoss)}";
+                    return $"validation loss {last} improved on {Format(history[^2].ValidationLoss)} by more than " +
+                        $"its noise ({Format(Noise(history[^1]))})";
                 if (stale < _patience)
-                    return $"validation loss {last} has not improved on {Format(history[best].ValidationLoss)} " +
-                        $"{ByDelta}for {stale} of {Epochs(_patience)}";
+                    return $"validation loss {last} has not improved on {Format(history[anchor].ValidationLoss)} " +
+                        $"by more than its noise for {stale} of {Epochs(_patience)}";
                 return $"the mask has trained {Epochs(phaseLength)} of the patience's {_patience}";
             }
 
@@ -239,9 +258,6 @@ namespace Microsoft.ML.Freezing
 
             private static string Format(double? loss)
                 => (loss ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
-
-            private static string Percent(double? accuracy)
-                => ((accuracy ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
 
             private protected override FreezeMask Step(int epoch, FreezeMask current, IReadOnlyList<string> names,
                 Action<string> log)
