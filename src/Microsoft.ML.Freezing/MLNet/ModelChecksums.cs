@@ -59,6 +59,27 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
+        /// Reads <paramref name="stream"/> to its end into one array of the recorded length (no growing buffer: a
+        /// ResNet-18's weights stream is 45 MB, and a growing copy left three times that as garbage at load), then
+        /// checks it. Returns the bytes and why they are not what was saved as <paramref name="name"/> (null when they
+        /// are).
+        /// </summary>
+        public (byte[] Bytes, string Mismatch) ReadVerified(string name, Stream stream)
+        {
+            if (!_parts.TryGetValue(name, out var expected) || expected.Length > Array.MaxLength)
+                return (null, "it has no recorded checksum (the model was altered after saving)");
+            var bytes = new byte[expected.Length];
+            int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            long extra = 0;
+            var scratch = new byte[4096];
+            for (int n; (n = stream.Read(scratch)) > 0;)
+                extra += n;
+            if (read < bytes.Length || extra > 0)
+                return (null, $"it has {read + extra:N0} bytes, but {expected.Length:N0} were saved");
+            return (bytes, Mismatch(name, bytes));
+        }
+
+        /// <summary>
         /// Why <paramref name="bytes"/> are not what was saved as <paramref name="name"/>, or null when they are.
         /// </summary>
         public string Mismatch(string name, byte[] bytes)

@@ -101,10 +101,7 @@ namespace Microsoft.ML.Freezing
                 load(reader);
                 return;
             }
-            using var copy = new MemoryStream();
-            reader.BaseStream.CopyTo(copy);
-            var bytes = copy.ToArray();
-            string mismatch = _checksums.Mismatch(name, bytes);
+            var (bytes, mismatch) = _checksums.ReadVerified(name, reader.BaseStream);
             if (mismatch != null)
                 throw new InvalidDataException(mismatch);
             using var verified = new BinaryReader(new MemoryStream(bytes, writable: false));
