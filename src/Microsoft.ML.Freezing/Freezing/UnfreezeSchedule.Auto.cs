@@ -13,19 +13,19 @@ namespace Microsoft.ML.Freezing
         public const double DefaultAutoMinDelta = 1e-3;
 
         /// <summary>
-        /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation
-        /// loss has not improved by more than its noise (its standard error, or <paramref name="minDelta"/> if larger)
-        /// for <paramref name="patience"/> epochs, then thaw the top-most frozen stage (layer4, then layer3, ...), and
+        /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation loss
+        /// has not improved by more than its noise (its standard error, or <paramref name="minDelta"/> if larger) for
+        /// <paramref name="patience"/> epochs, then thaw the top-most frozen stage (layer4, then layer3, ...), and
         /// again at each later plateau. A thaw pays when one of its epochs beats the best epoch before it by more than
         /// the standard error of its validation loss (the one-standard-error rule of model selection: with a few
         /// hundred validation images a thawed network fits the hold-out's noise as readily as the signal). When,
         /// <paramref name="patience"/> epochs after a thaw, it has not paid, the best epoch's weights and mask come
-        /// back and thawing is over: training goes on with that mask (with the head alone that costs almost nothing,
-        /// its inputs being cached) until validation stops improving, and then the run stops with the best weights; it
-        /// also stops so at a plateau with nothing left to thaw. <see cref="FineTuneSettings.Epochs"/> is an upper
-        /// bound, and the run ends with the best validated epoch's weights, so it validates no worse than its own
-        /// head-only phase. Every decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
-        /// (<see cref="EpochRecord.StopReason"/> for the last).
+        /// back and thawing is over: training goes on with that mask (with the head alone, which costs almost nothing
+        /// from cached inputs, to the end of the epoch budget; else until validation stops improving), and the run ends
+        /// with the best weights; it also stops so at a plateau with nothing left to thaw. <see
+        /// cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends with the best validated epoch's
+        /// weights, so it validates no worse than its own head-only phase. Every decision and its reason is logged and
+        /// kept in <see cref="EpochRecord.ThawReason"/> (<see cref="EpochRecord.StopReason"/> for the last).
         /// </summary>
         /// <remarks>
         /// Needs a validation set to react to. Without one it says so in the log and falls back to
@@ -83,8 +83,8 @@ namespace Microsoft.ML.Freezing
                     return null;
                 double noise = candidate.ValidationLossStandardError ?? 0;
                 if (!(bestLoss - loss > noise))
-                    return $"validation loss {Format(loss)} is below {Format(bestLoss)} by {Format(bestLoss - loss)}, " +
-                        $"less than its standard error {Format(noise)}";
+                    return $"validation loss {Format(loss)} is below {Format(bestLoss)} by " +
+                        $"{Format(bestLoss - loss)}, less than its standard error {Format(noise)}";
                 return null;
             }
 
@@ -177,12 +177,20 @@ namespace Microsoft.ML.Freezing
             {
                 var history = context.History;
                 int stale = history.Count - 1 - Math.Max(best, restoredAfter);
+                string state = $"thawing is over (a thaw did not pay); validation loss " +
+                    $"{Format(history[^1].ValidationLoss)}, the best {Format(history[best].ValidationLoss)}";
+                // The head alone trains from cached inputs: its epochs cost next to nothing, so a plateau (often one
+                // noisy epoch of a few hundred images) is no reason to stop before the budget; the best is kept.
+                if (OnlyTheHeadTrains(context))
+                    return Keep(context, state + "; the head alone trains on to the epoch budget");
                 if (stale < _patience)
-                    return Keep(context, $"thawing is over (a thaw did not pay); validation loss " +
-                        $"{Format(history[^1].ValidationLoss)}, the best {Format(history[best].ValidationLoss)}");
+                    return Keep(context, state);
                 return RestoreAndStop(history, best, $"since the restore validation loss did not improve on " +
                     $"{Format(history[best].ValidationLoss)} {ByDelta}for {Epochs(stale)} and thawing is over");
             }
+
+            private static bool OnlyTheHeadTrains(ThawContext context)
+                => ResNetStages.All.Where(s => s != ResNetStage.Head).All(context.FrozenStages.Contains);
 
             // The best epoch's weights and mask back (the stages thawed since it freeze again); no more thawing.
             private static ThawDecision RestoreAndSettle(ThawContext context, int best, string why)

@@ -63,7 +63,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         }
 
         [TestMethod]
-        public void AThawThatHurtsRestoresTheBestEpochAndItsMaskThenTrainsOnUntilAPlateau()
+        public void AThawThatHurtsRestoresTheBestEpochAndItsMaskThenTrainsOn()
         {
             var auto = UnfreezeSchedule.Auto();
             var masks = Head(3).Append(Layer4Thawed).ToArray();
@@ -75,19 +75,31 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 "thawing no more.",
                 hurt.Reason);
 
-            // After the restore (recorded on epoch 3): the head trains on while it improves, and never thaws again.
+            // After the restore (recorded on epoch 3) only the head trains, from cached inputs: it trains on to the
+            // epoch budget, plateau or not, and never thaws again.
             var settledMasks = masks.Append(FreezeMask.AllButHead).ToArray();
-            var history = new double?[] { 0.9, 0.8, 0.85, 0.82, 0.75 }
+            var history = new double?[] { 0.9, 0.8, 0.85, 0.82, 0.85 }
                 .Select((loss, epoch) => Record(epoch, loss, settledMasks[epoch])).ToList();
             history[3].RestoredEpoch = 1;
-            var improving = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
-            Assert.IsFalse(improving.Stop || improving.RestoreBestWeights);
-            Assert.AreEqual("stem..layer4", improving.Mask.ToString());
-            StringAssert.Contains(improving.Reason, "thawing is over");
-            history[4] = Record(4, 0.8, FreezeMask.AllButHead);
-            var plateau = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
-            Assert.IsTrue(plateau.Stop && plateau.RestoreBestWeights);
-            StringAssert.Contains(plateau.Reason, "since the restore validation loss did not improve on 0.8000");
+            var headOnly = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
+            Assert.IsFalse(headOnly.Stop || headOnly.RestoreBestWeights);
+            Assert.AreEqual("stem..layer4", headOnly.Mask.ToString());
+            StringAssert.Contains(headOnly.Reason, "thawing is over");
+            StringAssert.Contains(headOnly.Reason, "the head alone trains on to the epoch budget");
+
+            // A settled mask with a thawed stage (layer4 paid at epoch 2, layer3 did not at 3) stops at a plateau.
+            var layer3Thawed = FreezeMask.UpTo(ResNetStage.Layer2);
+            var thawedMasks = new[] { FreezeMask.AllButHead, FreezeMask.AllButHead, Layer4Thawed, layer3Thawed,
+                Layer4Thawed, Layer4Thawed };
+            var thawed = new double?[] { 0.9, 0.9, 0.7, 0.75, 0.65, 0.66 }
+                .Select((loss, epoch) => Record(epoch, loss, thawedMasks[epoch])).ToList();
+            thawed[3].RestoredEpoch = 2;
+            var improving = auto.Decide(new ThawContext(5, 10, Layer4Thawed, thawed.Take(5).ToList(), Names));
+            Assert.IsFalse(improving.Stop, improving.Reason);
+            Assert.AreEqual("stem..layer3", improving.Mask.ToString());
+            var plateau = auto.Decide(new ThawContext(6, 10, Layer4Thawed, thawed, Names));
+            Assert.IsTrue(plateau.Stop && plateau.RestoreBestWeights, plateau.Reason);
+            StringAssert.Contains(plateau.Reason, "since the restore validation loss did not improve on 0.6500");
             // A thaw that helped keeps going.
             Assert.IsFalse(Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.7 }, masks).Stop);
 
@@ -226,19 +238,21 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             using var run = Train(validation, epochs: 6);
             string log = string.Join("\n", run.Log);
 
-            // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), 3 the head again from epoch 0's weights, then
-            // a plateau since the restore ends the run.
-            Assert.HasCount(4, run.History, log);
+            // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), then the head again from epoch 0's weights
+            // to the end of the budget (head epochs cost next to nothing), and epoch 0's weights at the end.
+            Assert.HasCount(6, run.History, log);
             Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
             Assert.AreEqual(0, run.History[2].RestoredEpoch);
-            CollectionAssert.Contains(run.History[3].FrozenStages.ToArray(), ResNetStage.Layer4, "frozen again");
+            for (int epoch = 3; epoch < 6; epoch++)
+                CollectionAssert.Contains(run.History[epoch].FrozenStages.ToArray(), ResNetStage.Layer4, "frozen again");
             StringAssert.Contains(run.History[3].ThawReason, "freezing layer4 again and thawing no more");
+            StringAssert.Contains(run.History[4].ThawReason, "the head alone trains on to the epoch budget");
+            Assert.AreEqual(0, run.RestoredEpoch);
             foreach (var name in run.Final.Keys)
                 Assert.IsTrue(TestData.Same(run.Snapshots[1][name], run.Final[name]), $"{name} is not epoch 0's");
-            StringAssert.Contains(run.History[3].StopReason, "since the restore validation loss did not improve");
             StringAssert.Contains(log, "Epoch 3: the thaw at epoch 2 did not pay");
             StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
-            StringAssert.Contains(log, "Stopping before epoch 4, as thaw policy auto(1,0.001) asked.");
+            CollectionAssert.Contains(run.Log, "Restoring the weights of epoch 0, the best by ValidationLoss.");
         }
 
         private static TensorImageSource Mislabelled(int count)
