@@ -2,9 +2,13 @@
 
 using System;
 using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Diagnostics;
+using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 
 namespace Microsoft.ML.Freezing.Benchmarks
@@ -19,44 +23,124 @@ namespace Microsoft.ML.Freezing.Benchmarks
     {
         private static readonly string Python = "/usr/bin/python3";
 
+        /// <summary>The sections <c>--only</c> chooses from, in the order they run.</summary>
+        private static readonly string[] Sections = { "train", "infer", "recipe" };
+
+        // The worker modes: hidden subcommands the driver starts this program with, each side in its own process.
+        private const string WorkerOurs = "worker-ours", WorkerOrt = "worker-ort", ExportOnnx = "export-onnx",
+            PrepareRecipe = "prepare-recipe", RecipeOurs = "recipe-ours", ColdStartMode = "cold-start";
+
         private static int Main(string[] args)
         {
             try
             {
-                // Worker entry points (started by the driver below).
-                if (args.Length >= 2 && args[0] == "--worker-ours")
+                // The cold start is timed from process start, as a Model Builder style app that parses no command
+                // line: it runs before System.CommandLine is loaded. (The driver passes exactly these arguments.)
+                if (args.Length == 4 && args[0] == ColdStartMode)
                 {
-                    CommandLoop.Run(new OursWorker(args[1]).Handle);
+                    ColdStart.Run(args[1], args[2], int.Parse(args[3], CultureInfo.InvariantCulture));
                     return 0;
                 }
-                if (args.Length >= 2 && args[0] == "--worker-ort")
-                {
-                    CommandLoop.Run(new OrtWorker(args[1]).Handle);
-                    return 0;
-                }
-                if (args.Length >= 4 && args[0] == "--cold-start")
-                {
-                    ColdStart.Run(args[1], args[2], int.Parse(args[3]));
-                    return 0;
-                }
-                if (args.Length >= 3 && args[0] == "--export-onnx") { ExportOurs(args[1], args[2]); return 0; }
-                if (args.Length >= 4 && args[0] == "--prepare-recipe")
-                {
-                    Recipe.Prepare(args[1], int.Parse(args[2]), int.Parse(args[3]));
-                    return 0;
-                }
-                if (args.Length >= 3 && args[0] == "--recipe-ours")
-                {
-                    Recipe.RunOurs(args[1], args[2], bf16Prefix: args.Length > 3 && args[3] == "bf16");
-                    return 0;
-                }
-                return new Driver(args).Run();
+                return ParseAndRun(args);
             }
             catch (Exception ex)
             {
                 Console.Error.WriteLine(ex);
                 return 1;
             }
+        }
+
+        /// <summary>The command line (System.CommandLine): the driver's options, and the worker modes as hidden
+        /// subcommands.</summary>
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static int ParseAndRun(string[] args)
+        {
+            var repoOption = new Option<string>("--repo")
+            {
+                Description = "The repository (default: the folder holding Freezing.sln above the binaries).",
+                HelpName = "folder",
+            };
+            var quickOption = new Option<bool>("--quick")
+            {
+                Description = "A smoke test of a few minutes (fewer repetitions, a 128-image recipe).",
+            };
+            var onlyOption = new Option<string[]>("--only")
+            {
+                Description = "The sections to run, comma-separated: train (training-step throughput), infer " +
+                    "(inference and serving a saved model), recipe (the seed's fine-tuning recipe). Default: all.",
+                HelpName = string.Join(",", Sections),
+                Arity = ArgumentArity.ExactlyOne,
+                CustomParser = ParseSections,
+            };
+            var root = new RootCommand(
+                "The speed benchmark: ours against PyTorch 1.13 and ONNX Runtime, alternating, several repetitions; " +
+                "prints medians and ratios. Run it with 'bash eng/bench.sh', which prepares the peers and the data " +
+                "first.")
+            {
+                repoOption, quickOption, onlyOption,
+            };
+            root.SetAction(parsed => new Driver(parsed.GetValue(repoOption) ?? Driver.FindRepo(),
+                parsed.GetValue(quickOption), parsed.GetValue(onlyOption) ?? Sections).Run());
+
+            var weights = new Argument<string>("weights") { Description = "torchvision's ResNet-18 (.pth)." };
+            root.Add(Mode(WorkerOurs, "Ours, answering the driver's requests on stdin.", parsed =>
+                CommandLoop.Run(new OursWorker(parsed.GetValue(weights)).Handle), weights));
+            var onnx = new Argument<string>("onnx") { Description = "An ONNX model of ResNet-18." };
+            root.Add(Mode(WorkerOrt, "ONNX Runtime, answering the driver's requests on stdin.", parsed =>
+                CommandLoop.Run(new OrtWorker(parsed.GetValue(onnx)).Handle), onnx));
+            var exportWeights = new Argument<string>("weights") { Description = "torchvision's ResNet-18 (.pth)." };
+            var exportOutput = new Argument<string>("output") { Description = "The ONNX file to write." };
+            root.Add(Mode(ExportOnnx, "Our ONNX exporter's graph of the weights.", parsed =>
+                ExportOurs(parsed.GetValue(exportWeights), parsed.GetValue(exportOutput)), exportWeights,
+                exportOutput));
+            var prepareFolder = new Argument<string>("folder") { Description = "The recipe's folder." };
+            var trainCount = new Argument<int>("train") { Description = "Training images." };
+            var testCount = new Argument<int>("test") { Description = "Test images." };
+            root.Add(Mode(PrepareRecipe, "Writes the recipe's data and specification.", parsed =>
+                Recipe.Prepare(parsed.GetValue(prepareFolder), parsed.GetValue(trainCount),
+                    parsed.GetValue(testCount)), prepareFolder, trainCount, testCount));
+            var recipeFolder = new Argument<string>("folder") { Description = "The recipe's folder." };
+            var recipeOutput = new Argument<string>("output") { Description = "The JSON result to write." };
+            var precision = new Argument<string>("precision")
+            {
+                Description = "The frozen prefix's precision.",
+                DefaultValueFactory = _ => "fp32",
+            };
+            precision.AcceptOnlyFromAmong("fp32", "bf16");
+            root.Add(Mode(RecipeOurs, "Our side of the recipe.", parsed =>
+                Recipe.RunOurs(parsed.GetValue(recipeFolder), parsed.GetValue(recipeOutput),
+                    bf16Prefix: parsed.GetValue(precision) == "bf16"), recipeFolder, recipeOutput, precision));
+
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+
+        /// <summary>A worker mode: a hidden subcommand that runs <paramref name="run"/> and exits with 0.</summary>
+        private static System.CommandLine.Command Mode(string name, string description, Action<ParseResult> run,
+            params Argument[] arguments)
+        {
+            var command = new System.CommandLine.Command(name, description) { Hidden = true };
+            foreach (var argument in arguments)
+                command.Add(argument);
+            command.SetAction(parsed =>
+            {
+                run(parsed);
+                return 0;
+            });
+            return command;
+        }
+
+        /// <summary>"train,infer" into section names, each one of <see cref="Sections"/>.</summary>
+        private static string[] ParseSections(ArgumentResult result)
+        {
+            string[] parts = result.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries);
+            string unknown = parts.Length == 0 ? result.Tokens.Single().Value
+                : parts.FirstOrDefault(p => !Sections.Contains(p));
+            if (unknown != null)
+            {
+                result.AddError($"--only: '{unknown}' is not a section ({string.Join(", ", Sections)}).");
+                return null;
+            }
+            return parts;
         }
 
         /// <summary>Our ONNX exporter's graph of the same weights (logits; RGB 0-255 in, normalisation
@@ -85,11 +169,11 @@ namespace Microsoft.ML.Freezing.Benchmarks
             private double _ortRss = double.NaN;
             private double _zipRatio = double.NaN;
 
-            public Driver(string[] args)
+            public Driver(string repo, bool quick, IEnumerable<string> parts)
             {
-                _quick = args.Contains("--quick");
-                _repo = Option(args, "--repo") ?? FindRepo();
-                _parts = new HashSet<string>((Option(args, "--only") ?? "train,infer,recipe").Split(','));
+                _quick = quick;
+                _repo = repo;
+                _parts = new HashSet<string>(parts);
                 _work = Path.Combine(_repo, "artifacts", "bench");
                 Directory.CreateDirectory(_work);
                 _self = typeof(Program).Assembly.Location;
@@ -97,13 +181,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 _weights = Path.Combine(BenchPaths.Asset("torchvision"), "resnet18.pth");
             }
 
-            private static string Option(string[] args, string name)
-            {
-                int i = Array.IndexOf(args, name);
-                return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-            }
-
-            private static string FindRepo()
+            public static string FindRepo()
             {
                 for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
                     if (File.Exists(Path.Combine(dir.FullName, "Freezing.sln")))
@@ -114,7 +192,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
             private IEnumerable<string> Dotnet(params string[] args) => new[] { _self }.Concat(args);
 
             private WorkerProcess Ours()
-                => new WorkerProcess("ours", "dotnet", Dotnet("--worker-ours", _weights),
+                => new WorkerProcess("ours", "dotnet", Dotnet(WorkerOurs, _weights),
                 Path.Combine(_work, "ours.log"));
             private WorkerProcess PyTorch()
                 => new WorkerProcess("pytorch", Python, new[] { _script, "worker", _weights },
@@ -244,13 +322,13 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     WorkerProcess.RunToEnd(Python, new[] { _script, "export", _weights, onnx },
                         Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
                 string ourOnnx = Path.Combine(_work, "resnet18-ours.onnx");
-                WorkerProcess.RunToEnd("dotnet", Dotnet("--export-onnx", _weights, ourOnnx),
+                WorkerProcess.RunToEnd("dotnet", Dotnet(ExportOnnx, _weights, ourOnnx),
                     Path.Combine(_work, "export.log"), TimeSpan.FromMinutes(10));
                 using var ours = Ours();
                 using var peer = PyTorch();
-                using var ort = new WorkerProcess("onnxruntime", "dotnet", Dotnet("--worker-ort", onnx),
+                using var ort = new WorkerProcess("onnxruntime", "dotnet", Dotnet(WorkerOrt, onnx),
                     Path.Combine(_work, "ort.log"));
-                using var ortOurs = new WorkerProcess("onnxruntime-ours", "dotnet", Dotnet("--worker-ort", ourOnnx),
+                using var ortOurs = new WorkerProcess("onnxruntime-ours", "dotnet", Dotnet(WorkerOrt, ourOnnx),
                     Path.Combine(_work, "ort-ours.log"));
                 Console.WriteLine(
                     "   ONNX models: PyTorch's exporter (torch.onnx.export, opset 13) and ours (OnnxExporter, opset " +
@@ -372,7 +450,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 {
                     string output = Path.Combine(_work, "cold-start.json");
                     var clock = Stopwatch.StartNew();
-                    WorkerProcess.RunToEnd("dotnet", Dotnet("--cold-start", ZipPath, photo, "64"), output,
+                    WorkerProcess.RunToEnd("dotnet", Dotnet(ColdStartMode, ZipPath, photo, "64"), output,
                         TimeSpan.FromMinutes(5), append: false);
                     double wall = clock.Elapsed.TotalMilliseconds;
                     if (r == 0)
@@ -415,7 +493,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                     $"== 3. The seed's recipe: {train} images at 224 (epoch 0 head only, 1 thaws layer4, 2 thaws " +
                     $"layer3; batch 32, SGD momentum 0.9, lr 0.01, fp32, frozen BN in eval); {test} test images; " +
                     $"{reps} repetition(s)");
-                WorkerProcess.RunToEnd("dotnet", Dotnet("--prepare-recipe", folder, train.ToString(), test.ToString()),
+                WorkerProcess.RunToEnd("dotnet", Dotnet(PrepareRecipe, folder, train.ToString(), test.ToString()),
                     Path.Combine(_work, "prepare.log"), TimeSpan.FromMinutes(20));
                 var spec = Recipe.ReadSpec(folder);
                 Console.WriteLine(
@@ -446,7 +524,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                                 Path.Combine(_work, "recipe-pytorch.log"), TimeSpan.FromMinutes(60));
                         else
                             WorkerProcess.RunToEnd("dotnet",
-                                Dotnet("--recipe-ours", folder, output, side == "ours-bf16" ? "bf16" : "fp32"),
+                                Dotnet(RecipeOurs, folder, output, side == "ours-bf16" ? "bf16" : "fp32"),
                                 Path.Combine(_work, $"recipe-{side}.log"), TimeSpan.FromMinutes(60));
                         var result = JsonDocument.Parse(File.ReadAllText(output)).RootElement.Clone();
                         (side == "ours" ? ours : side == "pytorch" ? peer : oursBf16).Add(result);

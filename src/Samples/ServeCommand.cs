@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.Globalization;
 using System.IO;
 using Microsoft.AspNetCore.Builder;
@@ -20,11 +21,6 @@ namespace Samples
     /// </summary>
     public static class ServeCommand
     {
-        public const string Usage = "--model model.zip [--port 5000] [--urls http://127.0.0.1:5000;...]\n" +
-            "            [--scoring batch|pool] [--engines <cores>] [--max-batch 7] [--max-image-mb 20] " +
-            "[--threads N]\n" +
-            "            (HTTP: POST /predict, GET / page, GET /model, GET /health; reloads a replaced model)";
-
         /// <summary>
         /// The default scoring of concurrent requests: batching (README, "Serving over HTTP": on 2 cores, 1.5x the
         /// pool's requests/s for 8 clients, the same for 1). A model that batching cannot serve (its FrozenResNet
@@ -32,25 +28,74 @@ namespace Samples
         /// </summary>
         public const ScoringMode DefaultScoring = ScoringMode.Batch;
 
-        public static int Run(string[] args)
+        private static readonly Option<string> ModelOption = new Option<string>("--model")
+        {
+            Description = "The model zip that train wrote; replacing the file reloads the model.",
+            HelpName = "model.zip",
+            Required = true,
+        };
+
+        private static readonly Option<int> PortOption = CliOptions.Int("--port",
+            "The port on 127.0.0.1 (0: a free one).", 5000, min: 0, max: 65535);
+
+        private static readonly Option<string> UrlsOption = new Option<string>("--urls")
+        {
+            Description = "The addresses to listen on, ';'-separated, instead of --port.",
+            HelpName = "http://127.0.0.1:5000;...",
+        };
+
+        private static readonly Option<string> ScoringOption = CliOptions.Choice("--scoring",
+            "How concurrent requests are scored: batched into one forward pass, or a pool of prediction engines " +
+            "(default: batch, or pool for a model that batching cannot serve).", null, "batch", "pool");
+
+        private static readonly Option<int> EnginesOption = CliOptions.Int("--engines",
+            "The pool's most prediction engines at once (default: the cores).", Environment.ProcessorCount, min: 1,
+            max: 256);
+
+        private static readonly Option<int> MaxBatchOption = CliOptions.Int("--max-batch",
+            "The most requests batched into one forward pass.", RequestBatcher.DefaultMaxBatch, min: 1, max: 1024);
+
+        private static readonly Option<double> MaxImageMbOption = CliOptions.Double("--max-image-mb",
+            "The largest image accepted, in MB (larger: 413).", 20, 0, 1024, minExclusive: true);
+
+        private static readonly Option<int?> ThreadsOption = CliOptions.OptionalInt("--threads",
+            "Threads for libtorch (default: all cores).", min: 1);
+
+        /// <summary>The command, its options and their defaults.</summary>
+        public static Command Create()
+        {
+            var command = new Command("serve",
+                "Serves a model over HTTP: POST /predict, a page at GET /, GET /model, GET /health. Binds to " +
+                "127.0.0.1 unless --urls says otherwise; reloads a replaced model file; Ctrl+C or SIGTERM stops " +
+                "after the requests in flight.")
+            {
+                ModelOption, PortOption, UrlsOption, ScoringOption, EnginesOption, MaxBatchOption, MaxImageMbOption,
+                ThreadsOption,
+            };
+            command.Validators.Add(result =>
+            {
+                if (result.GetResult(PortOption) is { Implicit: false } && result.GetResult(UrlsOption) != null)
+                    result.AddError("give --port or --urls, not both.");
+            });
+            Program.SetAction(command, Run);
+            return command;
+        }
+
+        private static int Run(ParseResult parsed)
         {
             const string command = "serve";
-            var line = CommandLine.Parse(command, args, "--model", "--port", "--urls", "--scoring", "--engines",
-                "--max-batch", "--max-image-mb", "--threads");
-            line.NoPositionals();
-            string modelPath = line.Required("--model");
+            string modelPath = parsed.GetValue(ModelOption);
             if (!File.Exists(modelPath))
                 throw new UsageException($"{command}: the model '{modelPath}' does not exist.");
-            if (line.Has("--port") && line.Has("--urls"))
-                throw new UsageException($"{command}: give --port or --urls, not both.");
-            int port = line.Int("--port", 5000, min: 0, max: 65535);
-            string urls = line.String("--urls", $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
-            var scoring = line.Parsed("--scoring", DefaultScoring, ParseScoring);
-            int engines = line.Int("--engines", Environment.ProcessorCount, min: 1, max: 256);
-            int maxBatch = line.Int("--max-batch", RequestBatcher.DefaultMaxBatch, min: 1, max: 1024);
-            long maxImageBytes = (long)(line.Double("--max-image-mb", 20, 0, 1024, minExclusive: true)
-                * 1024 * 1024);
-            int? threads = line.OptionalInt("--threads", min: 1);
+            int port = parsed.GetValue(PortOption);
+            string urls = parsed.GetValue(UrlsOption)
+                ?? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+            bool chosen = parsed.GetValue(ScoringOption) != null;
+            var scoring = chosen ? ParseScoring(parsed.GetValue(ScoringOption)) : DefaultScoring;
+            int engines = parsed.GetValue(EnginesOption);
+            int maxBatch = parsed.GetValue(MaxBatchOption);
+            long maxImageBytes = (long)(parsed.GetValue(MaxImageMbOption) * 1024 * 1024);
+            int? threads = parsed.GetValue(ThreadsOption);
             if (threads is int n)
                 TorchSharp.torch.set_num_threads(n);
 
@@ -76,7 +121,6 @@ namespace Samples
             ModelHost host;
             try
             {
-                bool chosen = line.Has("--scoring");
                 host = new ModelHost(modelPath, (ml, pipeline) =>
                 {
                     if (scoring == ScoringMode.Pool)
@@ -105,7 +149,7 @@ namespace Samples
         {
             "pool" => ScoringMode.Pool,
             "batch" => ScoringMode.Batch,
-            _ => throw new FormatException("expected pool or batch."),
+            _ => throw new ArgumentOutOfRangeException(nameof(text), text, "not one of the option's choices"),
         };
     }
 }

