@@ -20,7 +20,8 @@ namespace AccuracyEvidence
     /// run's result as JSON (skipping runs already stored, so an interrupted invocation resumes) and rewrites
     /// docs/results.md and its plots from all stored results after every stage. Usage: <c>AccuracyEvidence --root
     /// &lt;repo&gt; [--stages 1,2,3,4,5] [--rows defaults,gradual] [--seeds 3] [--epochs 5] [--report-only]
-    /// [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 40 images per class) that writes under artifacts/accuracy-quick only.
+    /// [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 40 images per class) that writes under
+    /// artifacts/accuracy-quick only.
     /// </summary>
     /// <remarks>
     /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with

@@ -189,7 +189,8 @@ namespace Samples
             var testImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
             // The library's description of a split, worded for the test split.
-            Console.WriteLine(split.Describe(classes).Replace("Validation split", "Test split", StringComparison.Ordinal)
+            Console.WriteLine(split.Describe(classes)
+                .Replace("Validation split", "Test split", StringComparison.Ordinal)
                 .Replace("No validation split", "No test split", StringComparison.Ordinal)
                 .Replace(" validation (", " test (", StringComparison.Ordinal));
 

@@ -62,7 +62,8 @@ namespace Microsoft.ML.Freezing
     {
         /// <summary>
         /// Put the weights of the best epoch so far (by <see cref="ThawPolicy.Improves"/>, or by the early-stopping
-        /// metric when early stopping is on) back before the coming epoch, with fresh optimizer state. Needs a validation set.
+        /// metric when early stopping is on) back before the coming epoch, with fresh optimizer state. Needs a
+        /// validation set.
         /// </summary>
         public bool RestoreBestWeights { get; init; }
 

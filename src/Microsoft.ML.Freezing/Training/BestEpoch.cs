@@ -30,9 +30,9 @@ namespace Microsoft.ML.Freezing
         {
             if (options.EarlyStopping is { } early)
             {
-                return new BestEpoch(early.Metric,
-                    (candidate, best) => ScoreOf(candidate, early.Metric) > ScoreOf(best, early.Metric) + early.MinDelta,
-                    keepWeights);
+                bool Improves(EpochRecord candidate, EpochRecord best)
+                    => ScoreOf(candidate, early.Metric) > ScoreOf(best, early.Metric) + early.MinDelta;
+                return new BestEpoch(early.Metric, Improves, keepWeights);
             }
             return new BestEpoch(EarlyStoppingMetric.ValidationLoss, policy.Improves, keepWeights);
         }
@@ -87,8 +87,9 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// The best epoch (<paramref name="record"/>) of a resumed run: <paramref name="model"/>'s weights, with the tensors that differed
-        /// (read back from the checkpoint; owned from now on) in place; none kept when not asked to keep them.
+        /// The best epoch (<paramref name="record"/>) of a resumed run: <paramref name="model"/>'s weights, with the
+        /// tensors that differed (read back from the checkpoint; owned from now on) in place; none kept when not asked
+        /// to keep them.
         /// </summary>
         public void Resume(EpochRecord record, nn.Module model, Dictionary<string, Tensor> differing)
         {

@@ -53,8 +53,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             // A plateau (0.0005 is under the default min delta): thaw the top-most frozen stage.
             var plateau = Decide(auto, new double?[] { 0.9, 0.8, 0.7995 }, Head(3));
             Assert.AreEqual("stem..layer3", plateau.Mask.ToString());
-            Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 (epoch 1) by more than its noise (0.0010) " +
-                "for 1 epoch: thawing layer4.", plateau.Reason);
+            Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 (epoch 1) by more than its noise " +
+                "(0.0010) for 1 epoch: thawing layer4.", plateau.Reason);
             // Patience 2 waits one more epoch.
             Assert.AreEqual("stem..layer4", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85 }, Head(3))
                 .Mask.ToString());
@@ -70,9 +70,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks);
             Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop);
             Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "layer4 freezes again");
-            Assert.AreEqual("the thaw at epoch 3 did not pay: at its best (epoch 3) validation loss 0.8200 is not below " +
-                "0.8000 by 0.001: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 again and " +
-                "thawing no more.",
+            Assert.AreEqual("the thaw at epoch 3 did not pay: at its best (epoch 3) validation loss 0.8200 is not " +
+                "below 0.8000 by 0.001: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 " +
+                "again and thawing no more.",
                 hurt.Reason);
 
             // After the restore (recorded on epoch 3) only the head trains, from cached inputs: it trains on to the
@@ -136,11 +136,12 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 Validated(0, 0.60, 0.05, 0.75, FreezeMask.AllButHead),
                 Validated(1, 0.57, 0.05, 0.77, FreezeMask.AllButHead),
             };
-            var decision = UnfreezeSchedule.Auto().Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
-            Assert.AreEqual("validation loss 0.5700 did not improve on 0.6000 (epoch 0) by more than its noise (0.0500) " +
-                "for 1 epoch: thawing layer4.", decision.Reason);
+            var auto = UnfreezeSchedule.Auto();
+            var decision = auto.Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
+            Assert.AreEqual("validation loss 0.5700 did not improve on 0.6000 (epoch 0) by more than its noise " +
+                "(0.0500) for 1 epoch: thawing layer4.", decision.Reason);
             history[1] = Validated(1, 0.54, 0.05, 0.77, FreezeMask.AllButHead);
-            decision = UnfreezeSchedule.Auto().Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
+            decision = auto.Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
             Assert.AreEqual("stem..layer4", decision.Mask.ToString(), decision.Reason);
         }
 
@@ -151,9 +152,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var noisy = AfterThaw(loss: 0.46, standardError: 0.05, accuracy: 0.85);
             Assert.IsTrue(noisy.RestoreBestWeights && !noisy.Stop);
             Assert.AreEqual("stem..layer4", noisy.Mask.ToString(), "layer4 freezes again");
-            StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 2) validation " +
-                "loss 0.4600 is below 0.5000 by 0.0400, less than its standard error 0.0500: restoring the weights of " +
-                "epoch 1");
+            StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 2) " +
+                "validation loss 0.4600 is below 0.5000 by 0.0400, less than its standard error 0.0500: restoring " +
+                "the weights of epoch 1");
             // Lower by more than the noise: the thaw paid, training goes on with layer4.
             var paid = AfterThaw(loss: 0.40, standardError: 0.05, accuracy: 0.78);
             Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
@@ -244,7 +245,10 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
             Assert.AreEqual(0, run.History[2].RestoredEpoch);
             for (int epoch = 3; epoch < 6; epoch++)
-                CollectionAssert.Contains(run.History[epoch].FrozenStages.ToArray(), ResNetStage.Layer4, "frozen again");
+            {
+                CollectionAssert.Contains(run.History[epoch].FrozenStages.ToArray(), ResNetStage.Layer4,
+                    "frozen again");
+            }
             StringAssert.Contains(run.History[3].ThawReason, "freezing layer4 again and thawing no more");
             StringAssert.Contains(run.History[4].ThawReason, "the head alone trains on to the epoch budget");
             Assert.AreEqual(0, run.RestoredEpoch);
