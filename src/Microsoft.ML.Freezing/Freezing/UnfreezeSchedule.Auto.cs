@@ -14,15 +14,15 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation loss
-        /// has not improved by more than its noise (its standard error, or <paramref name="minDelta"/> if larger) for
-        /// <paramref name="patience"/> epochs, then thaw the top-most frozen stage (layer4, then layer3, ...), and
-        /// again at each later plateau. A thaw pays when one of its epochs beats the best epoch before it by more than
-        /// the standard error of its validation loss (the one-standard-error rule of model selection: with a few
-        /// hundred validation images a thawed network fits the hold-out's noise as readily as the signal). When,
-        /// <paramref name="patience"/> epochs after a thaw, it has not paid, the best epoch's weights and mask come
-        /// back and thawing is over: training goes on with that mask (with the head alone, which costs almost nothing
-        /// from cached inputs, to the end of the epoch budget; else until validation stops improving), and the run ends
-        /// with the best weights; it also stops so at a plateau with nothing left to thaw. <see
+        /// has not improved by more than its noise (the standard error of the drop, or <paramref name="minDelta"/> if
+        /// larger) for <paramref name="patience"/> epochs, then thaw the top-most frozen stage (layer4, then layer3,
+        /// ...), and again at each later plateau. A thaw pays when one of its epochs beats the best epoch before it by
+        /// more than the standard error of the drop in validation loss, paired over the same validation images (a
+        /// one-standard-error rule: with a few hundred validation images a thawed network can fit the hold-out's
+        /// noise). When, <paramref name="patience"/> epochs after a thaw, it has not paid, the best epoch's weights and
+        /// mask come back and thawing is over: training goes on with that mask (with the head alone, which costs almost
+        /// nothing from cached inputs, to the end of the epoch budget; else until validation stops improving), and the
+        /// run ends with the best weights; it also stops so at a plateau with nothing left to thaw. <see
         /// cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends with the best validated epoch's
         /// weights, so it validates no worse than its own head-only phase. Every decision and its reason is logged and
         /// kept in <see cref="EpochRecord.ThawReason"/> (<see cref="EpochRecord.StopReason"/> for the last).
@@ -60,11 +60,11 @@ namespace Microsoft.ML.Freezing
             private protected override IEnumerable<int> FixedEpochs => Enumerable.Empty<int>();
 
             /// <summary>
-            /// Lower validation loss by the min delta; and when more of the network trained than in
-            /// <paramref name="best"/> (a thawed stage), lower by more than the loss's standard error too. The second
-            /// part is the one-standard-error rule of model selection: the larger model must beat the smaller one by
-            /// more than the noise of a few hundred validation images, or the smaller one stays (a thaw on little data
-            /// fits the hold-out's noise as easily as the signal).
+            /// Lower validation loss by the min delta; and when more of the network trained than in <paramref
+            /// name="best"/> (a thawed stage), lower by more than the standard error of the drop too (paired over the
+            /// validation images when both records have <see cref="EpochRecord.ValidationLosses"/>). The larger model
+            /// must beat the smaller one by more than the noise of a few hundred validation images, or the smaller one
+            /// stays.
             /// </summary>
             public override bool Improves(EpochRecord candidate, EpochRecord best)
             {
@@ -81,30 +81,68 @@ namespace Microsoft.ML.Freezing
                     return $"validation loss {Format(loss)} is not below {Format(bestLoss)} {ByDelta}".TrimEnd();
                 if (candidate.FrozenStages.Count >= best.FrozenStages.Count)
                     return null;
-                double noise = candidate.ValidationLossStandardError ?? 0;
+                var (noise, paired) = StandardError(candidate, best);
                 if (!(bestLoss - loss > noise))
                     return $"validation loss {Format(loss)} is below {Format(bestLoss)} by " +
-                        $"{Format(bestLoss - loss)}, less than its standard error {Format(noise)}";
+                        $"{Format(bestLoss - loss)}, less than {(paired ? "the standard error of the per-image " +
+                        "differences" : "its standard error")} {Format(noise)}";
                 return null;
             }
 
-            // What an epoch's loss must beat to count as progress: the min delta, or its standard error if larger.
-            private double Noise(EpochRecord record) => Math.Max(_minDelta, record.ValidationLossStandardError ?? 0);
+            /// <summary>
+            /// The standard error of the drop in validation loss from <paramref name="reference"/> to
+            /// <paramref name="candidate"/>: paired over the same validation images when both records have their
+            /// per-image losses (much smaller than either epoch's own error, as most of an image's loss is the image's,
+            /// not the model's), else the candidate's own standard error.
+            /// </summary>
+            private static (double Error, bool Paired) StandardError(EpochRecord candidate, EpochRecord reference)
+            {
+                var a = candidate.ValidationLosses;
+                var b = reference.ValidationLosses;
+                if (a == null || b == null || a.Count != b.Count || a.Count < 2)
+                    return (candidate.ValidationLossStandardError ?? 0, false);
+                double sum = 0, squares = 0;
+                for (int i = 0; i < a.Count; i++)
+                {
+                    double d = (double)b[i] - a[i];
+                    sum += d;
+                    squares += d * d;
+                }
+                int n = a.Count;
+                double mean = sum / n;
+                return (Math.Sqrt(Math.Max(0, (squares - n * mean * mean) / (n - 1)) / n), true);
+            }
 
-            // The last epoch whose loss fell below every loss before it by more than its noise (epoch 0 counts): the
+            // What an epoch's loss must beat to count as progress over reference: the min delta, or the standard
+            // error of the drop if larger.
+            private double Noise(EpochRecord record, EpochRecord reference)
+                => Math.Max(_minDelta, StandardError(record, reference).Error);
+
+            // The last epoch whose loss fell below the lowest before it by more than its noise (epoch 0 counts): the
             // plateau is measured from there, so improvements within the noise do not hold a thaw back.
             private int LastClearImprovement(IReadOnlyList<EpochRecord> history)
             {
-                int anchor = 0;
-                double lowest = history[0].ValidationLoss ?? double.NaN;
+                int anchor = 0, lowest = 0;
                 for (int i = 1; i < history.Count; i++)
                 {
-                    double loss = history[i].ValidationLoss ?? double.NaN;
-                    if (loss < lowest - Noise(history[i]))
+                    if (history[i].ValidationLoss < history[lowest].ValidationLoss - Noise(history[i], history[lowest]))
                         anchor = i;
-                    lowest = Math.Min(lowest, loss);
+                    if (history[i].ValidationLoss < history[lowest].ValidationLoss)
+                        lowest = i;
                 }
                 return anchor;
+            }
+
+            // The epoch with the lowest validation loss among the first `count`.
+            private static int Lowest(IReadOnlyList<EpochRecord> history, int count)
+            {
+                int lowest = 0;
+                for (int i = 1; i < count; i++)
+                {
+                    if (history[i].ValidationLoss < history[lowest].ValidationLoss)
+                        lowest = i;
+                }
+                return lowest;
             }
 
             // Everything is derived from the history, so one instance serves any number of runs.
@@ -130,7 +168,8 @@ namespace Microsoft.ML.Freezing
                     return Keep(context, Progress(history, stale, anchor, phaseLength));
                 string plateau = $"validation loss {Format(history[^1].ValidationLoss)} did not improve on " +
                     $"{Format(history[anchor].ValidationLoss)} (epoch {anchor}) by more than its noise " +
-                    $"({Format(Noise(history[^1]))}) for {Epochs(stale)}";
+                    $"({Format(Noise(history[^1], history[Lowest(history, history.Count - 1)]))}) for " +
+                    Epochs(stale);
                 return context.FrozenStages.Count == 0
                     ? RestoreAndStop(history, best, plateau + " and nothing is left to thaw")
                     : Thaw(context, plateau);
@@ -223,7 +262,7 @@ namespace Microsoft.ML.Freezing
                     return $"validation loss {last} after the first epoch";
                 if (stale == 0)
                     return $"validation loss {last} improved on {Format(history[^2].ValidationLoss)} by more than " +
-                        $"its noise ({Format(Noise(history[^1]))})";
+                        $"its noise ({Format(Noise(history[^1], history[Lowest(history, history.Count - 1)]))})";
                 if (stale < _patience)
                     return $"validation loss {last} has not improved on {Format(history[anchor].ValidationLoss)} " +
                         $"by more than its noise for {stale} of {Epochs(_patience)}";

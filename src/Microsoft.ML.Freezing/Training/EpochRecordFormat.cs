@@ -15,7 +15,8 @@ namespace Microsoft.ML.Freezing
     /// one double per stage (learning rate, NaN when absent); doubles train loss, train accuracy, validation loss,
     /// validation accuracy (NaN when absent), images per second; int32 cached boundary, int32 validation cached
     /// boundary, int32 restored epoch (-1 when absent); bool + string thaw reason; bool + string stop reason; int64
-    /// duration ticks; double validation loss standard error (NaN when absent).
+    /// duration ticks; double validation loss standard error (NaN when absent); int32 n (-1 when absent), n float32
+    /// per-image validation losses.
     /// </summary>
     internal static class EpochRecordFormat
     {
@@ -34,6 +35,9 @@ namespace Microsoft.ML.Freezing
                 WriteOptional(w, record.StopReason);
                 w.Write(record.Duration.Ticks);
                 w.Write(record.ValidationLossStandardError ?? double.NaN);
+                w.Write(record.ValidationLosses?.Count ?? -1);
+                foreach (float loss in record.ValidationLosses ?? Array.Empty<float>())
+                    w.Write(loss);
             }
         }
 
@@ -51,8 +55,14 @@ namespace Microsoft.ML.Freezing
                     string thawReason = ReadOptional(tail), stopReason = ReadOptional(tail);
                     var duration = TimeSpan.FromTicks(tail.ReadInt64());
                     double standardError = tail.ReadDouble();
+                    int losses = tail.ReadInt32();
+                    if (losses < -1 || losses > 100_000_000)
+                        throw new InvalidDataException($"{losses} validation losses");
+                    var perImage = losses < 0 ? null
+                        : Enumerable.Range(0, losses).Select(_ => tail.ReadSingle()).ToArray();
                     return new Tail(duration)
                     {
+                        ValidationLosses = perImage,
                         ValidationLossStandardError = double.IsNaN(standardError) ? null : standardError,
                         CachedBoundary = cached < 0 ? null : Stage(cached),
                         ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
@@ -94,6 +104,7 @@ namespace Microsoft.ML.Freezing
             public string StopReason { get; init; }
             public bool FromCheckpoint { get; init; }
             public double? ValidationLossStandardError { get; init; }
+            public IReadOnlyList<float> ValidationLosses { get; init; }
         }
 
         /// <summary>Reads the fields <see cref="WriteMetrics"/> wrote, then the format's own with
@@ -126,6 +137,7 @@ namespace Microsoft.ML.Freezing
                 ThawReason = tail.ThawReason, RestoredEpoch = tail.RestoredEpoch, StopReason = tail.StopReason,
                 Duration = tail.Duration, FromCheckpoint = tail.FromCheckpoint,
                 ValidationLossStandardError = tail.ValidationLossStandardError,
+                ValidationLosses = tail.ValidationLosses,
             };
         }
 

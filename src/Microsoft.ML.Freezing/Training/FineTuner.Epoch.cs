@@ -271,6 +271,7 @@ namespace Microsoft.ML.Freezing
                 TrainAccuracy = (double)totals.Correct / totals.Seen,
                 ValidationLoss = validation?.Loss,
                 ValidationLossStandardError = validation?.LossStandardError,
+                ValidationLosses = validation?.Losses,
                 ValidationAccuracy = validation?.Accuracy,
                 ImagesPerSecond = totals.Seen / totals.Elapsed.TotalSeconds,
                 CachedBoundary = plan.FilledFirst ? null : plan.CachedBoundary,

@@ -2,6 +2,7 @@
 
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
@@ -91,8 +92,13 @@ namespace Microsoft.ML.Freezing
             private long _correct;
             private long _seen;
 
+            private readonly List<float> _losses = new List<float>();
+
             public EvaluationResult Result => new EvaluationResult(_seen == 0 ? double.NaN : _lossSum / _seen,
-                _seen == 0 ? double.NaN : (double)_correct / _seen, _seen) { LossStandardError = StandardError };
+                _seen == 0 ? double.NaN : (double)_correct / _seen, _seen)
+            {
+                LossStandardError = StandardError, Losses = _losses.ToArray(),
+            };
 
             private double StandardError
             {
@@ -111,7 +117,11 @@ namespace Microsoft.ML.Freezing
                 _lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * count;
                 using (var each = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None))
                 using (var squares = each.square())
+                using (var values = each.cpu())
+                {
                     _lossSquareSum += squares.sum().item<float>();
+                    _losses.AddRange(values.data<float>().ToArray());
+                }
                 _correct += logits.argmax(1).eq(labels).sum().item<long>();
                 _seen += count;
             }

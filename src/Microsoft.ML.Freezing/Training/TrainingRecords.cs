@@ -30,6 +30,12 @@ namespace Microsoft.ML.Freezing
         /// without validation, and in the history of a saved model.
         /// </summary>
         public double? ValidationLossStandardError { get; init; }
+        /// <summary>
+        /// Each validation image's loss, in the validation set's order (the same every epoch), so that two epochs can
+        /// be compared image by image (<see cref="UnfreezeSchedule.Auto"/>'s paired test). Null without validation,
+        /// and in the history of a saved model.
+        /// </summary>
+        public IReadOnlyList<float> ValidationLosses { get; init; }
         /// <summary>Validation accuracy, when a validation set was given.</summary>
         public double? ValidationAccuracy { get; init; }
         /// <summary>Training throughput.</summary>
@@ -92,5 +98,7 @@ namespace Microsoft.ML.Freezing
         /// <summary>Standard error of <see cref="Loss"/>: the per-image losses' standard deviation over
         /// √<see cref="Count"/>.</summary>
         public double LossStandardError { get; init; }
+        /// <summary>Each image's loss, in the data's order.</summary>
+        public IReadOnlyList<float> Losses { get; init; }
     }
 }

@@ -170,6 +170,34 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.IsFalse(auto.Improves(Validated(2, 0.4995, 0.05, 0.90, FreezeMask.AllButHead), head));
         }
 
+        // Per-image losses: `mean` plus a spread that is the same image by image whatever the epoch.
+        private static float[] PerImage(double mean, double shift = 0, int count = 100)
+            => Enumerable.Range(0, count).Select(i => (float)(mean + 0.5 * Math.Sin(i) + shift * (i % 2 == 0 ? 1 : -1)))
+                .ToArray();
+
+        private static EpochRecord WithImages(int epoch, float[] losses, FreezeMask mask) => new EpochRecord
+        {
+            Epoch = epoch, ValidationLoss = losses.Average(), ValidationLosses = losses,
+            ValidationLossStandardError = 0.05, FrozenStages = mask.FrozenStages(Names),
+        };
+
+        [TestMethod]
+        public void AThawIsJudgedImageByImage()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            var head = WithImages(1, PerImage(0.50), FreezeMask.AllButHead);
+            // Every image 0.03 better: far below the epoch's own standard error (0.05), far above the paired one.
+            var everyImage = WithImages(2, PerImage(0.47), Layer4Thawed);
+            Assert.IsTrue(auto.Improves(everyImage, head));
+            // The same mean drop, but half the images 0.53 better and half 0.47 worse: the paired error is large.
+            var mixed = WithImages(2, PerImage(0.47, shift: 0.5), Layer4Thawed);
+            Assert.IsFalse(auto.Improves(mixed, head));
+            var history = new List<EpochRecord> { WithImages(0, PerImage(0.60), FreezeMask.AllButHead), head, mixed };
+            var decision = auto.Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+            Assert.IsTrue(decision.RestoreBestWeights, decision.Reason);
+            StringAssert.Contains(decision.Reason, "less than the standard error of the per-image differences");
+        }
+
         [TestMethod]
         public void WithoutValidationActsAsGradualAndSaysSo()
         {
@@ -214,10 +242,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             CollectionAssert.Contains(run.History[1].FrozenStages.ToArray(), ResNetStage.Layer4);
             CollectionAssert.DoesNotContain(run.History[2].FrozenStages.ToArray(), ResNetStage.Layer4, log);
             string loss = run.History[1].ValidationLoss.Value.ToString("F4", CultureInfo.InvariantCulture);
-            string noise = Math.Max(0.001, run.History[1].ValidationLossStandardError.Value)
-                .ToString("F4", CultureInfo.InvariantCulture);
+            // The same losses image by image: the paired error is 0, so the noise is the min delta.
             string reason = $"validation loss {loss} did not improve on {loss} (epoch 0) by more than its noise " +
-                $"({noise}) for 1 epoch: thawing layer4.";
+                "(0.0010) for 1 epoch: thawing layer4.";
             Assert.AreEqual(reason, run.History[2].ThawReason);
             CollectionAssert.Contains(run.Log, "Epoch 2: " + reason);
             Assert.IsTrue(run.History.All(h => h.ThawReason != null), "every decision has a reason");
