@@ -371,10 +371,7 @@ namespace Microsoft.ML.Freezing
         private static ResNet Copy(ResNet source)
         {
             var copy = new ResNet(source.Definition, seed: 0);
-            using var noGrad = TorchSharp.torch.no_grad();
-            var weights = source.state_dict();
-            foreach (var (name, tensor) in copy.state_dict())
-                tensor.copy_(weights[name]);
+            copy.load_state_dict(source.state_dict(), strict: true);
             return copy;
         }
     }

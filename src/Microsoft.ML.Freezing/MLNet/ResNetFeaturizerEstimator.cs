@@ -148,10 +148,10 @@ namespace Microsoft.ML.Freezing
         private static ResNet Backbone(ResNet source)
         {
             var copy = new ResNet(source.Definition.WithClasses(0), seed: 0);
-            using var noGrad = no_grad();
-            var weights = source.state_dict();
-            foreach (var (name, tensor) in copy.state_dict())
-                tensor.copy_(weights[name]);
+            // Strict over the copy's names; the source's head (fc.*) has no place in a headless network.
+            var (missing, _) = copy.load_state_dict(source.state_dict(), strict: false);
+            if (missing.Count > 0)
+                throw new InvalidOperationException($"The network lacks {string.Join(", ", missing)}.");
             return copy;
         }
     }

@@ -68,9 +68,7 @@ namespace Microsoft.ML.Freezing
         {
             if (_weights == null)
                 throw new InvalidOperationException("No best epoch's weights were kept.");
-            using var noGrad = no_grad();
-            foreach (var (name, tensor) in model.state_dict())
-                tensor.copy_(_weights[name]);
+            model.load_state_dict(_weights, strict: true);
         }
 
         /// <summary>

@@ -130,11 +130,7 @@ namespace Microsoft.ML.Freezing
 
         private static void Restore(ResNet model, Dictionary<string, Tensor> snapshot)
         {
-            using (no_grad())
-            {
-                foreach (var (name, tensor) in model.state_dict())
-                    tensor.copy_(snapshot[name]);
-            }
+            model.load_state_dict(snapshot, strict: true);
             foreach (var tensor in snapshot.Values)
                 tensor.Dispose();
         }

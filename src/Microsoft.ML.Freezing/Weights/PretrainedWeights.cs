@@ -134,15 +134,11 @@ namespace Microsoft.ML.Freezing
             {
                 _load(full);
                 var target = new ResNet(Definition.WithClasses(numClasses), seed);
-                var source = full.state_dict();
-                using (TorchSharp.torch.no_grad())
-                {
-                    foreach (var (name, tensor) in target.state_dict())
-                    {
-                        if (!name.StartsWith("fc.", StringComparison.Ordinal))
-                            tensor.copy_(source[name]);
-                    }
-                }
+                // Everything but the head, which keeps its fresh initialisation for the new classes.
+                var heads = target.state_dict().Keys.Where(n => n.StartsWith("fc.", StringComparison.Ordinal)).ToList();
+                var (missing, _) = target.load_state_dict(full.state_dict(), strict: false, skip: heads);
+                if (missing.Except(heads).Any())
+                    throw new InvalidOperationException($"The weights lack {string.Join(", ", missing.Except(heads))}.");
                 return target;
             }
             finally
