@@ -129,6 +129,23 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         }
 
         [TestMethod]
+        public void AHeadStillImprovingAtHalfTheBudgetThawsAnyway()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            // A 10-epoch budget; the head improves clearly every epoch.
+            var improving = new double?[] { 0.9, 0.8, 0.7, 0.6, 0.5 };
+            Assert.AreEqual("stem..layer4", Decide(auto, improving.Take(4).ToArray(), Head(4)).Mask.ToString());
+            var half = Decide(auto, improving, Head(5));
+            Assert.AreEqual("stem..layer3", half.Mask.ToString());
+            Assert.AreEqual("the initial mask has trained 5 epochs of the 10-epoch budget (validation loss 0.5000), so " +
+                "the thaw gets the rest: thawing layer4.", half.Reason);
+            // Only the initial mask's phase is cut short: a thawed stage that keeps improving keeps training.
+            var masks = Head(2).Concat(Enumerable.Repeat(Layer4Thawed, 4)).ToArray();
+            var thawed = Decide(auto, new double?[] { 0.9, 0.9, 0.7, 0.6, 0.5, 0.4 }, masks);
+            Assert.AreEqual("stem..layer3", thawed.Mask.ToString(), thawed.Reason);
+        }
+
+        [TestMethod]
         public void AnImprovementWithinTheNoiseIsAPlateau()
         {
             var history = new List<EpochRecord>
