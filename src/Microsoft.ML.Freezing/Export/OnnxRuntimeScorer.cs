@@ -83,10 +83,11 @@ namespace Microsoft.ML.Freezing
         private static int _prepared;
 
         /// <summary>
-        /// Exports <paramref name="network"/> (class probabilities, or the pooled features after
-        /// <paramref name="featureStage"/>) and opens a session on it with <paramref name="threads"/> intra-op threads.
+        /// Exports <paramref name="weights"/> (a live network's or a saved model's; class probabilities, or the pooled
+        /// features after <paramref name="featureStage"/>) and opens a session on it with <paramref name="threads"/>
+        /// intra-op threads.
         /// </summary>
-        public static OnnxRuntimeScorer Create(ResNet network, ImagePreprocessing preprocessing,
+        public static OnnxRuntimeScorer Create(INamedWeights weights, ImagePreprocessing preprocessing,
             OnnxExportOutput output, ResNetStage featureStage, int threads)
         {
             // Normalised NCHW input: the graph is then the network alone, as PyTorch's export is (the normalisation and
@@ -98,13 +99,14 @@ namespace Microsoft.ML.Freezing
             };
             byte[] model;
             {
-                var proto = OnnxExporter.CreateModel(network, preprocessing, options);
+                var proto = OnnxExporter.CreateModel(weights, preprocessing, options);
                 model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
             }
-            // The protobuf copy of the weights is garbage now: give it back before ONNX Runtime makes its own copies.
-            // A serving process's peak after its first prediction: 475 MB instead of 595-620 MB (ResNet-18), once per
-            // session.
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            // The protobuf copy of a live network's weights is garbage now: give it back before ONNX Runtime makes its
+            // own copies. A serving process's peak after its first prediction: 475 MB instead of 595-620 MB
+            // (ResNet-18), once per session. Saved weights are wrapped, not copied.
+            if (weights is NetworkWeights)
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             options.Check();
             return new OnnxRuntimeScorer(model, preprocessing, options.InputName, options.OutputName,
                 Math.Max(1, threads));
