@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -18,9 +19,37 @@ if (args.Length == 2 && args[1] == "--exit-after-load")
     Console.WriteLine("loaded");
     return 0;
 }
+// Usage: LoadCheck <model.zip> --serve <image folder> [--read-network]
+// What a serving app does with the default engine: loads the model, one prediction, then Transform over every *.png
+// of the folder; with --read-network it reads the transformer's Network property first. Writes "predicted", then
+// whether libtorch is mapped into the process: "libtorch mapped: True|False".
+if (args.Length >= 3 && args[1] == "--serve")
+{
+    var context = new MLContext();
+    var loaded = context.Model.Load(args[0], out _);
+    if (args.Length == 4 && args[3] == "--read-network")
+    {
+        // By reflection, as a user's code would name it: this tool names no type of the library.
+        var transformers = loaded is IEnumerable<ITransformer> chain ? chain.ToArray() : new[] { loaded };
+        var network = transformers.Select(t => t.GetType().GetProperty("Network")?.GetValue(t)).Single(n => n != null);
+        Console.WriteLine($"network: {network.GetType().Name}");
+    }
+    var images = Directory.GetFiles(args[2], "*.png").OrderBy(f => f, StringComparer.Ordinal).ToArray();
+    var engine = context.Model.CreatePredictionEngine<ImageRow, ScoreRow>(loaded);
+    var first = engine.Predict(new ImageRow { ImageSource = File.ReadAllBytes(images[0]), Label = "" });
+    var all = loaded.Transform(context.Data.LoadFromEnumerable(
+        images.Select(f => new ImageRow { ImageSource = File.ReadAllBytes(f), Label = "" })));
+    int rows = all.GetColumn<float[]>("Score").Count();
+    Console.WriteLine($"predicted {first.Score.Length} scores, transformed {rows} rows");
+    bool mapped = File.ReadLines("/proc/self/maps")
+        .Any(line => line.Contains("libtorch_cpu.so", StringComparison.Ordinal));
+    Console.WriteLine($"libtorch mapped: {mapped}");
+    return 0;
+}
 if (args.Length != 3)
 {
-    Console.Error.WriteLine("usage: LoadCheck <model.zip> <image folder> <scores.tsv> | <model.zip> --exit-after-load");
+    Console.Error.WriteLine("usage: LoadCheck <model.zip> <image folder> <scores.tsv> | <model.zip> --exit-after-load" +
+        " | <model.zip> --serve <image folder> [--read-network]");
     return 2;
 }
 var ml = new MLContext();
@@ -42,4 +71,9 @@ internal sealed class ImageRow
 {
     public byte[] ImageSource { get; set; }
     public string Label { get; set; }
+}
+
+internal sealed class ScoreRow
+{
+    public float[] Score { get; set; }
 }

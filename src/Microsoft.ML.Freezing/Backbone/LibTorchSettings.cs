@@ -1,6 +1,9 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
 using System.Runtime.InteropServices;
 
 namespace Microsoft.ML.Freezing
@@ -58,6 +61,71 @@ namespace Microsoft.ML.Freezing
             catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
             {
                 return null;
+            }
+        }
+
+        /// <summary>
+        /// The intra-op threads TorchSharp runs with, for an engine that should use as many: libtorch's answer when it
+        /// is loaded in this process (so a <c>torch.set_num_threads</c> call counts), else what libtorch would choose
+        /// (<c>OMP_NUM_THREADS</c>, <c>MKL_NUM_THREADS</c>, else one per physical core), found without loading it.
+        /// </summary>
+        public static int IntraOpThreads()
+            => IsLoaded() ? TorchSharp.torch.get_num_threads() : DefaultIntraOpThreads();
+
+        /// <summary>Whether libtorch is mapped into this process (by anyone), found without loading it.</summary>
+        public static bool IsLoaded()
+        {
+            try
+            {
+                using var process = Process.GetCurrentProcess();
+                foreach (ProcessModule module in process.Modules)
+                {
+                    string name = module.ModuleName ?? "";
+                    if (name.StartsWith(Library, StringComparison.Ordinal)
+                        || name.StartsWith("torch_cpu", StringComparison.OrdinalIgnoreCase))
+                        return true;
+                }
+                return false;
+            }
+            catch (Exception e) when (e is InvalidOperationException or NotSupportedException
+                or System.ComponentModel.Win32Exception)
+            {
+                return true; // cannot tell: ask libtorch, as before
+            }
+        }
+
+        /// <summary>libtorch's default intra-op thread count (<c>intraop_default_num_threads</c>), within the CPUs
+        /// this process may use.</summary>
+        internal static int DefaultIntraOpThreads()
+        {
+            foreach (var variable in new[] { "OMP_NUM_THREADS", "MKL_NUM_THREADS" })
+            {
+                if (int.TryParse(Environment.GetEnvironmentVariable(variable), NumberStyles.None,
+                    CultureInfo.InvariantCulture, out int threads) && threads > 0)
+                    return threads;
+            }
+            return Math.Max(1, Environment.ProcessorCount / ThreadsPerCore());
+        }
+
+        // Hardware threads per physical core (2 with SMT), from Linux's topology of CPU 0; 1 when unknown.
+        private static int ThreadsPerCore()
+        {
+            try
+            {
+                string siblings = File.ReadAllText("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").Trim();
+                int count = 0;
+                foreach (var part in siblings.Split(','))
+                {
+                    var range = part.Split('-');
+                    count += range.Length == 2 ? int.Parse(range[1], CultureInfo.InvariantCulture)
+                        - int.Parse(range[0], CultureInfo.InvariantCulture) + 1 : 1;
+                }
+                return Math.Max(1, count);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException
+                or OverflowException)
+            {
+                return 1;
             }
         }
 

@@ -65,9 +65,18 @@ namespace Microsoft.ML.Freezing
         public static void Export(ResNet network, ImagePreprocessing preprocessing, string path,
             OnnxExportOptions options = null)
         {
+            if (network is null) throw new ArgumentNullException(nameof(network));
+            ExportWeights(new NetworkWeights(network), preprocessing, path, options);
+        }
+
+        /// <summary><see cref="Export(ResNet, ImagePreprocessing, string, OnnxExportOptions)"/> of weights from any
+        /// source (a saved model's, read without TorchSharp).</summary>
+        internal static void ExportWeights(INamedWeights weights, ImagePreprocessing preprocessing, string path,
+            OnnxExportOptions options)
+        {
             if (string.IsNullOrEmpty(path))
                 throw new ArgumentException("The ONNX file path must not be empty.", nameof(path));
-            var model = CreateModel(network, preprocessing, options);
+            var model = CreateModel(weights, preprocessing, options);
             string folder = Path.GetDirectoryName(Path.GetFullPath(path));
             if (!string.IsNullOrEmpty(folder))
                 Directory.CreateDirectory(folder);
@@ -83,10 +92,21 @@ namespace Microsoft.ML.Freezing
             OnnxExportOptions options = null)
         {
             if (network is null) throw new ArgumentNullException(nameof(network));
+            return CreateModel(new NetworkWeights(network), preprocessing, options);
+        }
+
+        /// <summary>
+        /// <see cref="CreateModel(ResNet, ImagePreprocessing, OnnxExportOptions)"/> of weights from any source: a live
+        /// network's, or a saved model's read without TorchSharp (the same graph, byte for byte, for the same weights).
+        /// </summary>
+        internal static ModelProto CreateModel(INamedWeights weights, ImagePreprocessing preprocessing,
+            OnnxExportOptions options)
+        {
+            if (weights is null) throw new ArgumentNullException(nameof(weights));
             if (preprocessing is null) throw new ArgumentNullException(nameof(preprocessing));
             options = (options ?? new OnnxExportOptions()).Clone();
             options.Check();
-            var definition = network.Definition;
+            var definition = weights.Definition;
             if (options.Output != OnnxExportOutput.Features && definition.NumClasses == 0)
                 throw new ArgumentException(
                     $"The network has no fc layer ({definition}), so it has no class " +
@@ -97,7 +117,7 @@ namespace Microsoft.ML.Freezing
                 throw new ArgumentException(
                     $"{options.ClassNames.Length} class names for {definition.NumClasses} outputs.", nameof(options));
 
-            var builder = new OnnxGraphBuilder(network);
+            var builder = new OnnxGraphBuilder(weights);
             int side = preprocessing.ImageSize;
             var inputShape = options.InputLayout == OnnxInputLayout.Nchw ? new long[] { -1, 3, side, side }
                 : new long[] { -1, side, side, 3 };

@@ -6,31 +6,29 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Onnx;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
 {
     /// <summary>
-    /// Builds the ONNX graph of a <see cref="ResNet"/> node by node, reading its weights by their state-dict names. The
+    /// Builds the ONNX graph of a <see cref="ResNet"/> node by node, reading its weights by their state-dict names
+    /// (from the module, or from a saved model without TorchSharp: <see cref="INamedWeights"/>). The
     /// structure (strides, paddings, shortcuts) follows <c>Backbone/</c>: torchvision's ResNet with Basic or Bottleneck
     /// blocks (v1 or v1.5 stride placement), optional conv biases. Value names are the module paths
     /// (<c>layer2.0.conv1</c>, ...); initializers keep the state-dict keys.
     /// </summary>
     internal sealed class OnnxGraphBuilder
     {
-        private readonly ResNet _network;
-        private readonly Dictionary<string, Tensor> _state;
+        private readonly INamedWeights _weights;
         private readonly HashSet<string> _names = new HashSet<string>(StringComparer.Ordinal);
 
-        public OnnxGraphBuilder(ResNet network)
+        public OnnxGraphBuilder(INamedWeights weights)
         {
-            _network = network;
-            _state = network.state_dict();
+            _weights = weights;
         }
 
         public GraphProto Graph { get; } = new GraphProto();
 
-        private ResNetDefinition Definition => _network.Definition;
+        private ResNetDefinition Definition => _weights.Definition;
 
         public void AddInput(string name, long[] shape)
         {
@@ -161,7 +159,7 @@ namespace Microsoft.ML.Freezing
         private string Residual(string x, string y, string prefix, long stride)
         {
             string identity = x;
-            if (_state.ContainsKey(prefix + ".downsample.0.weight"))
+            if (_weights.Contains(prefix + ".downsample.0.weight"))
                 identity = BatchNorm(Conv(x, prefix + ".downsample.0", 1, stride, 0), prefix + ".downsample.1");
             Node("Add", prefix + ".add", y, identity);
             return Relu(prefix + ".add", prefix + ".out");
@@ -206,30 +204,13 @@ namespace Microsoft.ML.Freezing
         /// name.</summary>
         private string Weight(string key)
         {
-            if (!_state.TryGetValue(key, out var tensor))
+            var (shape, values) = _weights.Get(key);
+            if (shape is null)
                 throw new InvalidOperationException($"The network has no '{key}' (its definition is {Definition}).");
-            if (!BitConverter.IsLittleEndian)
-            {
-                float[] values;
-                long[] shape;
-                using (NewDisposeScope())
-                {
-                    var cpu = tensor.detach().cpu().to_type(ScalarType.Float32).contiguous();
-                    values = cpu.data<float>().ToArray();
-                    shape = cpu.shape;
-                }
-                AddInitializer(FloatTensor(key, values, shape));
-                return key;
-            }
-            // One copy of the weights (raw little-endian bytes, wrapped by the ByteString without another copy).
+            // Raw little-endian bytes, wrapped by the ByteString without another copy.
             var proto = new TensorProto { Name = key, DataType = (int)TensorProto.Types.DataType.Float };
-            using (NewDisposeScope())
-            {
-                var cpu = tensor.detach().cpu().to_type(ScalarType.Float32).contiguous();
-                proto.Dims.Add(cpu.shape);
-                // Tensor.bytes is the tensor's memory: one block copy (the element accessor took 4x as long).
-                proto.RawData = UnsafeByteOperations.UnsafeWrap(cpu.bytes.ToArray());
-            }
+            proto.Dims.Add(shape);
+            proto.RawData = UnsafeByteOperations.UnsafeWrap(values);
             AddInitializer(proto);
             return key;
         }

@@ -16,23 +16,30 @@ namespace Microsoft.ML.Freezing
     {
         internal FrozenResNetModel(ResNet network, IReadOnlyList<string> classNames, ImagePreprocessing preprocessing,
             ComputeDevice device)
+            : this(new ImageBatchRunner(network, preprocessing, device), classNames)
         {
-            Runner = new ImageBatchRunner(network, preprocessing, device);
+        }
+
+        /// <summary>A model of <paramref name="runner"/>'s network (a loaded model's: built when first
+        /// needed).</summary>
+        internal FrozenResNetModel(ImageBatchRunner runner, IReadOnlyList<string> classNames)
+        {
+            Runner = runner;
             ClassNames = classNames?.ToArray() ?? throw new ArgumentNullException(nameof(classNames));
-            if (network.Definition.NumClasses != ClassNames.Count)
-                throw new ArgumentException($"The network has {network.Definition.NumClasses} outputs but " +
+            if (runner.Definition.NumClasses != ClassNames.Count)
+                throw new ArgumentException($"The network has {runner.Definition.NumClasses} outputs but " +
                     $"{ClassNames.Count} class names were given.");
-            Network.eval();
         }
 
         /// <summary>The network's shape.</summary>
-        public ResNetDefinition Definition => Network.Definition;
+        public ResNetDefinition Definition => Runner.Definition;
         /// <summary>Class names in key order (key k is class k-1).</summary>
         public IReadOnlyList<string> ClassNames { get; }
         /// <summary>The preprocessing contract every consumer of this model reads.</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
         /// <summary>The TorchSharp module (eval mode). Changing it changes the model (for the ONNX Runtime engine, once
-        /// <see cref="Engine"/> is set again).</summary>
+        /// <see cref="Engine"/> is set again). A loaded model builds it at the first call (loading libtorch), which
+        /// scoring with ONNX Runtime does not need.</summary>
         public ResNet Network => Runner.Network;
         /// <summary>Where scoring runs.</summary>
         public ComputeDevice Device => Runner.Device;

@@ -31,7 +31,7 @@ namespace Microsoft.ML.Freezing
                 options.OutputName ??= ScoreColumnName;
                 options.ClassNames ??= System.Linq.Enumerable.ToArray(Model.ClassNames);
             }
-            OnnxExporter.Export(Model.Network, Model.Preprocessing, path, options);
+            OnnxExporter.ExportWeights(Runner.Weights(), Model.Preprocessing, path, options);
         }
     }
 }

@@ -122,13 +122,13 @@ namespace Microsoft.ML.Freezing
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
-            return reader.LoadNetwork(env, main.Definition, main.Device, (preprocessing, network, device) =>
+            return reader.LoadNetwork(env, main.Definition, main.Device, runner =>
             {
                 var state = main.Optimizer == -1 ? null : LoadState(reader, (OptimizerKind)main.Optimizer);
                 List<FrozenResNetEpoch> history = null;
                 reader.Load(HistoryStream, "training history",
                     s => history = HistoryFormat.Read(s, withSkippedImages: reader.Format >= FormatChecksums));
-                var model = new FrozenResNetModel(network, main.ClassNames, preprocessing, device);
+                var model = new FrozenResNetModel(runner, main.ClassNames);
                 return new FrozenResNetTransformer(env, model, main.Feature, main.Score, main.Predicted, history,
                     state);
             });

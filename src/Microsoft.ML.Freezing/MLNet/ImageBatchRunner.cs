@@ -14,24 +14,93 @@ namespace Microsoft.ML.Freezing
     /// <see cref="InferenceEngine.OnnxRuntime"/> engine, <see cref="TryRunOnnx"/> runs the exported network instead
     /// (one session per output, created at first use, disposed with the runner).
     /// </summary>
+    /// <remarks>
+    /// A loaded model's runner holds its saved weights (<see cref="SavedWeights"/>) and builds the TorchSharp
+    /// <see cref="Network"/> of them only when someone asks for it (once, whichever thread asks first): scoring with
+    /// ONNX Runtime then never loads libtorch (about 75 MB resident, and the module's copy of the weights).
+    /// </remarks>
     internal sealed class ImageBatchRunner : IDisposable
     {
         private readonly object _lock = new object();
+        private readonly object _networkLock = new object();
         private readonly Dictionary<(OnnxExportOutput, ResNetStage), OnnxRuntimeScorer> _sessions = new();
         private InferenceEngine _engine;
         private bool _onnxUnavailable;
+        private ResNet _network;
+        private SavedWeights _saved;
+        private bool _disposed;
 
+        /// <summary>A runner of a live network (a trained one, or one given by the caller); puts it in eval
+        /// mode.</summary>
         public ImageBatchRunner(ResNet network, ImagePreprocessing preprocessing, ComputeDevice device)
+            : this(preprocessing, device, (network ?? throw new ArgumentNullException(nameof(network))).Definition)
         {
-            Network = network ?? throw new ArgumentNullException(nameof(network));
+            _network = network;
+            network.eval();
+        }
+
+        /// <summary>A runner of saved weights: the network is built of them at its first use.</summary>
+        public ImageBatchRunner(SavedWeights saved, ImagePreprocessing preprocessing, ComputeDevice device)
+            : this(preprocessing, device, (saved ?? throw new ArgumentNullException(nameof(saved))).Definition)
+        {
+            _saved = saved;
+        }
+
+        private ImageBatchRunner(ImagePreprocessing preprocessing, ComputeDevice device, ResNetDefinition definition)
+        {
             Preprocessing = preprocessing ?? throw new ArgumentNullException(nameof(preprocessing));
             Device = device;
+            Definition = definition;
             _engine = device == ComputeDevice.Cpu ? InferenceEngine.OnnxRuntime : InferenceEngine.TorchSharp;
             if (_engine == InferenceEngine.OnnxRuntime)
                 OnnxRuntimeScorer.Prepare();
         }
 
-        public ResNet Network { get; }
+        /// <summary>The TorchSharp module (eval mode when built here), built of the saved weights at the first
+        /// call.</summary>
+        public ResNet Network
+        {
+            get
+            {
+                lock (_networkLock)
+                {
+                    if (_network is null)
+                    {
+                        ObjectDisposedException.ThrowIf(_disposed, this);
+                        _network = _saved.Build(Device);
+                        // The module holds the weights now, and ONNX Runtime reads them from it.
+                        _saved = null;
+                    }
+                    return _network;
+                }
+            }
+        }
+
+        /// <summary>Whether <see cref="Network"/> exists (was given, or built since).</summary>
+        public bool HasNetwork
+        {
+            get
+            {
+                lock (_networkLock)
+                    return _network is not null;
+            }
+        }
+
+        /// <summary>The current weights: the module's once it exists, else the saved ones (without
+        /// TorchSharp).</summary>
+        public INamedWeights Weights()
+        {
+            lock (_networkLock)
+            {
+                if (_network is not null)
+                    return new NetworkWeights(_network);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _saved;
+            }
+        }
+
+        /// <summary>The network's shape (known without building it).</summary>
+        public ResNetDefinition Definition { get; }
         public ImagePreprocessing Preprocessing { get; }
         public ComputeDevice Device { get; }
 
@@ -70,17 +139,23 @@ namespace Microsoft.ML.Freezing
             OnnxRuntimeScorer scorer;
             lock (_lock)
             {
+                ResNet network;
+                SavedWeights saved;
+                lock (_networkLock)
+                {
+                    ObjectDisposedException.ThrowIf(_disposed, this);
+                    (network, saved) = (_network, _saved);
+                }
                 // A network someone put back in training mode scores with batch statistics, as the module does.
-                if (Network.BatchNorms().Any(b => b.Module.training))
+                if (network is not null && network.BatchNorms().Any(b => b.Module.training))
                     return null;
                 var key = (output, output == OnnxExportOutput.Features ? stage : ResNetStage.Layer4);
                 if (!_sessions.TryGetValue(key, out scorer))
                 {
                     try
                     {
-                        using (no_grad())
-                            scorer = OnnxRuntimeScorer.Create(Network, Preprocessing, output, stage,
-                                get_num_threads());
+                        scorer = network is null ? CreateScorer(saved, output, stage)
+                            : CreateScorer(network, output, stage);
                     }
                     catch (Exception e) when (e is DllNotFoundException or TypeInitializationException
                         or EntryPointNotFoundException or BadImageFormatException
@@ -98,6 +173,17 @@ namespace Microsoft.ML.Freezing
                 // One forward pass at a time, as on TorchSharp: concurrent runs would share the same cores.
                 return scorer.Run(rgbImages);
             }
+        }
+
+        // Saved weights: nothing here may touch TorchSharp (that would load libtorch).
+        private OnnxRuntimeScorer CreateScorer(SavedWeights saved, OnnxExportOutput output, ResNetStage stage)
+            => OnnxRuntimeScorer.Create(saved, Preprocessing, output, stage, LibTorchSettings.IntraOpThreads());
+
+        private OnnxRuntimeScorer CreateScorer(ResNet network, OnnxExportOutput output, ResNetStage stage)
+        {
+            using (no_grad())
+                return OnnxRuntimeScorer.Create(new NetworkWeights(network), Preprocessing, output, stage,
+                    get_num_threads());
         }
 
         /// <summary>
@@ -122,12 +208,17 @@ namespace Microsoft.ML.Freezing
             return Split(values, rgbImages.Count);
         }
 
-        /// <summary>Releases the ONNX Runtime sessions and the network.</summary>
+        /// <summary>Releases the ONNX Runtime sessions and the network (when it was built).</summary>
         public void Dispose()
         {
             lock (_lock)
                 DisposeSessions();
-            Network.Dispose();
+            lock (_networkLock)
+            {
+                _disposed = true;
+                _saved = null;
+                _network?.Dispose();
+            }
         }
 
         private void DisposeSessions()

@@ -104,7 +104,9 @@ namespace Microsoft.ML.Freezing
             var (bytes, mismatch) = _checksums.ReadVerified(name, reader.BaseStream);
             if (mismatch != null)
                 throw new InvalidDataException(mismatch);
-            using var verified = new BinaryReader(new MemoryStream(bytes, writable: false));
+            // Visible, so that a reader may keep the verified bytes instead of copying them (SavedWeights).
+            using var verified = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length, writable: false,
+                publiclyVisible: true));
             load(verified);
         }
 
@@ -112,59 +114,45 @@ namespace Microsoft.ML.Freezing
         internal const string WeightsStream = "Weights";
 
         /// <summary>
-        /// Reads what <see cref="ModelStreamWriter.WriteNetwork"/> wrote: the preprocessing, and a network of
-        /// <paramref name="definition"/> holding the saved weights, placed on its device (<see cref="PlaceOnDevice"/>).
-        /// <paramref name="build"/> makes the transformer of them; the network is disposed when anything fails.
+        /// Reads what <see cref="ModelStreamWriter.WriteNetwork"/> wrote: the preprocessing, and the saved weights of a
+        /// network of <paramref name="definition"/>, checked but not yet a TorchSharp module (the runner builds it when
+        /// someone needs it, on its device: <see cref="PlaceOnDevice"/>), so that scoring with ONNX Runtime never loads
+        /// libtorch. <paramref name="build"/> makes the transformer of the runner; the runner is disposed when anything
+        /// fails.
         /// </summary>
         public T LoadNetwork<T>(IHostEnvironment env, ResNetDefinition definition, ComputeDevice saved,
-            Func<ImagePreprocessing, ResNet, ComputeDevice, T> build)
+            Func<ImageBatchRunner, T> build)
         {
             ImagePreprocessing preprocessing = null;
             Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
-            // Not initialised: the saved weights overwrite every parameter and buffer (load is strict).
-            var network = new ResNet(definition, seed: null, initialize: false);
+            SavedWeights weights = null;
+            Load(WeightsStream, "network weights", s => weights = SavedWeights.Read(s, definition));
+            var runner = new ImageBatchRunner(weights, preprocessing, PlaceOnDevice(env, saved));
             try
             {
-                Load(WeightsStream, "network weights", s => LoadWeights(s, network));
-                return build(preprocessing, network, PlaceOnDevice(env, network, saved));
+                return build(runner);
             }
             catch
             {
-                network.Dispose();
+                runner.Dispose();
                 throw;
             }
         }
 
-        private static void LoadWeights(BinaryReader s, ResNet network)
-        {
-            try
-            {
-                network.load(s, strict: true);
-            }
-            catch (ArgumentException ex)
-            {
-                // TorchSharp names no parameter: say which network the weights had to fit.
-                throw new InvalidDataException(
-                    $"{ex.Message.TrimEnd('.')} (the model's network is {network.Definition}).", ex);
-            }
-        }
-
         /// <summary>
-        /// The device to run on: the saved one, or the CPU (with a warning) when CUDA is not available here.
+        /// The device to run on: the saved one, or the CPU (with a warning) when CUDA is not available here. Only a
+        /// model saved for CUDA asks TorchSharp (which loads libtorch).
         /// </summary>
-        private ComputeDevice PlaceOnDevice(IHostEnvironment env, ResNet network, ComputeDevice saved)
+        private ComputeDevice PlaceOnDevice(IHostEnvironment env, ComputeDevice saved)
         {
-            var device = saved;
-            if (device == ComputeDevice.Cuda && !torch.cuda.is_available())
+            if (saved == ComputeDevice.Cuda && !torch.cuda.is_available())
             {
                 using var channel = env.Register(_kind.Component).Start("Load");
                 channel.Warning($"The {_kind.Title} was saved for CUDA, which is not available here; " +
                     "running on the CPU.");
-                device = ComputeDevice.Cpu;
+                return ComputeDevice.Cpu;
             }
-            if (device == ComputeDevice.Cuda)
-                network.to(torch.CUDA);
-            return device;
+            return saved;
         }
 
         /// <summary>

@@ -28,7 +28,7 @@ namespace Microsoft.ML.Freezing
             options.Output = OnnxExportOutput.Features;
             options.FeatureStage = Stage;
             options.OutputName ??= OutputColumnName;
-            OnnxExporter.Export(Network, Preprocessing, path, options);
+            OnnxExporter.ExportWeights(Runner.Weights(), Preprocessing, path, options);
         }
     }
 }

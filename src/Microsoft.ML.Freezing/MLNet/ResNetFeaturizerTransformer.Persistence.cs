@@ -52,7 +52,7 @@ namespace Microsoft.ML.Freezing
             // stream "Checksums" (since 0x00010002): see ModelChecksums; the SHA-256 of the fields above ("main") and
             //   of every other stream, verified before any of them is parsed
             writer.WriteMain(w => WriteMain(w, new MainFields(InputColumnName, OutputColumnName, Stage, BatchSize,
-                Device, Network.Definition)));
+                Device, Runner.Definition)));
             writer.WriteNetwork(Preprocessing, Network);
             writer.WriteChecksums();
         }
@@ -106,9 +106,8 @@ namespace Microsoft.ML.Freezing
             if (reader.Format >= FormatChecksums)
                 reader.VerifyMain(w => WriteMain(w, main), MainContents);
 
-            return reader.LoadNetwork(env, main.Definition, main.Device, (preprocessing, network, device) =>
-                new ResNetFeaturizerTransformer(env, network, preprocessing, main.Stage, main.Input, main.Output,
-                    main.BatchSize, device));
+            return reader.LoadNetwork(env, main.Definition, main.Device, runner =>
+                new ResNetFeaturizerTransformer(env, runner, main.Stage, main.Input, main.Output, main.BatchSize));
         }
     }
 }

@@ -26,14 +26,23 @@ namespace Microsoft.ML.Freezing
 
         internal ResNetFeaturizerTransformer(IHostEnvironment env, ResNet network, ImagePreprocessing preprocessing,
             ResNetStage stage, string inputColumnName, string outputColumnName, int batchSize, ComputeDevice device)
-            : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(ResNetFeaturizerTransformer)),
-                new ImageBatchRunner(network, preprocessing, device), inputColumnName, "image")
+            : this(env, new ImageBatchRunner(network, preprocessing, device), stage, inputColumnName, outputColumnName,
+                batchSize)
+        {
+        }
+
+        /// <summary>A featurizer of <paramref name="runner"/>'s network (a loaded model's: built when first
+        /// needed).</summary>
+        internal ResNetFeaturizerTransformer(IHostEnvironment env, ImageBatchRunner runner, ResNetStage stage,
+            string inputColumnName, string outputColumnName, int batchSize)
+            : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(ResNetFeaturizerTransformer)), runner,
+                inputColumnName, "image")
         {
             Stage = stage;
             InputColumnName = inputColumnName;
             OutputColumnName = outputColumnName;
             BatchSize = batchSize;
-            FeatureDimension = OnnxExporter.FeatureDimension(network.Definition, stage);
+            FeatureDimension = OnnxExporter.FeatureDimension(runner.Definition, stage);
         }
 
         /// <summary>The image column read (encoded bytes or <c>MLImage</c>).</summary>

@@ -28,7 +28,7 @@ namespace Microsoft.ML.Freezing
             Runner = runner;
             ImageColumnName = imageColumnName;
             _imageColumnRole = imageColumnRole;
-            Network.eval();
+            // The runner put a given network in eval mode, and builds a loaded one in eval mode when it is needed.
             Runner.Log ??= Warn;
         }
 
@@ -40,7 +40,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>The TorchSharp module (eval mode). Changing it changes the transformer (for the ONNX Runtime
-        /// engine, once <see cref="Engine"/> is set again).</summary>
+        /// engine, once <see cref="Engine"/> is set again). A loaded model builds it at the first call (loading
+        /// libtorch), which scoring with ONNX Runtime does not need.</summary>
         public ResNet Network => Runner.Network;
         /// <summary>The preprocessing contract applied to every image (from the source of the weights).</summary>
         public ImagePreprocessing Preprocessing => Runner.Preprocessing;
