@@ -111,6 +111,17 @@ namespace Microsoft.ML.Freezing
         /// <summary>Runs one stage.</summary>
         public Tensor ForwardStage(ResNetStage stage, Tensor x)
         {
+            if (x is null) throw new ArgumentNullException(nameof(x));
+            if (x.dim() != 4 || x.is_contiguous())
+                return RunStage(stage, x);
+            // The modules take NCHW. Given channels-last tensors (as the folded prefix writes them), oneDNN picks its
+            // brgemm kernels, whose strided 1x1 convolution is wrong on some AVX-512 CPUs (see ConvolutionRoutes).
+            using var nchw = x.contiguous();
+            return RunStage(stage, nchw);
+        }
+
+        private Tensor RunStage(ResNetStage stage, Tensor x)
+        {
             switch (stage)
             {
                 case ResNetStage.Stem:
