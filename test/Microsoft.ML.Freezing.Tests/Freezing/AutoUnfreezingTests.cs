@@ -116,16 +116,17 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             ValidationAccuracy = accuracy, FrozenStages = mask.FrozenStages(Names),
         };
 
-        // Head epochs 0-1 (the best: epoch 1, loss 0.50, accuracy 80%), then layer4 thawed at epoch 2.
-        private static ThawDecision AfterThaw(double loss, double standardError, double accuracy)
+        // Head epochs 0-1 (the best: epoch 1, loss 0.50, accuracy 80%), then layer4 thawed from epoch 2 with these
+        // losses.
+        private static ThawDecision AfterThaw(double standardError, double accuracy, params double[] losses)
         {
             var history = new List<EpochRecord>
             {
                 Validated(0, 0.60, 0.05, 0.75, FreezeMask.AllButHead),
                 Validated(1, 0.50, 0.05, 0.80, FreezeMask.AllButHead),
-                Validated(2, loss, standardError, accuracy, Layer4Thawed),
             };
-            return UnfreezeSchedule.Auto().Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+            history.AddRange(losses.Select((loss, i) => Validated(2 + i, loss, standardError, accuracy, Layer4Thawed)));
+            return UnfreezeSchedule.Auto().Decide(new ThawContext(history.Count, 10, Layer4Thawed, history, Names));
         }
 
         [TestMethod]
@@ -139,10 +140,37 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.AreEqual("stem..layer3", half.Mask.ToString());
             Assert.AreEqual("the initial mask has trained 5 epochs of the 10-epoch budget (validation loss 0.5000), so " +
                 "the thaw gets the rest: thawing layer4.", half.Reason);
-            // Only the initial mask's phase is cut short: a thawed stage that keeps improving keeps training.
+            // A thawed stage at its best is followed at once by more: 4 epochs left, two a step, so two of the four
+            // frozen stages.
             var masks = Head(2).Concat(Enumerable.Repeat(Layer4Thawed, 4)).ToArray();
             var thawed = Decide(auto, new double?[] { 0.9, 0.9, 0.7, 0.6, 0.5, 0.4 }, masks);
-            Assert.AreEqual("stem..layer3", thawed.Mask.ToString(), thawed.Reason);
+            Assert.AreEqual("stem..layer1", thawed.Mask.ToString(), thawed.Reason);
+        }
+
+        [TestMethod]
+        public void AThawThatPaysIsFollowedByAsManyStagesAsTheBudgetNeeds()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            var masks = Head(2).Append(Layer4Thawed).ToArray();
+            var losses = new double?[] { 0.9, 0.8, 0.6 };
+            ThawDecision After(int budget) => auto.Decide(new ThawContext(3, budget,
+                Layer4Thawed, losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList(), Names));
+
+            // 5 epochs: 2 left, one step, so everything still frozen thaws.
+            var shortBudget = After(5);
+            Assert.AreEqual("none", shortBudget.Mask.ToString(), shortBudget.Reason);
+            Assert.AreEqual("the thaw at epoch 2 paid (validation loss 0.6000, the best before it 0.8000 at epoch 1, " +
+                "by more than its noise 0.0010) and 2 epochs are left: thawing stem,layer1,layer2,layer3.",
+                shortBudget.Reason);
+            // 20 epochs: 17 left, 8 steps for 4 stages: one at a time.
+            Assert.AreEqual("stem..layer2", After(20).Mask.ToString());
+            // Not at its best (the last epoch is worse than the thaw's first): no further thaw before a plateau.
+            losses = new double?[] { 0.9, 0.8, 0.6, 0.65 };
+            masks = masks.Append(Layer4Thawed).ToArray();
+            var worse = auto.Decide(new ThawContext(4, 20, Layer4Thawed,
+                losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList(), Names));
+            Assert.AreEqual("stem..layer2", worse.Mask.ToString(), "a plateau thaws the next stage");
+            StringAssert.Contains(worse.Reason, "did not improve on 0.6000 (epoch 2)");
         }
 
         [TestMethod]
@@ -165,17 +193,26 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         [TestMethod]
         public void AThawMustBeatTheHeadByMoreThanTheNoise()
         {
-            // Lower loss, but by less than its standard error (0.04 < 0.05): the smaller model stays.
-            var noisy = AfterThaw(loss: 0.46, standardError: 0.05, accuracy: 0.85);
+            // Lower loss, but by less than its standard error (0.04 < 0.05): one more epoch to tell, then the smaller
+            // model stays.
+            var ahead = AfterThaw(0.05, 0.85, 0.46);
+            Assert.IsFalse(ahead.RestoreBestWeights || ahead.Stop, ahead.Reason);
+            Assert.AreEqual("stem..layer3", ahead.Mask.ToString());
+            Assert.AreEqual("the thaw at epoch 2 has not paid yet: at its best (epoch 2) validation loss 0.4600 is " +
+                "below 0.5000 by 0.0400, less than its standard error 0.0500; it is ahead, so it trains one more " +
+                "epoch before it is judged: keeping stem,layer1,layer2,layer3 frozen.", ahead.Reason);
+            var noisy = AfterThaw(0.05, 0.85, 0.46, 0.47);
             Assert.IsTrue(noisy.RestoreBestWeights && !noisy.Stop);
             Assert.AreEqual("stem..layer4", noisy.Mask.ToString(), "layer4 freezes again");
             StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 2) " +
                 "validation loss 0.4600 is below 0.5000 by 0.0400, less than its standard error 0.0500: restoring " +
                 "the weights of epoch 1");
-            // Lower by more than the noise: the thaw paid, training goes on with layer4.
-            var paid = AfterThaw(loss: 0.40, standardError: 0.05, accuracy: 0.78);
+            // Behind after its first epoch: judged at once.
+            Assert.IsTrue(AfterThaw(0.05, 0.85, 0.52).RestoreBestWeights);
+            // Lower by more than the noise: the thaw paid, and more thaws (8 epochs left: two of four stages).
+            var paid = AfterThaw(0.05, 0.78, 0.40);
             Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
-            Assert.AreEqual("stem..layer3", paid.Mask.ToString());
+            Assert.AreEqual("stem..layer1", paid.Mask.ToString());
 
             // The same rule is the policy's notion of the best epoch, which the trainer's restores follow; within
             // one mask any drop beyond the min delta counts, noise or not.
@@ -209,8 +246,12 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             // The same mean drop, but half the images 0.53 better and half 0.47 worse: the paired error is large.
             var mixed = WithImages(2, PerImage(0.47, shift: 0.5), Layer4Thawed);
             Assert.IsFalse(auto.Improves(mixed, head));
-            var history = new List<EpochRecord> { WithImages(0, PerImage(0.60), FreezeMask.AllButHead), head, mixed };
-            var decision = auto.Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+            var history = new List<EpochRecord>
+            {
+                WithImages(0, PerImage(0.60), FreezeMask.AllButHead), head, mixed,
+                WithImages(3, PerImage(0.48, shift: 0.5), Layer4Thawed),
+            };
+            var decision = auto.Decide(new ThawContext(4, 10, Layer4Thawed, history, Names));
             Assert.IsTrue(decision.RestoreBestWeights, decision.Reason);
             StringAssert.Contains(decision.Reason, "less than the standard error of the per-image differences");
         }
