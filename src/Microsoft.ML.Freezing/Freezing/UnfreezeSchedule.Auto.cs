@@ -23,12 +23,13 @@ namespace Microsoft.ML.Freezing
         /// the next: as many of the stages still frozen as it takes to thaw them all within the epochs left, two epochs
         /// a step (one stage at a time with a long budget, the rest at once with a short one). When,
         /// <paramref name="patience"/> epochs after a thaw, it has not paid (one more epoch when its loss is lower but
-        /// within the noise), the best epoch's weights and mask come back and thawing is over: training goes on with that mask (with the head
-        /// alone, which costs almost nothing from cached inputs, to the end of the epoch budget; else until validation
-        /// stops improving), and the run ends with the best weights; it also stops so at a plateau with nothing left to
-        /// thaw. <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends with the best validated
-        /// epoch's weights, so it validates no worse than its own head-only phase. Every decision and its reason is
-        /// logged and kept in <see cref="EpochRecord.ThawReason"/> (<see cref="EpochRecord.StopReason"/> for the last).
+        /// within the noise), the best epoch's weights and mask come back and thawing is over: training goes on with
+        /// that mask (with the head alone, which costs almost nothing from cached inputs, to the end of the epoch
+        /// budget; else until validation stops improving), and the run ends with the best weights; it also stops so at
+        /// a plateau with nothing left to thaw. <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run
+        /// ends with the best validated epoch's weights, so it validates no worse than its own head-only phase. Every
+        /// decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
+        /// (<see cref="EpochRecord.StopReason"/> for the last).
         /// </summary>
         /// <remarks>
         /// Needs a validation set to react to. Without one it says so in the log and falls back to
@@ -232,12 +233,13 @@ namespace Microsoft.ML.Freezing
             {
                 var history = context.History;
                 int before = BestEpoch(history, phaseStart), left = context.TotalEpochs - history.Count;
-                int frozen = context.FrozenStages.Count;
-                int count = (frozen + Math.Max(1, left / 2) - 1) / Math.Max(1, left / 2);
+                int steps = Math.Max(1, left / 2);
+                int count = (context.FrozenStages.Count + steps - 1) / steps;
                 return Thaw(context, $"the thaw at epoch {phaseStart} paid (validation loss " +
-                    $"{Format(history[^1].ValidationLoss)}, the best before it {Format(history[before].ValidationLoss)} " +
-                    $"at epoch {before}, by more than its noise " +
-                    $"{Format(Noise(history[^1], history[before]))}) and {Epochs(left)} are left", count);
+                    $"{Format(history[^1].ValidationLoss)}, the best before it " +
+                    $"{Format(history[before].ValidationLoss)} at epoch {before}, by more than its noise " +
+                    $"{Format(Noise(history[^1], history[before]))}) and {Epochs(left)} " +
+                    $"{(left == 1 ? "is" : "are")} left", count);
             }
 
             // The epoch after which this policy had the best weights put back (thawing is over from there), or -1.

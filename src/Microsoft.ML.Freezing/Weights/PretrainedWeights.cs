@@ -138,7 +138,8 @@ namespace Microsoft.ML.Freezing
                 var heads = target.state_dict().Keys.Where(n => n.StartsWith("fc.", StringComparison.Ordinal)).ToList();
                 var (missing, _) = target.load_state_dict(full.state_dict(), strict: false, skip: heads);
                 if (missing.Except(heads).Any())
-                    throw new InvalidOperationException($"The weights lack {string.Join(", ", missing.Except(heads))}.");
+                    throw new InvalidOperationException(
+                        $"The weights lack {string.Join(", ", missing.Except(heads))}.");
                 return target;
             }
             finally

@@ -138,8 +138,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.AreEqual("stem..layer4", Decide(auto, improving.Take(4).ToArray(), Head(4)).Mask.ToString());
             var half = Decide(auto, improving, Head(5));
             Assert.AreEqual("stem..layer3", half.Mask.ToString());
-            Assert.AreEqual("the initial mask has trained 5 epochs of the 10-epoch budget (validation loss 0.5000), so " +
-                "the thaw gets the rest: thawing layer4.", half.Reason);
+            Assert.AreEqual("the initial mask has trained 5 epochs of the 10-epoch budget (validation loss 0.5000), " +
+                "so the thaw gets the rest: thawing layer4.", half.Reason);
             // A thawed stage at its best is followed at once by more: 4 epochs left, two a step, so two of the four
             // frozen stages.
             var masks = Head(2).Concat(Enumerable.Repeat(Layer4Thawed, 4)).ToArray();
