@@ -45,9 +45,11 @@ namespace AccuracyEvidence
             File.Move(temp, path, overwrite: true);
         }
 
-        /// <summary>The epoch whose weights the model kept: the last restore, else the last epoch.</summary>
-        public int KeptEpoch
-            => Epochs.LastOrDefault(e => e.RestoredEpoch.HasValue)?.RestoredEpoch ?? Epochs.Length - 1;
+        /// <summary>
+        /// The epoch whose weights the model kept: the one restored after the last epoch, else the last epoch (a restore
+        /// before an epoch that then trained, as Auto's after a thaw that did not pay, is not what the model kept).
+        /// </summary>
+        public int KeptEpoch => Epochs.Length == 0 ? -1 : Epochs[^1].RestoredEpoch ?? Epochs.Length - 1;
 
         public static EpochResult[] FromHistory(IReadOnlyList<EpochRecord> history)
             => history.Select(h => new EpochResult(

@@ -50,8 +50,9 @@ namespace Samples
                 }
             }
 
-            // The epoch whose weights the model holds when the run put an earlier epoch's back (best by validation).
-            var restored = history.LastOrDefault(h => h.RestoredEpoch.HasValue)?.RestoredEpoch;
+            // The epoch whose weights the model holds when the run put an earlier epoch's back after its last epoch
+            // (a restore before an epoch that then trained, as Auto's, is recorded on an earlier epoch).
+            var restored = history.Count > 0 ? history[history.Count - 1].RestoredEpoch : null;
             if (restored.HasValue)
             {
                 foreach (var plot in new[] { loss, accuracy })
