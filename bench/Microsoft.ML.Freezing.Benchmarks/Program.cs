@@ -71,6 +71,8 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 HelpName = string.Join(",", Sections),
                 Arity = ArgumentArity.ExactlyOne,
                 CustomParser = ParseSections,
+                // Without it an absent array option reads as empty, and no section would run.
+                DefaultValueFactory = _ => Sections,
             };
             var root = new RootCommand(
                 "The speed benchmark: ours against PyTorch 1.13 and ONNX Runtime, alternating, several repetitions; " +
@@ -80,7 +82,7 @@ namespace Microsoft.ML.Freezing.Benchmarks
                 repoOption, quickOption, onlyOption,
             };
             root.SetAction(parsed => new Driver(parsed.GetValue(repoOption) ?? Driver.FindRepo(),
-                parsed.GetValue(quickOption), parsed.GetValue(onlyOption) ?? Sections).Run());
+                parsed.GetValue(quickOption), parsed.GetValue(onlyOption)).Run());
 
             var weights = new Argument<string>("weights") { Description = "torchvision's ResNet-18 (.pth)." };
             root.Add(Mode(WorkerOurs, "Ours, answering the driver's requests on stdin.", parsed =>
