@@ -2,6 +2,7 @@
 
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using Microsoft.ML.OnnxRuntime;
 
@@ -25,7 +26,7 @@ namespace Microsoft.ML.Freezing
         private float[] _pixels = Array.Empty<float>();
 
         private OnnxRuntimeScorer(byte[] model, ImagePreprocessing preprocessing, string input, string output,
-            int threads)
+            int threads, bool cacheOptimizedGraph)
         {
             _side = preprocessing.ImageSize;
             // The arithmetic of ImagePreprocessing.Normalize and of the exported graph's Mul and Add: x * (Scale /
@@ -52,8 +53,51 @@ namespace Microsoft.ML.Freezing
             // process) get the cores between operators: on 2 cores, under load, Transform went from 0.7-0.9x to 1.0x
             // of the peer's throughput, scoring and latency no slower.
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-            _session = new InferenceSession(model, options);
+            _session = OpenSession(model, options, cacheOptimizedGraph);
             _runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        }
+
+        /// <summary>
+        /// A session on <paramref name="model"/>: from its optimised graph in <see cref="OptimizedModelCache"/> when
+        /// <paramref name="cache"/> and the graph is there (optimisation off: it is done), else optimised now, and
+        /// written there when <paramref name="cache"/>.
+        /// </summary>
+        private static InferenceSession OpenSession(byte[] model, SessionOptions options, bool cache)
+        {
+            string path = cache ? OptimizedModelCache.PathOf(model) : null;
+            if (path != null && File.Exists(path))
+            {
+                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+                try
+                {
+                    var session = new InferenceSession(path, options);
+                    OptimizedModelCache.Touch(path);
+                    return session;
+                }
+                catch (OnnxRuntimeException)
+                {
+                    OptimizedModelCache.Forget(path); // damaged: optimise again
+                }
+                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
+            }
+            string temporary = path == null ? null : OptimizedModelCache.TemporaryPath();
+            if (temporary == null)
+                return new InferenceSession(model, options);
+            options.OptimizedModelFilePath = temporary;
+            InferenceSession built;
+            try
+            {
+                built = new InferenceSession(model, options);
+            }
+            catch (OnnxRuntimeException)
+            {
+                // Writing the graph failed (a full disk): serve without the cache.
+                OptimizedModelCache.Forget(temporary);
+                options.OptimizedModelFilePath = "";
+                return new InferenceSession(model, options);
+            }
+            OptimizedModelCache.Commit(temporary, path);
+            return built;
         }
 
         /// <summary>
@@ -127,7 +171,7 @@ namespace Microsoft.ML.Freezing
                 GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             options.Check();
             var scorer = new OnnxRuntimeScorer(model, preprocessing, options.InputName, options.OutputName,
-                Math.Max(1, threads));
+                Math.Max(1, threads), cacheOptimizedGraph: weights is SavedWeights);
             // What building the session freed goes back to the system: the serialised model (managed), and ONNX
             // Runtime's parse of it and its unoptimised weights (native, which glibc keeps in its heap otherwise). A
             // serving process (ResNet-18, one prediction, then Transform over 64 JPEGs at batch 32): 235 MB resident
