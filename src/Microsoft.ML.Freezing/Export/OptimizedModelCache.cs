@@ -17,10 +17,10 @@ namespace Microsoft.ML.Freezing
     /// A session at <see cref="GraphOptimizationLevel.ORT_ENABLE_ALL"/> spent most of a cold start's first prediction
     /// optimising the graph (ResNet-18 on a 2-core AMD EPYC: 0.86 s to build the session, 0.41 s from the optimised
     /// graph with optimisation off, the same 12 ms a prediction after). The optimised graph is specific to the CPU
-    /// (NCHWc blocking) and to ONNX Runtime's version, so a file is named by a hash of the model's bytes, ONNX Runtime's
-    /// version and the CPU's model name and flags. Written to a temporary name and renamed, so a reader never sees half a
-    /// file; a file that does not load is deleted and the model optimised again. The <see cref="Kept"/> most recently
-    /// used files stay. Only saved models use it: a live network's weights change with every epoch.
+    /// (NCHWc blocking) and to ONNX Runtime's version, so a file is named by a hash of the model's bytes, ONNX
+    /// Runtime's version and the CPU's model name and flags. Written to a temporary name and renamed, so a reader never
+    /// sees half a file; a file that does not load is deleted and the model optimised again. The <see cref="Kept"/>
+    /// most recently used files stay. Only saved models use it: a live network's weights change with every epoch.
     /// </remarks>
     internal static class OptimizedModelCache
     {
@@ -111,8 +111,10 @@ namespace Microsoft.ML.Freezing
         {
             try
             {
-                var cpu = File.ReadLines("/proc/cpuinfo").Where(l => l.StartsWith("model name", StringComparison.Ordinal)
-                    || l.StartsWith("flags", StringComparison.Ordinal)).Take(2).ToArray();
+                var cpu = File.ReadLines("/proc/cpuinfo")
+                    .Where(l => l.StartsWith("model name", StringComparison.Ordinal)
+                        || l.StartsWith("flags", StringComparison.Ordinal))
+                    .Take(2).ToArray();
                 if (cpu.Length < 2)
                     return null;
                 return string.Join("|", cpu.Prepend(OrtEnv.Instance().GetVersionString()));

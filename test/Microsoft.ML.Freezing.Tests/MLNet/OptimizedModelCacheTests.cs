@@ -11,7 +11,8 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 {
     /// <summary>
     /// A loaded model's ONNX Runtime session is built from the optimised graph a previous load wrote
-    /// (<see cref="OptimizedModelCache"/>): same scores, one file per model and machine, and a damaged file is replaced.
+    /// (<see cref="OptimizedModelCache"/>): same scores, one file per model and machine, and a damaged file is
+    /// replaced.
     /// </summary>
     [TestClass]
     public sealed class OptimizedModelCacheTests
