@@ -78,7 +78,7 @@ namespace AccuracyEvidence
             md.AppendLine("the seeds (the seed sets the head's initialisation, the batch order and the validation " +
                 "hold-out). Wall time is");
             md.AppendLine("`Fit` (training and the trainer's own validation), mean over seeds, " +
-                $"on a {Environment.ProcessorCount}-core machine shared with other work");
+                $"on a {Environment.ProcessorCount}-core {Cpu()} shared with other work");
             md.AppendLine($"({DateTime.UtcNow:yyyy-MM-dd}): compare times within a table, " +
                 "and expect noise of tens of percent between runs.");
             md.AppendLine("The curves plot the validation accuracy on each row's hold-out from the training images, " +
@@ -384,5 +384,28 @@ namespace AccuracyEvidence
         private static string Signed(double points) => points.ToString("+0.00;-0.00", CultureInfo.InvariantCulture);
 
         private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+
+        /// <summary>The CPU that wrote the report (its model name and the AVX-512 features that change oneDNN's
+        /// kernels), as /proc/cpuinfo gives it; "machine" elsewhere.</summary>
+        private static string Cpu()
+        {
+            try
+            {
+                var lines = File.ReadLines("/proc/cpuinfo").ToList();
+                string name = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))
+                    ?.Split(':', 2)[1].Trim();
+                var flags = (lines.FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "")
+                    .Split(' ');
+                var features = new[] { "avx512f", "avx512_bf16", "avx512_vp2intersect" }.Where(flags.Contains)
+                    .Select(f => f.ToUpperInvariant().Replace("AVX512F", "AVX-512")).ToList();
+                if (flags.Contains("avx512f") && !flags.Contains("avx512_vp2intersect"))
+                    features.Add("no VP2INTERSECT");
+                return name == null ? "machine" : $"{name} ({string.Join(", ", features)})";
+            }
+            catch (IOException)
+            {
+                return "machine";
+            }
+        }
     }
 }
