@@ -2,6 +2,7 @@
 
 using System;
 using System.IO;
+using System.Linq;
 using Microsoft.ML.Freezing.Tests.Reliability;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
@@ -28,9 +29,12 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
                 ConvertedWeights Convert()
                 {
                     conversions++;
-                    var network = new ResNet(TinyModel.Definition, seed: 0);
+                    // Copies: the network's own tensors die with it (its finalizer ran under a GC before the
+                    // cache wrote them, "Tensor invalid -- empty handle").
+                    using var network = new ResNet(TinyModel.Definition, seed: 0);
                     var preprocessing = ImagePreprocessing.ImageNet(32);
-                    return new ConvertedWeights(TinyModel.Definition, preprocessing, network.state_dict());
+                    var copies = network.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+                    return new ConvertedWeights(TinyModel.Definition, preprocessing, copies);
                 }
 
                 var weights = WeightCache.GetOrConvert(source, converter, "fallback test", Convert);
