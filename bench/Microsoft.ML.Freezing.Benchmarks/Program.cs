@@ -241,9 +241,15 @@ namespace Microsoft.ML.Freezing.Benchmarks
                         .FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
                     string flags = File.ReadLines("/proc/cpuinfo")
                         .FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+                    // The features that change oneDNN's kernels (VP2INTERSECT: the CPUs where its strided 1x1
+                    // channels-last convolution was wrong).
+                    var features = new[] { "avx512f", "avx512_bf16", "avx512_vp2intersect" }
+                        .Where(f => flags.Split(' ').Contains(f))
+                        .Select(f => f == "avx512f" ? "AVX-512" : f.ToUpperInvariant()).ToList();
+                    if (features.Count > 0 && !flags.Contains("avx512_vp2intersect"))
+                        features.Add("no VP2INTERSECT");
                     return (line?.Split(':')[1].Trim() ?? "?") +
-                        (flags.Contains("avx512_bf16") ? " (AVX-512, AVX512_BF16)" : flags.Contains("avx512f")
-                        ? " (AVX-512)" : "");
+                        (features.Count > 0 ? $" ({string.Join(", ", features)})" : "");
                 }
                 catch (IOException)
                 {
