@@ -59,17 +59,19 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Moves a written graph to its name and drops the least recently used beyond <see cref="Kept"/>;
-        /// a failure leaves the cache as it was.</summary>
+        /// <summary>Moves a written graph to its name and drops the least recently used beyond <see cref="Kept"/> (and
+        /// abandoned temporary files); a failure leaves the cache as it was.</summary>
         public static void Commit(string temporary, string path)
         {
             try
             {
                 if (File.Exists(temporary))
                     File.Move(temporary, path, overwrite: true);
-                var files = new DirectoryInfo(Folder).GetFiles("*.onnx")
-                    .OrderByDescending(f => f.LastWriteTimeUtc).Skip(Kept);
-                foreach (var file in files)
+                var folder = new DirectoryInfo(Folder);
+                var unused = folder.GetFiles("*.onnx").OrderByDescending(f => f.LastWriteTimeUtc).Skip(Kept);
+                // A temporary file an hour old belongs to a process that died while writing it.
+                var abandoned = folder.GetFiles("*.tmp").Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1));
+                foreach (var file in unused.Concat(abandoned))
                     file.Delete();
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
