@@ -206,7 +206,6 @@ namespace Samples
                     display.WriteLine($"{e.Kind}: {e.RawMessage}");
                 else if (e.RawMessage.StartsWith("Validation split", StringComparison.Ordinal)
                     || e.RawMessage.StartsWith("No validation split", StringComparison.Ordinal)
-                    || e.RawMessage.StartsWith("Restoring the weights", StringComparison.Ordinal)
                     || IsCheckpointMessage(e.RawMessage))
                     display.WriteLine(e.RawMessage);
             };
@@ -274,7 +273,7 @@ namespace Samples
             try
             {
                 var trained = MetricsReport.FindTrainer(model);
-                display.ShowLateStop(trained.History.LastOrDefault()?.Record);
+                display.ShowEnd(trained.History.LastOrDefault()?.Record);
                 Console.WriteLine(
                     $"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
                     $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");

@@ -25,6 +25,7 @@ namespace Samples
         private int _taskEpoch = -1;
         private EpochRecord _previous;
         private bool _stopShown;
+        private int? _restoreShown;
 
         public TrainingDisplay(int epochs, int batchSize)
         {
@@ -111,15 +112,26 @@ namespace Samples
             if (r.StopReason != null)
                 WriteLine($"  stopped: {r.StopReason}");
             _stopShown = r.StopReason != null;
+            // The trainer restores while it decides after an epoch, before that epoch's callback: said here, under
+            // the epoch line the decision belongs to, counted from 1 like that line.
+            if (r.RestoredEpoch.HasValue)
+                WriteLine($"  {Restored(r)}");
+            _restoreShown = r.RestoredEpoch;
         }
 
-        /// <summary>Prints why the run stopped when the trainer decided it after the last epoch line (Auto's last
-        /// decision comes after that epoch's callback).</summary>
-        public void ShowLateStop(EpochRecord last)
+        /// <summary>After training: why the run stopped and whose weights it kept, when the trainer decided it after
+        /// the last epoch line (Auto's last decision and the best-epoch restore come after that epoch's
+        /// callback).</summary>
+        public void ShowEnd(EpochRecord last)
         {
             if (!_stopShown && last?.StopReason != null)
-                Console.WriteLine($"  stopped after epoch {last.Epoch}: {last.StopReason}");
+                Console.WriteLine($"  stopped after epoch {last.Epoch + 1}: {last.StopReason}");
+            if (last?.RestoredEpoch.HasValue == true && last.RestoredEpoch != _restoreShown)
+                Console.WriteLine($"  {Restored(last)}");
         }
+
+        private static string Restored(EpochRecord r)
+            => $"kept the weights of epoch {r.RestoredEpoch + 1} (restored after epoch {r.Epoch + 1})";
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>
         public void WriteLine(string line)
