@@ -15,15 +15,17 @@ namespace Microsoft.ML.Freezing
         /// <summary>
         /// Adaptive unfreezing, driven by validation loss: train with the initial mask (the head) until validation loss
         /// has not improved by more than its noise (the standard error of the drop, or <paramref name="minDelta"/> if
-        /// larger) for <paramref name="patience"/> epochs, or for half the epoch budget at most, then thaw the top-most
+        /// larger) for <paramref name="patience"/> epochs, or for a quarter of the epoch budget at most (one epoch of
+        /// five: the head learns most in its first epoch, and a thaw needs epochs to pay), then thaw the top-most
         /// frozen stage (layer4, then layer3, ...), and again at each later plateau. A thaw pays when one of its epochs
         /// beats the best epoch before it by more than the standard error of the drop in validation loss, paired over
         /// the same validation images (a one-standard-error rule: with a few hundred validation images a thawed network
         /// can fit the hold-out's noise). A thaw that paid, at an epoch that is the best so far, is followed at once by
         /// the next: as many of the stages still frozen as it takes to thaw them all within the epochs left, two epochs
         /// a step (one stage at a time with a long budget, the rest at once with a short one). When,
-        /// <paramref name="patience"/> epochs after a thaw, it has not paid (one more epoch when its loss is lower but
-        /// within the noise), the best epoch's weights and mask come back and thawing is over: training goes on with
+        /// <paramref name="patience"/> epochs after a thaw (at least two after a thaw of several stages at once, whose
+        /// first epoch is unsettled), it has not paid (one more epoch when its loss is lower but within the noise),
+        /// the best epoch's weights and mask come back and thawing is over: training goes on with
         /// that mask (with the head alone, which costs almost nothing from cached inputs, to the end of the epoch
         /// budget; else until validation stops improving), and the run ends with the best weights; it also stops so at
         /// a plateau with nothing left to thaw. <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run
@@ -164,9 +166,12 @@ namespace Microsoft.ML.Freezing
                     return Settled(context, best, restoredAfter);
                 int phaseStart = CurrentMaskSince(history);
                 int phaseLength = history.Count - phaseStart;
-                if (phaseStart > 0 && phaseLength >= _patience && best < phaseStart)
+                int judgedAfter = JudgedAfter(history, phaseStart);
+                if (phaseStart > 0 && _patience <= phaseLength && phaseLength < judgedAfter && best < phaseStart)
+                    return Keep(context, Unsettled(history, phaseStart, best, judgedAfter));
+                if (phaseStart > 0 && phaseLength >= judgedAfter && best < phaseStart)
                 {
-                    if (phaseLength == _patience && AheadWithinTheNoise(history, phaseStart, best))
+                    if (phaseLength == judgedAfter && AheadWithinTheNoise(history, phaseStart, best))
                         return Keep(context, ThawDidNotPay(history, phaseStart, best, "has not paid yet") +
                             "; it is ahead, so it trains one more epoch before it is judged");
                     return RestoreAndSettle(context, best, ThawDidNotPay(history, phaseStart, best));
@@ -221,6 +226,23 @@ namespace Microsoft.ML.Freezing
                     ThawCost(history[since], history[best]);
             }
 
+            // Epochs a thaw trains before it is judged: the patience, and two when it thawed more than one stage at
+            // once. Such a thaw's first epoch is unsettled (the thawed BatchNorms move to batch statistics, the head's
+            // gradients reach stages they never trained): on digits everything thawed at once scored 0.375 after one
+            // epoch where layer4 alone had 0.302, and 0.22 after the next.
+            private int JudgedAfter(IReadOnlyList<EpochRecord> history, int phaseStart)
+                => phaseStart > 0 && StagesThawedAt(history, phaseStart) > 1 ? Math.Max(_patience, 2) : _patience;
+
+            private static string Unsettled(IReadOnlyList<EpochRecord> history, int phaseStart, int best,
+                int judgedAfter)
+                => $"the thaw at epoch {phaseStart} thawed {StagesThawedAt(history, phaseStart)} stages at once, so " +
+                    $"it is judged after {Epochs(judgedAfter)} (its first is unsettled): validation loss " +
+                    $"{Format(history[^1].ValidationLoss)}, the best {Format(history[best].ValidationLoss)} at " +
+                    $"epoch {best}";
+
+            private static int StagesThawedAt(IReadOnlyList<EpochRecord> history, int phaseStart)
+                => history[phaseStart - 1].FrozenStages.Count - history[phaseStart].FrozenStages.Count;
+
             // The thaw's lowest loss is below the best epoch's, by less than the noise: one epoch is too few to tell
             // (digits: layer4 0.569 to 0.509 in its first epoch, judged noise, while two other seeds went on to 0.19).
             private static bool AheadWithinTheNoise(IReadOnlyList<EpochRecord> history, int phaseStart, int best)
@@ -270,10 +292,11 @@ namespace Microsoft.ML.Freezing
                     $"{Format(history[best].ValidationLoss)} {ByDelta}for {Epochs(stale)} and thawing is over");
             }
 
-            // The initial mask's share of the budget: half. A head still improving then is thawed anyway, because a
-            // thaw needs epochs to pay, and the head's later epochs gain little (on digits the head improved at
-            // every one of 5 epochs, ending at 88.7% where thawing reached 94-96%).
-            private static int HeadShare(ThawContext context) => Math.Max(1, context.TotalEpochs / 2);
+            // The initial mask's share of the budget: a quarter (one epoch of five). A head still improving then is
+            // thawed anyway, because a thaw needs epochs to pay, and the head's later epochs gain little (on digits
+            // the head improved at every one of 5 epochs, ending at 88.7% where thawing reached 94-98%; with half
+            // the budget for the head, the thaw of everything came too late to pay).
+            private static int HeadShare(ThawContext context) => Math.Max(1, context.TotalEpochs / 4);
 
             private static bool OnlyTheHeadTrains(ThawContext context)
                 => ResNetStages.All.Where(s => s != ResNetStage.Head).All(context.FrozenStages.Contains);

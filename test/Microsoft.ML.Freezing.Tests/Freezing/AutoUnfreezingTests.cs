@@ -29,12 +29,14 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Epoch = epoch, ValidationLoss = loss, FrozenStages = mask.FrozenStages(Names),
         };
 
-        // The decision after losses.Length epochs; losses[k] is epoch k's validation loss, masks[k] its mask.
-        private static ThawDecision Decide(UnfreezeSchedule auto, double?[] losses, FreezeMask[] masks)
+        // The decision after losses.Length epochs of a `budget`-epoch run; losses[k] is epoch k's validation loss,
+        // masks[k] its mask. With 20 epochs the head may train 5 before the budget thaws it.
+        private static ThawDecision Decide(UnfreezeSchedule auto, double?[] losses, FreezeMask[] masks,
+            int budget = 20)
         {
             var history = losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList();
             var current = masks.Length > 0 ? masks[^1] : FreezeMask.AllButHead;
-            return auto.Decide(new ThawContext(history.Count, 10, current, history, Names));
+            return auto.Decide(new ThawContext(history.Count, budget, current, history, Names));
         }
 
         private static FreezeMask[] Head(int epochs) => Enumerable.Repeat(FreezeMask.AllButHead, epochs).ToArray();
@@ -130,20 +132,23 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         }
 
         [TestMethod]
-        public void AHeadStillImprovingAtHalfTheBudgetThawsAnyway()
+        public void AHeadStillImprovingAtAQuarterOfTheBudgetThawsAnyway()
         {
             var auto = UnfreezeSchedule.Auto();
-            // A 10-epoch budget; the head improves clearly every epoch.
+            // A 20-epoch budget; the head improves clearly every epoch.
             var improving = new double?[] { 0.9, 0.8, 0.7, 0.6, 0.5 };
             Assert.AreEqual("stem..layer4", Decide(auto, improving.Take(4).ToArray(), Head(4)).Mask.ToString());
-            var half = Decide(auto, improving, Head(5));
-            Assert.AreEqual("stem..layer3", half.Mask.ToString());
-            Assert.AreEqual("the initial mask has trained 5 epochs of the 10-epoch budget (validation loss 0.5000), " +
-                "so the thaw gets the rest: thawing layer4.", half.Reason);
+            var quarter = Decide(auto, improving, Head(5));
+            Assert.AreEqual("stem..layer3", quarter.Mask.ToString());
+            Assert.AreEqual("the initial mask has trained 5 epochs of the 20-epoch budget (validation loss 0.5000), " +
+                "so the thaw gets the rest: thawing layer4.", quarter.Reason);
+            // The evidence's 5-epoch budget: one head epoch, then layer4.
+            Assert.AreEqual("stem..layer3", Decide(auto, improving.Take(1).ToArray(), Head(1), budget: 5)
+                .Mask.ToString());
             // A thawed stage at its best is followed at once by more: 4 epochs left, two a step, so two of the four
             // frozen stages.
             var masks = Head(2).Concat(Enumerable.Repeat(Layer4Thawed, 4)).ToArray();
-            var thawed = Decide(auto, new double?[] { 0.9, 0.9, 0.7, 0.6, 0.5, 0.4 }, masks);
+            var thawed = Decide(auto, new double?[] { 0.9, 0.9, 0.7, 0.6, 0.5, 0.4 }, masks, budget: 10);
             Assert.AreEqual("stem..layer1", thawed.Mask.ToString(), thawed.Reason);
         }
 
@@ -174,6 +179,33 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         }
 
         [TestMethod]
+        public void AThawOfSeveralStagesIsJudgedAfterTwoEpochs()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            // Head, layer4 (paid), then everything else at once, whose first epoch is worse than layer4's best.
+            var masks = new[] { FreezeMask.AllButHead, Layer4Thawed, FreezeMask.None, FreezeMask.None };
+            var unsettled = Decide(auto, new double?[] { 0.9, 0.6, 0.7 }, masks.Take(3).ToArray(), budget: 5);
+            Assert.IsFalse(unsettled.RestoreBestWeights || unsettled.Stop, unsettled.Reason);
+            Assert.AreEqual("none", unsettled.Mask.ToString());
+            Assert.AreEqual("the thaw at epoch 2 thawed 4 stages at once, so it is judged after 2 epochs (its first " +
+                "is unsettled): validation loss 0.7000, the best 0.6000 at epoch 1: keeping nothing frozen.",
+                unsettled.Reason);
+            // Still behind after its second epoch: layer4's weights and mask come back.
+            var hurt = Decide(auto, new double?[] { 0.9, 0.6, 0.7, 0.65 }, masks, budget: 5);
+            Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop, hurt.Reason);
+            Assert.AreEqual("stem..layer3", hurt.Mask.ToString());
+            StringAssert.StartsWith(hurt.Reason, "the thaw at epoch 2 did not pay");
+            // Ahead after its second: it paid, nothing is restored.
+            var paid = Decide(auto, new double?[] { 0.9, 0.6, 0.7, 0.5 }, masks, budget: 5);
+            Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
+            Assert.AreEqual("none", paid.Mask.ToString());
+            // One stage at a time is judged after the patience, as before.
+            var single = Decide(auto, new double?[] { 0.9, 0.6, 0.7 },
+                new[] { FreezeMask.AllButHead, Layer4Thawed, FreezeMask.UpTo(ResNetStage.Layer2) }, budget: 20);
+            Assert.IsTrue(single.RestoreBestWeights, single.Reason);
+        }
+
+        [TestMethod]
         public void AnImprovementWithinTheNoiseIsAPlateau()
         {
             var history = new List<EpochRecord>
@@ -182,11 +214,11 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 Validated(1, 0.57, 0.05, 0.77, FreezeMask.AllButHead),
             };
             var auto = UnfreezeSchedule.Auto();
-            var decision = auto.Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
+            var decision = auto.Decide(new ThawContext(2, 20, FreezeMask.AllButHead, history, Names));
             Assert.AreEqual("validation loss 0.5700 did not improve on 0.6000 (epoch 0) by more than its noise " +
                 "(0.0500) for 1 epoch: thawing layer4.", decision.Reason);
             history[1] = Validated(1, 0.54, 0.05, 0.77, FreezeMask.AllButHead);
-            decision = auto.Decide(new ThawContext(2, 10, FreezeMask.AllButHead, history, Names));
+            decision = auto.Decide(new ThawContext(2, 20, FreezeMask.AllButHead, history, Names));
             Assert.AreEqual("stem..layer4", decision.Mask.ToString(), decision.Reason);
         }
 
@@ -293,7 +325,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         {
             // Validating on the training images: what layer4 learns shows in validation.
             using var validation = TestData.RandomImages(16);
-            using var run = Train(validation, epochs: 4);
+            using var run = Train(validation, epochs: 8);
             string log = string.Join("\n", run.Log);
 
             Assert.AreEqual(run.History[0].ValidationLoss, run.History[1].ValidationLoss, "the head cannot learn");
@@ -321,15 +353,15 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             // The training images with every label moved on by one class: the more layer4 fits the training labels,
             // the worse it validates.
             using var validation = Mislabelled(16);
-            using var run = Train(validation, epochs: 6);
+            using var run = Train(validation, epochs: 8);
             string log = string.Join("\n", run.Log);
 
             // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), then the head again from epoch 0's weights
             // to the end of the budget (head epochs cost next to nothing), and epoch 0's weights at the end.
-            Assert.HasCount(6, run.History, log);
+            Assert.HasCount(8, run.History, log);
             Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
             Assert.AreEqual(0, run.History[2].RestoredEpoch);
-            for (int epoch = 3; epoch < 6; epoch++)
+            for (int epoch = 3; epoch < 8; epoch++)
             {
                 CollectionAssert.Contains(run.History[epoch].FrozenStages.ToArray(), ResNetStage.Layer4,
                     "frozen again");

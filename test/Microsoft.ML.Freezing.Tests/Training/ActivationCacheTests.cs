@@ -170,21 +170,26 @@ namespace Microsoft.ML.Freezing.Tests.Training
         [TestMethod]
         public void ReactiveValidationCachesTheCurrentBoundaryAndEqualsTheUncachedValidation()
         {
-            // Auto with a min delta no epoch can beat: a plateau at every boundary, so layer4 thaws at 2; at 3 it
-            // either trains on (its loss below the head's, within the "noise": one more epoch) or freezes again.
+            // Auto with a min delta no epoch can beat, and 4 epochs: the head trains its quarter of the budget (epoch
+            // 0), layer4 thaws at 1; at 2 it either trains on (its loss below the head's, within the "noise": one
+            // more epoch) or freezes again with epoch 0's weights.
             using var validation = TestData.RandomImages(8, seed: 9);
             var (history, uncached, forwards) = Validate(UnfreezeSchedule.Auto(1, minDelta: 100), validation);
 
             Assert.HasCount(4, history);
-            bool layer4TrainsOn = !history[3].FrozenStages.Contains(ResNetStage.Layer4);
-            Assert.AreEqual(history[2].ValidationLoss < history.Take(2).Min(h => h.ValidationLoss), layer4TrainsOn,
-                history[3].ThawReason);
-            // Epoch 0 stores layer4's outputs, epoch 1 reads them; a thaw moves the boundary (run from the images,
-            // storing layer3's outputs), and epoch 3 reads them if the mask stays, else runs from the images again.
+            bool layer4TrainsOn = !history[2].FrozenStages.Contains(ResNetStage.Layer4);
+            Assert.AreEqual(history[1].ValidationLoss < history[0].ValidationLoss, layer4TrainsOn,
+                history[2].ThawReason);
+            // Epoch 0 runs from the images and stores layer4's outputs; the thaw at 1 moves the boundary (from the
+            // images, storing layer3's outputs). Trained on, epoch 2 reads layer3's outputs and the restore after it
+            // runs epoch 3 from the images; frozen again, epoch 2 runs from the images (the restore drops the cache)
+            // and epoch 3 reads layer4's outputs.
             CollectionAssert.AreEqual(
-                new ResNetStage?[] { null, ResNetStage.Layer4, null, layer4TrainsOn ? ResNetStage.Layer3 : null },
+                layer4TrainsOn
+                    ? new ResNetStage?[] { null, null, ResNetStage.Layer3, null }
+                    : new ResNetStage?[] { null, null, null, ResNetStage.Layer4 },
                 history.Select(h => h.ValidationCachedBoundary).ToArray());
-            Assert.AreEqual(layer4TrainsOn ? 16L : 24L, forwards[ResNetStage.Stem]);
+            Assert.AreEqual(24L, forwards[ResNetStage.Stem]);
             Assert.AreEqual(32L, forwards[ResNetStage.Head]);
             AssertSameValidation(history, uncached);
         }
