@@ -106,9 +106,10 @@ namespace Samples
                 _taskEpoch = -1;
             }
             WriteLine(EpochLine(r, _epochs, thawed));
-            // One line per decision of a thaw policy (Auto says why it thaws, waits, restores or stops).
+            // One line per decision of a thaw policy (Auto says why it thaws, waits, restores or stops), in the
+            // engine's words, whose epochs count from 0 (EpochRecord.Epoch) where these lines count from 1.
             if (r.ThawReason != null)
-                WriteLine($"  thaw policy: {r.ThawReason}");
+                WriteLine($"  thaw policy (its epochs count from 0): {r.ThawReason}");
             if (r.StopReason != null)
                 WriteLine($"  stopped: {r.StopReason}");
             _stopShown = r.StopReason != null;
@@ -130,8 +131,9 @@ namespace Samples
                 Console.WriteLine($"  {Restored(last)}");
         }
 
-        private static string Restored(EpochRecord r)
-            => $"kept the weights of epoch {r.RestoredEpoch + 1} (restored after epoch {r.Epoch + 1})";
+        private string Restored(EpochRecord r)
+            => $"kept the weights of epoch {r.RestoredEpoch + 1}/{_epochs} " +
+                $"(restored after epoch {r.Epoch + 1}/{_epochs})";
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>
         public void WriteLine(string line)
