@@ -25,7 +25,6 @@ namespace Samples
         private int _taskEpoch = -1;
         private EpochRecord _previous;
         private bool _stopShown;
-        private int? _restoreShown;
 
         public TrainingDisplay(int epochs, int batchSize)
         {
@@ -113,21 +112,16 @@ namespace Samples
             if (r.StopReason != null)
                 WriteLine($"  stopped: {r.StopReason}");
             _stopShown = r.StopReason != null;
-            // The trainer restores while it decides after an epoch, before that epoch's callback: said here, under
-            // the epoch line the decision belongs to, counted from 1 like that line.
-            if (r.RestoredEpoch.HasValue)
-                WriteLine($"  {Restored(r)}");
-            _restoreShown = r.RestoredEpoch;
         }
 
         /// <summary>After training: why the run stopped and whose weights it kept, when the trainer decided it after
-        /// the last epoch line (Auto's last decision and the best-epoch restore come after that epoch's
-        /// callback).</summary>
+        /// the last epoch line (Auto's last decision and the best-epoch restore come after that epoch's callback; a
+        /// restore during the run is said by the thaw policy's line under the next epoch).</summary>
         public void ShowEnd(EpochRecord last)
         {
             if (!_stopShown && last?.StopReason != null)
                 Console.WriteLine($"  stopped after epoch {last.Epoch + 1}: {last.StopReason}");
-            if (last?.RestoredEpoch.HasValue == true && last.RestoredEpoch != _restoreShown)
+            if (last?.RestoredEpoch.HasValue == true)
                 Console.WriteLine($"  {Restored(last)}");
         }
 
