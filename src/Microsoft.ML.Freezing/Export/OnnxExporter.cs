@@ -154,15 +154,7 @@ namespace Microsoft.ML.Freezing
             var graph = builder.Graph;
             graph.Name = options.Output == OnnxExportOutput.Features ? $"resnet_features_{options.FeatureStage.Name()}"
                 : "resnet_classifier";
-            var model = new ModelProto
-            {
-                IrVersion = IrVersion,
-                ProducerName = "Microsoft.ML.Freezing",
-                ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
-                Graph = graph,
-                DocString = options.Description ?? Describe(definition, preprocessing, options),
-            };
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
+            var model = Wrap(graph, options.Description ?? Describe(definition, preprocessing, options));
             model.MetadataProps.Add(
                 new StringStringEntryProto { Key = "preprocessing", Value = preprocessing.ToString() });
             model.MetadataProps.Add(
@@ -173,6 +165,21 @@ namespace Microsoft.ML.Freezing
                 model.MetadataProps.Add(
                     new StringStringEntryProto { Key = "class_names",
                     Value = JsonSerializer.Serialize(options.ClassNames) });
+            return model;
+        }
+
+        /// <summary>A model holding <paramref name="graph"/>, at this exporter's IR and opset versions.</summary>
+        internal static ModelProto Wrap(GraphProto graph, string description)
+        {
+            var model = new ModelProto
+            {
+                IrVersion = IrVersion,
+                ProducerName = "Microsoft.ML.Freezing",
+                ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
+                Graph = graph,
+                DocString = description,
+            };
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
             return model;
         }
 

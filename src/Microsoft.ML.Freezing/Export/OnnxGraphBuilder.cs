@@ -38,6 +38,12 @@ namespace Microsoft.ML.Freezing
 
         public void AddOutput(string name, long[] shape) => Graph.Output.Add(ValueInfo(name, shape));
 
+        /// <summary>Makes the value <paramref name="name"/> (which later nodes may read too) a float output whose shape
+        /// ONNX Runtime infers.</summary>
+        public void AddOutput(string name)
+            => Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto {
+                TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } } });
+
         /// <summary>Gives the last node's output the graph output's name.</summary>
         public void Rename(string value, string name)
         {

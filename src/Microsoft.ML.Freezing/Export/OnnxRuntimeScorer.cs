@@ -36,7 +36,24 @@ namespace Microsoft.ML.Freezing
             _sourceChannel = preprocessing.Channels == ChannelOrder.Bgr ? new[] { 2, 1, 0 } : new[] { 0, 1, 2 };
             _inputNames = new[] { input };
             _outputNames = new[] { output };
-            using var options = new SessionOptions
+            using var options = CreateSessionOptions(threads);
+            _session = OpenSession(model, options, cacheOptimizedGraph);
+            _runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        }
+
+        /// <summary>Whether <paramref name="e"/> says that ONNX Runtime cannot run here (its native library missing or
+        /// unloadable, or a graph it refuses): the caller falls back to TorchSharp.</summary>
+        internal static bool CannotRun(Exception e)
+            => e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException
+                or BadImageFormatException or OnnxRuntimeException;
+
+        /// <summary>
+        /// The session options of every session this library opens: <paramref name="threads"/> intra-op threads that
+        /// sleep when idle, all graph optimisations, the memory arena on, quiet.
+        /// </summary>
+        internal static SessionOptions CreateSessionOptions(int threads)
+        {
+            var options = new SessionOptions
             {
                 IntraOpNumThreads = threads,
                 InterOpNumThreads = 1,
@@ -53,8 +70,7 @@ namespace Microsoft.ML.Freezing
             // process) get the cores between operators: on 2 cores, under load, Transform went from 0.7-0.9x to 1.0x
             // of the peer's throughput, scoring and latency no slower.
             options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-            _session = OpenSession(model, options, cacheOptimizedGraph);
-            _runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+            return options;
         }
 
         /// <summary>

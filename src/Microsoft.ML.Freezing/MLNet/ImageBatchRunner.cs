@@ -157,9 +157,7 @@ namespace Microsoft.ML.Freezing
                         scorer = network is null ? CreateScorer(saved, output, stage)
                             : CreateScorer(network, output, stage);
                     }
-                    catch (Exception e) when (e is DllNotFoundException or TypeInitializationException
-                        or EntryPointNotFoundException or BadImageFormatException
-                        or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                    catch (Exception e) when (OnnxRuntimeScorer.CannotRun(e))
                     {
                         _onnxUnavailable = true;
                         string message = "ONNX Runtime could not run this network, so it scores on TorchSharp: " +

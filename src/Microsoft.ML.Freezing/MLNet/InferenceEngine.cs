@@ -4,8 +4,9 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// What runs a fitted network when it scores or featurizes images (<c>Transform</c>, <c>PredictionEngine</c>,
-    /// <see cref="FrozenResNetModel.Score"/>, <see cref="ResNetFeaturizerTransformer.GetFeatures"/>). Training always
-    /// runs on TorchSharp.
+    /// <see cref="FrozenResNetModel.Score"/>, <see cref="ResNetFeaturizerTransformer.GetFeatures"/>), and what runs the
+    /// frozen prefix in training (<see cref="FineTuneSettings.FrozenPrefixEngine"/>). The trainable stages always
+    /// train on TorchSharp.
     /// </summary>
     public enum InferenceEngine
     {

@@ -90,19 +90,19 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// The epoch's frozen prefix folded for inference, when every BatchNorm in it is in eval mode (the Frozen
-        /// policy); else null, and the prefix runs through the modules.
+        /// The epoch's frozen prefix (see <see cref="FrozenPrefix"/> for the route it takes), or null when nothing is
+        /// frozen below the first trainable stage. <paramref name="passImages"/>: the images the epoch runs it on.
         /// </summary>
-        private FoldedResNet FoldPrefix(EpochPlan plan)
+        private FrozenPrefix CreatePrefix(EpochPlan plan, int passImages)
         {
             var first = plan.FirstTrainable;
-            if (first == ResNetStage.Stem || Model.BatchNorms().Any(b => b.Stage < first && b.Module.training))
+            if (first == ResNetStage.Stem)
                 return null;
-            var prefix = Model.Fold(ResNetStage.Stem, first - 1, _options.FrozenPrefixPrecision, _options.Log);
-            if (prefix.Precision == InferencePrecision.BFloat16)
+            if (_options.FrozenPrefixPrecision == InferencePrecision.BFloat16)
                 _options.Log?.Invoke($"Epoch {plan.Epoch}: the frozen prefix " +
                     $"({ResNetStage.Stem.Name()}..{(first - 1).Name()}) runs in bfloat16.");
-            return prefix;
+            return FrozenPrefix.Create(Model, first, _options.FrozenPrefixPrecision, _options.FrozenPrefixEngine,
+                passImages, plan.Fill.ToArray(), _options.Log);
         }
 
         // With the Frozen BatchNorm policy, the lowest stage that has a parameter the mask leaves trainable.

@@ -128,7 +128,7 @@ namespace Microsoft.ML.Freezing
             var boundary = plan.FirstTrainable - 1;
             if (plan.CachedBoundary.HasValue || !plan.Fill.Contains(boundary))
                 return plan;
-            using (var prefix = FoldPrefix(plan))
+            using (var prefix = CreatePrefix(plan, run.Train.Count))
             {
                 foreach (var indices in ImageBatchSources.BatchIndices(run.Train.Count, _options.BatchSize, null))
                 {
@@ -158,7 +158,7 @@ namespace Microsoft.ML.Freezing
         private EpochTotals RunBatches(EpochPlan plan, FitRun run)
         {
             // Frozen parameters cannot change during the epoch, so one folded snapshot serves all of it.
-            using var prefix = plan.CachedBoundary.HasValue ? null : FoldPrefix(plan);
+            using var prefix = plan.CachedBoundary.HasValue ? null : CreatePrefix(plan, run.Train.Count);
             var clock = Stopwatch.StartNew();
             var totals = new EpochTotals();
             int batch = 0;
@@ -194,7 +194,7 @@ namespace Microsoft.ML.Freezing
                 g => schedule * (plan.Warming.Contains(g.Stage) ? warmup : 1.0));
         }
 
-        private (double Loss, long Correct) TrainStep(FitRun run, EpochPlan plan, FoldedResNet prefix, int[] indices,
+        private (double Loss, long Correct) TrainStep(FitRun run, EpochPlan plan, FrozenPrefix prefix, int[] indices,
             int batch)
         {
             using var images = run.Train.GetBatch(indices);
@@ -208,19 +208,16 @@ namespace Microsoft.ML.Freezing
 
         // Nothing below the lowest trainable stage needs a gradient; its outputs may feed the cache.
         private Tensor ForwardFrozenPrefix(Tensor hidden, Tensor labels, int[] indices, EpochPlan plan,
-            FoldedResNet prefix, ActivationCache cache)
+            FrozenPrefix prefix, ActivationCache cache)
         {
-            using var noGrad = no_grad();
-            for (var stage = ResNetStage.Stem; stage < plan.FirstTrainable; stage++)
+            var output = prefix.Forward(hidden, (stage, activations) =>
             {
-                hidden = prefix != null && stage <= prefix.To
-                    ? prefix.ForwardStage(stage, hidden)
-                    : Model.ForwardStage(stage, hidden);
-                _stageForwards[stage] += indices.Length;
-                if (plan.Fill.Contains(stage) && !cache.Put(stage, indices, hidden, labels))
+                if (plan.Fill.Contains(stage) && !cache.Put(stage, indices, activations, labels))
                     plan.Fill.Remove(stage);
-            }
-            return hidden;
+            });
+            for (var stage = ResNetStage.Stem; stage <= prefix.Last; stage++)
+                _stageForwards[stage] += indices.Length;
+            return output;
         }
 
         private (double Loss, long Correct) TrainFromCache(ActivationCache cache, ResNetStage boundary, int[] indices,

@@ -84,6 +84,47 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
         }
 
         [TestMethod]
+        public void OnnxRuntimePrefixGivesEveryStageOutputOfTheModulesWithin1e4OfItsRange()
+        {
+            var weights = PretrainedWeights.MLNetResNet18(OnnxPath);
+            using var network = weights.CreateNetwork(10, seed: 1);
+            network.eval();
+            using var photos = Photos(weights.Preprocessing.WithImageSize(Size));
+            using var noGrad = no_grad();
+            using var prefix = OnnxRuntimePrefix.Create(network, ResNetStage.Layer4,
+                new[] { ResNetStage.Stem, ResNetStage.Layer2, ResNetStage.Layer3 }, Size, Size, threads: 2);
+            var outputs = prefix.Run(photos);
+            var report = new List<string>();
+            try
+            {
+                CollectionAssert.AreEquivalent(
+                    new[] { ResNetStage.Stem, ResNetStage.Layer2, ResNetStage.Layer3, ResNetStage.Layer4 },
+                    outputs.Keys.ToArray());
+                var input = photos.alias();
+                foreach (var stage in new[] { ResNetStage.Stem, ResNetStage.Layer1, ResNetStage.Layer2,
+                    ResNetStage.Layer3, ResNetStage.Layer4 })
+                {
+                    var expected = network.ForwardStage(stage, input);
+                    input.Dispose();
+                    input = expected;
+                    if (!outputs.TryGetValue(stage, out var actual))
+                        continue;
+                    CollectionAssert.AreEqual(expected.shape, actual.shape, stage.Name());
+                    double error = RelativeDifference(expected, actual);
+                    report.Add($"{stage.Name()} {error:G2}");
+                    Assert.IsTrue(error <= 1e-4, string.Join(", ", report));
+                }
+                input.Dispose();
+            }
+            finally
+            {
+                foreach (var output in outputs.Values)
+                    output.Dispose();
+            }
+            Console.WriteLine("ONNX Runtime prefix vs modules, max difference / range: " + string.Join(", ", report));
+        }
+
+        [TestMethod]
         public void FoldedFeaturesMatchOnnxRuntimeOnTheOriginalGraph()
         {
             var weights = PretrainedWeights.MLNetResNet18(OnnxPath);

@@ -14,9 +14,12 @@ namespace Microsoft.ML.Freezing.Tests.Training
     public sealed class FoldedPrefixTrainingTests
     {
         [TestMethod]
-        [DataRow(true)]
-        [DataRow(false)]
-        public void FrozenParametersAndStatisticsStayBitIdenticalThroughTheFoldedAndCachedPaths(bool cache)
+        [DataRow(true, InferenceEngine.TorchSharp)]
+        [DataRow(false, InferenceEngine.TorchSharp)]
+        [DataRow(true, InferenceEngine.OnnxRuntime)]
+        [DataRow(false, InferenceEngine.OnnxRuntime)]
+        public void FrozenParametersAndStatisticsStayBitIdenticalThroughTheFoldedAndCachedPaths(bool cache,
+            InferenceEngine engine)
         {
             using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
             using var train = TestData.RandomImages(48, seed: 11);
@@ -24,7 +27,7 @@ namespace Microsoft.ML.Freezing.Tests.Training
             var options = new FineTuneOptions
             {
                 Epochs = 3, BatchSize = 16, LearningRate = 0.05, Freeze = FreezeMask.UpTo(ResNetStage.Layer3),
-                Unfreezing = UnfreezeSchedule.Gradual(1, 1), UseActivationCache = cache,
+                Unfreezing = UnfreezeSchedule.Gradual(1, 1), UseActivationCache = cache, FrozenPrefixEngine = engine,
             };
             using (var tuner = new FineTuner(model, options))
                 tuner.Fit(train);
@@ -39,6 +42,36 @@ namespace Microsoft.ML.Freezing.Tests.Training
             }
             Assert.IsFalse(TestData.Same(before["fc.weight"], after["fc.weight"]), "the head should train");
             TestData.Dispose(before);
+        }
+
+        [TestMethod]
+        public void OnnxRuntimePrefixFillsTheCacheWithTheFoldsValuesAndTrainsLikeIt()
+        {
+            var losses = new Dictionary<InferenceEngine, List<double>>();
+            var forwards = new Dictionary<InferenceEngine, IReadOnlyDictionary<ResNetStage, long>>();
+            foreach (var engine in new[] { InferenceEngine.TorchSharp, InferenceEngine.OnnxRuntime })
+            {
+                using var model = new ResNet(TestData.TinyDefinition(), seed: 7);
+                using var train = TestData.RandomImages(48, seed: 14);
+                losses[engine] = new List<double>();
+                var options = new FineTuneOptions
+                {
+                    Epochs = 3, BatchSize = 16, LearningRate = 0.05, Freeze = FreezeMask.AllButHead,
+                    Unfreezing = UnfreezeSchedule.Gradual(1, 1), FrozenPrefixEngine = engine, Seed = 0,
+                    BatchCallback = p => losses[engine].Add(p.Loss),
+                };
+                using var tuner = new FineTuner(model, options);
+                tuner.Fit(train);
+                // Epoch 0 runs stem..layer4 once and fills the cache at layer2, layer3 and layer4; later epochs read it.
+                forwards[engine] = tuner.StageForwardCounts.ToDictionary(p => p.Key, p => p.Value);
+                Assert.IsTrue(tuner.History.Skip(1).All(r => r.CachedBoundary.HasValue), engine.ToString());
+            }
+            CollectionAssert.AreEquivalent(forwards[InferenceEngine.TorchSharp].ToArray(),
+                forwards[InferenceEngine.OnnxRuntime].ToArray());
+            var (fold, onnx) = (losses[InferenceEngine.TorchSharp], losses[InferenceEngine.OnnxRuntime]);
+            Assert.HasCount(fold.Count, onnx);
+            for (int i = 0; i < fold.Count; i++)
+                Assert.AreEqual(fold[i], onnx[i], 1e-4 * Math.Max(1, Math.Abs(fold[i])), $"batch {i}");
         }
 
         [TestMethod]
@@ -82,7 +115,9 @@ namespace Microsoft.ML.Freezing.Tests.Training
         }
 
         [TestMethod]
-        public void FirstBatchLossThroughTheFoldedPrefixMatchesTheModules()
+        [DataRow(InferenceEngine.TorchSharp)]
+        [DataRow(InferenceEngine.OnnxRuntime)]
+        public void FirstBatchLossThroughTheFrozenPrefixMatchesTheModules(InferenceEngine engine)
         {
             using var model = new ResNet(TestData.TinyDefinition(), seed: 6);
             using var train = TestData.RandomImages(32, seed: 12);
@@ -108,14 +143,17 @@ namespace Microsoft.ML.Freezing.Tests.Training
                 expected = loss.item<float>();
 
             var losses = new List<double>();
+            var logs = new List<string>();
             var options = new FineTuneOptions
             {
                 Epochs = 1, BatchSize = 16, Freeze = FreezeMask.AllButHead, Seed = 0, UseActivationCache = false,
-                BatchCallback = p => losses.Add(p.Loss),
+                BatchCallback = p => losses.Add(p.Loss), FrozenPrefixEngine = engine, Log = logs.Add,
             };
             using (var tuner = new FineTuner(model, options))
                 tuner.Fit(train);
             Assert.AreEqual(expected, losses[0], 1e-4 * Math.Max(1, Math.Abs(expected)));
+            Assert.AreEqual(engine == InferenceEngine.OnnxRuntime,
+                logs.Any(l => l.Contains("runs on ONNX Runtime")), string.Join("\n", logs));
         }
     }
 }
