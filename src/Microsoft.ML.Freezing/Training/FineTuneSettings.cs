@@ -68,13 +68,13 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public InferencePrecision FrozenPrefixPrecision { get; set; } = InferencePrecision.Float32;
         /// <summary>
-        /// What runs the frozen prefix in training. <see cref="InferenceEngine.OnnxRuntime"/> (on the CPU, float32): the
-        /// prefix is exported at each epoch that runs it and computed by ONNX Runtime, whose kernels ran ResNet-18's
-        /// prefix about twice as fast as libtorch's fold on the CPUs tried; the trainable stages and the activation
-        /// cache get the same values up to float rounding. <see cref="InferenceEngine.TorchSharp"/>: the folded snapshot
-        /// on libtorch, which is also what runs when ONNX Runtime cannot, on CUDA, and in bfloat16. Default null:
-        /// ONNX Runtime when the epoch's pass is large enough to repay building its session (about 1 s; some 128
-        /// images at 224 px), else TorchSharp.
+        /// What runs the frozen prefix in training. <see cref="InferenceEngine.OnnxRuntime"/> (on the CPU, float32):
+        /// the prefix is exported at each epoch that runs it and computed by ONNX Runtime, whose kernels ran
+        /// ResNet-18's prefix about twice as fast as libtorch's fold on the CPUs tried; the trainable stages and the
+        /// activation cache get the same values up to float rounding. <see cref="InferenceEngine.TorchSharp"/>: the
+        /// folded snapshot on libtorch, which is also what runs when ONNX Runtime cannot, on CUDA, and in bfloat16.
+        /// Default null: ONNX Runtime when the epoch's pass is large enough to repay building its session (about 1 s;
+        /// some 128 images at 224 px), else TorchSharp.
         /// </summary>
         public InferenceEngine? FrozenPrefixEngine { get; set; }
         /// <summary>

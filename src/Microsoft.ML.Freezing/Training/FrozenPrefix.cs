@@ -37,9 +37,9 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// Pixels (images x height x width) a pass must cover for the automatic choice to build an ONNX Runtime session:
-        /// building it takes about 1 s (ResNet-18, 2 cores), which ONNX Runtime's faster kernels repay after about 100
-        /// images at 224 px.
+        /// Pixels (images x height x width) a pass must cover for the automatic choice to build an ONNX Runtime
+        /// session: building it takes about 1 s (ResNet-18, 2 cores), which ONNX Runtime's faster kernels repay after
+        /// about 100 images at 224 px.
         /// </summary>
         internal const long OnnxMinimumPassPixels = 128L * 224 * 224;
 
@@ -48,9 +48,9 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// The prefix below <paramref name="firstTrainable"/>. <paramref name="engine"/> OnnxRuntime asks for ONNX
-        /// Runtime, null for it when the pass of <paramref name="passImages"/> images repays the session (taken when the
-        /// prefix can be folded in float32 on the CPU); <paramref name="outputs"/> are the stage outputs a caller reads
-        /// besides the last one (the cache's).
+        /// Runtime, null for it when the pass of <paramref name="passImages"/> images repays the session (taken when
+        /// the prefix can be folded in float32 on the CPU); <paramref name="outputs"/> are the stage outputs a caller
+        /// reads besides the last one (the cache's).
         /// </summary>
         public static FrozenPrefix Create(ResNet model, ResNetStage firstTrainable, InferencePrecision precision,
             InferenceEngine? engine, long passImages, IReadOnlyCollection<ResNetStage> outputs, Action<string> log)

@@ -62,7 +62,8 @@ namespace Microsoft.ML.Freezing.Tests.Training
                 };
                 using var tuner = new FineTuner(model, options);
                 tuner.Fit(train);
-                // Epoch 0 runs stem..layer4 once and fills the cache at layer2, layer3 and layer4; later epochs read it.
+                // Epoch 0 runs stem..layer4 once and fills the cache at layer2, layer3 and layer4; later epochs read
+                // it.
                 forwards[engine] = tuner.StageForwardCounts.ToDictionary(p => p.Key, p => p.Value);
                 Assert.IsTrue(tuner.History.Skip(1).All(r => r.CachedBoundary.HasValue), engine.ToString());
             }
