@@ -75,24 +75,24 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// A session on <paramref name="model"/>: from its optimised graph in <see cref="OptimizedModelCache"/> when
-        /// <paramref name="cache"/> and the graph is there (optimisation off: it is done), else optimised now, and
-        /// written there when <paramref name="cache"/>.
+        /// <paramref name="cache"/> and the graph is there and matches its checksum (optimisation off: it is done),
+        /// else optimised now, and written there when <paramref name="cache"/>.
         /// </summary>
         private static InferenceSession OpenSession(byte[] model, SessionOptions options, bool cache)
         {
             string path = cache ? OptimizedModelCache.PathOf(model) : null;
-            if (path != null && File.Exists(path))
+            if (path != null && File.Exists(path) && OptimizedModelCache.ReadVerified(path) is byte[] optimized)
             {
                 options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
                 try
                 {
-                    var session = new InferenceSession(path, options);
+                    var session = new InferenceSession(optimized, options);
                     OptimizedModelCache.Touch(path);
                     return session;
                 }
                 catch (OnnxRuntimeException)
                 {
-                    OptimizedModelCache.Forget(path); // damaged: optimise again
+                    OptimizedModelCache.Forget(path); // not loadable: optimise again
                 }
                 options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             }

@@ -19,8 +19,10 @@ namespace Microsoft.ML.Freezing
     /// graph with optimisation off, the same 12 ms a prediction after). The optimised graph is specific to the CPU
     /// (NCHWc blocking) and to ONNX Runtime's version, so a file is named by a hash of the model's bytes, ONNX
     /// Runtime's version and the CPU's model name and flags. Written to a temporary name and renamed, so a reader never
-    /// sees half a file; a file that does not load is deleted and the model optimised again. The <see cref="Kept"/>
-    /// most recently used files stay. Only saved models use it: a live network's weights change with every epoch.
+    /// sees half a file; beside it, <c>.sha256</c> holds the SHA-256 of its bytes, checked at every load, because a
+    /// damaged weight would still load and score wrong without a word. A file that fails the check or does not load is
+    /// deleted and the model optimised again. The <see cref="Kept"/> most recently used files stay. Only saved models
+    /// use it: a live network's weights change with every epoch.
     /// </remarks>
     internal static class OptimizedModelCache
     {
@@ -41,8 +43,10 @@ namespace Microsoft.ML.Freezing
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             hash.AppendData(model);
             hash.AppendData(Encoding.UTF8.GetBytes(Machine.Value));
-            return Path.Combine(Folder, Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant() + ".onnx");
+            return Path.Combine(Folder, Hex(hash.GetHashAndReset()) + ".onnx");
         }
+
+        private static string Hex(byte[] hash) => Convert.ToHexString(hash).ToLowerInvariant();
 
         /// <summary>A unique temporary name in the folder for a graph ONNX Runtime is about to write; null when the
         /// folder cannot be created.</summary>
@@ -59,19 +63,51 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Moves a written graph to its name and drops the least recently used beyond <see cref="Kept"/> (and
-        /// abandoned temporary files); a failure leaves the cache as it was.</summary>
+        /// <summary>The file beside <paramref name="path"/> holding the SHA-256 of its bytes, in hex.</summary>
+        public static string ChecksumPath(string path) => path + ".sha256";
+
+        /// <summary>
+        /// The bytes of the graph at <paramref name="path"/> when they match its checksum; else null, and the graph and
+        /// its checksum are deleted (missing, damaged, or unreadable).
+        /// </summary>
+        public static byte[] ReadVerified(string path)
+        {
+            try
+            {
+                byte[] graph = File.ReadAllBytes(path);
+                string expected = File.ReadAllText(ChecksumPath(path)).Trim();
+                if (string.Equals(Hex(SHA256.HashData(graph)), expected, StringComparison.Ordinal))
+                    return graph;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Unreadable or half there: optimised again below.
+            }
+            Forget(path);
+            return null;
+        }
+
+        /// <summary>Moves a written graph to its name (its checksum first) and drops the least recently used beyond
+        /// <see cref="Kept"/> (and abandoned temporary files); a failure leaves the cache as it was.</summary>
         public static void Commit(string temporary, string path)
         {
             try
             {
                 if (File.Exists(temporary))
+                {
+                    string checksum = temporary + ".sha256.tmp";
+                    using (var graph = File.OpenRead(temporary))
+                        File.WriteAllText(checksum, Hex(SHA256.HashData(graph)));
+                    File.Move(checksum, ChecksumPath(path), overwrite: true);
                     File.Move(temporary, path, overwrite: true);
+                }
                 var folder = new DirectoryInfo(Folder);
                 var unused = folder.GetFiles("*.onnx").OrderByDescending(f => f.LastWriteTimeUtc).Skip(Kept);
                 // A temporary file an hour old belongs to a process that died while writing it.
                 var abandoned = folder.GetFiles("*.tmp").Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1));
-                foreach (var file in unused.Concat(abandoned))
+                foreach (var file in unused)
+                    Forget(file.FullName);
+                foreach (var file in abandoned)
                     file.Delete();
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -93,13 +129,16 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        /// <summary>Deletes a file if it is there.</summary>
+        /// <summary>Deletes a file, and a graph's checksum, if they are there.</summary>
         public static void Forget(string path)
         {
             try
             {
-                if (path != null)
-                    File.Delete(path);
+                if (path == null)
+                    return;
+                File.Delete(path);
+                if (path.EndsWith(".onnx", StringComparison.Ordinal))
+                    File.Delete(ChecksumPath(path));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -66,14 +66,17 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var data = ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(6, seed: 3));
 
             var first = ScoresOfAFreshLoad(ml, data);
-            var written = CachedGraphs();
-            Assert.HasCount(1, written, "one optimised graph, no temporary file left");
-            StringAssert.EndsWith(written[0], ".onnx");
+            var written = CachedGraphs().Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToArray();
+            Assert.HasCount(1, written, "one optimised graph");
+            CollectionAssert.AreEquivalent(new[] { written[0], OptimizedModelCache.ChecksumPath(written[0]) },
+                CachedGraphs(), "the graph and its checksum, no temporary file left");
+            var original = File.ReadAllBytes(written[0]);
             var writtenAt = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
             File.SetLastWriteTimeUtc(written[0], writtenAt);
 
             var second = ScoresOfAFreshLoad(ml, data);
-            CollectionAssert.AreEqual(written, CachedGraphs());
+            CollectionAssert.AreEquivalent(new[] { written[0], OptimizedModelCache.ChecksumPath(written[0]) },
+                CachedGraphs());
             Assert.IsTrue(File.GetLastWriteTimeUtc(written[0]) > writtenAt, "a use marks the graph as recent");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], second[i], $"row {i}: the same graph, the same scores");
@@ -86,6 +89,16 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             Assert.AreEqual(length, new FileInfo(written[0]).Length, "written again whole");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], third[i], $"row {i} after the damaged graph");
+
+            // One flipped bit inside the weights still parses and would score wrong: the checksum catches it.
+            var damaged = File.ReadAllBytes(written[0]);
+            CollectionAssert.AreEqual(original, damaged, "the rewritten graph is the first one");
+            damaged[damaged.Length / 2] ^= 0x40;
+            File.WriteAllBytes(written[0], damaged);
+            var fourth = ScoresOfAFreshLoad(ml, data);
+            CollectionAssert.AreEqual(original, File.ReadAllBytes(written[0]), "the flipped graph was replaced");
+            for (int i = 0; i < first.Length; i++)
+                CollectionAssert.AreEqual(first[i], fourth[i], $"row {i} after the flipped bit");
         }
     }
 }
