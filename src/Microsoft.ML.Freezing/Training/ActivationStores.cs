@@ -69,9 +69,27 @@ namespace Microsoft.ML.Freezing
 
         protected override void Write(IReadOnlyList<int> indices, Tensor activations)
         {
-            using var index = tensor(indices.Select(i => (long)i).ToArray());
             using var values = activations.to(ScalarType.Float32, CPU);
+            if (Consecutive(indices))
+            {
+                // The fill pass writes batches in index order: one block copy instead of index_copy_'s per-element
+                // walk.
+                using var block = _all.narrow(0, indices[0], indices.Count);
+                block.copy_(values);
+                return;
+            }
+            using var index = tensor(indices.Select(i => (long)i).ToArray());
             _all.index_copy_(0, index, values); // in place: returns _all itself, which must not be disposed
+        }
+
+        private static bool Consecutive(IReadOnlyList<int> indices)
+        {
+            for (int i = 1; i < indices.Count; i++)
+            {
+                if (indices[i] != indices[0] + i)
+                    return false;
+            }
+            return indices.Count > 0;
         }
 
         public override void Dispose() => _all.Dispose();
