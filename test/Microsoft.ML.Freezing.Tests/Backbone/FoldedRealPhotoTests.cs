@@ -43,6 +43,16 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             return cat(images, 0).MoveToOuterDisposeScope();
         }
 
+        /// <summary>ML.NET's ResNet-18 (10 classes, BatchNorms in eval mode) and the 16 photos at 224 px; the caller
+        /// disposes both.</summary>
+        private static (ResNet Network, Tensor Photos) NetworkInEvalModeAndPhotos()
+        {
+            var weights = PretrainedWeights.MLNetResNet18(OnnxPath);
+            var network = weights.CreateNetwork(10, seed: 1);
+            network.eval();
+            return (network, Photos(weights.Preprocessing.WithImageSize(Size)));
+        }
+
         private static double RelativeDifference(Tensor expected, Tensor actual)
         {
             using var scope = NewDisposeScope();
@@ -54,10 +64,9 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
         [TestMethod]
         public void EveryFoldedStageMatchesTheModulesWithin1e4OfItsRange()
         {
-            var weights = PretrainedWeights.MLNetResNet18(OnnxPath);
-            using var network = weights.CreateNetwork(10, seed: 1);
-            network.eval();
-            using var photos = Photos(weights.Preprocessing.WithImageSize(Size));
+            var (network, photos) = NetworkInEvalModeAndPhotos();
+            using var disposeNetwork = network;
+            using var disposePhotos = photos;
             using var noGrad = no_grad();
             using var folded = network.Fold();
             var input = photos.alias();
@@ -86,10 +95,9 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
         [TestMethod]
         public void OnnxRuntimePrefixGivesEveryStageOutputOfTheModulesWithin1e4OfItsRange()
         {
-            var weights = PretrainedWeights.MLNetResNet18(OnnxPath);
-            using var network = weights.CreateNetwork(10, seed: 1);
-            network.eval();
-            using var photos = Photos(weights.Preprocessing.WithImageSize(Size));
+            var (network, photos) = NetworkInEvalModeAndPhotos();
+            using var disposeNetwork = network;
+            using var disposePhotos = photos;
             using var noGrad = no_grad();
             using var prefix = OnnxRuntimePrefix.Create(network, ResNetStage.Layer4,
                 new[] { ResNetStage.Stem, ResNetStage.Layer2, ResNetStage.Layer3 }, Size, Size, threads: 2);
