@@ -81,12 +81,12 @@ namespace Microsoft.ML.Freezing
         private static InferenceSession OpenSession(byte[] model, SessionOptions options, bool cache)
         {
             string path = cache ? OptimizedModelCache.PathOf(model) : null;
-            if (path != null && File.Exists(path) && OptimizedModelCache.ReadVerified(path) is byte[] optimized)
+            if (path != null && File.Exists(path) && OptimizedModelCache.Verify(path))
             {
                 options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
                 try
                 {
-                    var session = new InferenceSession(optimized, options);
+                    var session = new InferenceSession(path, options);
                     OptimizedModelCache.Touch(path);
                     return session;
                 }
