@@ -102,7 +102,9 @@ namespace AccuracyEvidence
                 bool quick = parsed.GetValue(quickOption);
                 return RunStages(
                     parsed.GetValue(rootOption),
-                    parsed.GetValue(stagesOption) ?? Enumerable.Range(1, Stages.Length).ToArray(),
+                    // Without --stages System.CommandLine gives an empty array, not null: that means all of them.
+                    parsed.GetValue(stagesOption) is { Length: > 0 } chosen ? chosen
+                        : Enumerable.Range(1, Stages.Length).ToArray(),
                     parsed.GetValue(rowsOption)?.Split(',', StringSplitOptions.RemoveEmptyEntries),
                     seeds: quick ? 1 : parsed.GetValue(seedsOption),
                     epochs: quick ? 2 : parsed.GetValue(epochsOption),
