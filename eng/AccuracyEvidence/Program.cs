@@ -265,7 +265,8 @@ namespace AccuracyEvidence
                 $"validation fraction {o.ValidationFraction:g3}, restore best epoch {o.RestoreBestEpoch}, " +
                 $"epochs {o.Epochs}, batch {o.BatchSize}, {o.Optimizer} momentum {o.Momentum}, " +
                 $"weight decay {o.WeightDecay:g3}, layer decay {o.LayerLearningRateDecay:g3}, " +
-                $"schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}");
+                $"schedule {o.LearningRateSchedule}, BN {o.BatchNorm}, augmentation {o.Augmentation}, " +
+                $"horizontal flip {o.HorizontalFlip}");
         }
 
         public static string Percent(double value)
