@@ -42,6 +42,17 @@ namespace Microsoft.ML.Freezing
         public virtual bool RestoreBestEpochAtEnd => false;
 
         /// <summary>
+        /// Whether the loop trains a head-only baseline at the first thaw from a mask that trains the head alone: before
+        /// the thawed epochs, the head alone goes on from the same weights and optimizer state to the end of the epoch
+        /// budget, on cached activations (its epochs cost next to nothing), and each thawed epoch's record carries the
+        /// baseline's best so far (<see cref="EpochRecord.HeadOnlyBaseline"/>), so that a thaw can be judged against the
+        /// head trained as long instead of the head as it was when the thaw began;
+        /// <see cref="ThawDecision.RestoreHeadOnlyBaseline"/> then puts the baseline's best weights back. Needs a
+        /// validation set and the activation cache (the loop logs why when it cannot). Default false.
+        /// </summary>
+        public virtual bool UsesHeadOnlyBaseline => false;
+
+        /// <summary>
         /// Whether <paramref name="candidate"/>'s weights replace <paramref name="best"/>'s as the run's best epoch:
         /// the weights a restore puts back (<see cref="ThawDecision.RestoreBestWeights"/>,
         /// <see cref="RestoreBestEpochAtEnd"/>, <see cref="FineTuneOptions.RestoreBestEpoch"/>). Both were validated.
@@ -66,6 +77,14 @@ namespace Microsoft.ML.Freezing
         /// validation set.
         /// </summary>
         public bool RestoreBestWeights { get; init; }
+
+        /// <summary>
+        /// Put back the weights of the head-only baseline's best epoch (<see cref="ThawPolicy.UsesHeadOnlyBaseline"/>)
+        /// and the mask it trained with, or the best epoch's weights (as <see cref="RestoreBestWeights"/>) when that
+        /// epoch validated better. The baseline trained to the end of the budget, so this goes with
+        /// <see cref="Stop"/>. Needs a baseline (a thaw recorded with <see cref="EpochRecord.HeadOnlyBaseline"/>).
+        /// </summary>
+        public bool RestoreHeadOnlyBaseline { get; init; }
 
         /// <summary>End training now, before the coming epoch (after restoring, when that is asked too).</summary>
         public bool Stop { get; init; }

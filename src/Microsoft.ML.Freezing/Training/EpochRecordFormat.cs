@@ -16,7 +16,8 @@ namespace Microsoft.ML.Freezing
     /// validation accuracy (NaN when absent), images per second; int32 cached boundary, int32 validation cached
     /// boundary, int32 restored epoch (-1 when absent); bool + string thaw reason; bool + string stop reason; int64
     /// duration ticks; double validation loss standard error (NaN when absent); int32 n (-1 when absent), n float32
-    /// per-image validation losses.
+    /// per-image validation losses; bool + record: the head-only baseline (<see cref="EpochRecord.HeadOnlyBaseline"/>,
+    /// in this same format, itself without one); bool <see cref="EpochRecord.HeadOnlyBaselineKept"/>.
     /// </summary>
     internal static class EpochRecordFormat
     {
@@ -26,19 +27,26 @@ namespace Microsoft.ML.Freezing
         {
             w.Write(history.Count);
             foreach (var record in history)
-            {
-                WriteMetrics(w, record);
-                w.Write(record.CachedBoundary.HasValue ? (int)record.CachedBoundary.Value : -1);
-                w.Write(record.ValidationCachedBoundary.HasValue ? (int)record.ValidationCachedBoundary.Value : -1);
-                w.Write(record.RestoredEpoch ?? -1);
-                WriteOptional(w, record.ThawReason);
-                WriteOptional(w, record.StopReason);
-                w.Write(record.Duration.Ticks);
-                w.Write(record.ValidationLossStandardError ?? double.NaN);
-                w.Write(record.ValidationLosses?.Count ?? -1);
-                foreach (float loss in record.ValidationLosses ?? Array.Empty<float>())
-                    w.Write(loss);
-            }
+                WriteRecord(w, record);
+        }
+
+        private static void WriteRecord(BinaryWriter w, EpochRecord record)
+        {
+            WriteMetrics(w, record);
+            w.Write(record.CachedBoundary.HasValue ? (int)record.CachedBoundary.Value : -1);
+            w.Write(record.ValidationCachedBoundary.HasValue ? (int)record.ValidationCachedBoundary.Value : -1);
+            w.Write(record.RestoredEpoch ?? -1);
+            WriteOptional(w, record.ThawReason);
+            WriteOptional(w, record.StopReason);
+            w.Write(record.Duration.Ticks);
+            w.Write(record.ValidationLossStandardError ?? double.NaN);
+            w.Write(record.ValidationLosses?.Count ?? -1);
+            foreach (float loss in record.ValidationLosses ?? Array.Empty<float>())
+                w.Write(loss);
+            w.Write(record.HeadOnlyBaseline != null);
+            if (record.HeadOnlyBaseline != null)
+                WriteRecord(w, record.HeadOnlyBaseline);
+            w.Write(record.HeadOnlyBaselineKept);
         }
 
         /// <summary>The records, each marked <see cref="EpochRecord.FromCheckpoint"/>.</summary>
@@ -48,30 +56,40 @@ namespace Microsoft.ML.Freezing
             if (count < 0 || count > MaxEpochs) throw new InvalidDataException($"{count} epochs");
             var history = new List<EpochRecord>(count);
             for (int i = 0; i < count; i++)
-            {
-                history.Add(ReadRecord(r, tail =>
-                {
-                    int cached = tail.ReadInt32(), validationCached = tail.ReadInt32(), restored = tail.ReadInt32();
-                    string thawReason = ReadOptional(tail), stopReason = ReadOptional(tail);
-                    var duration = TimeSpan.FromTicks(tail.ReadInt64());
-                    double standardError = tail.ReadDouble();
-                    int losses = tail.ReadInt32();
-                    if (losses < -1 || losses > 100_000_000)
-                        throw new InvalidDataException($"{losses} validation losses");
-                    var perImage = losses < 0 ? null
-                        : Enumerable.Range(0, losses).Select(_ => tail.ReadSingle()).ToArray();
-                    return new Tail(duration)
-                    {
-                        ValidationLosses = perImage,
-                        ValidationLossStandardError = double.IsNaN(standardError) ? null : standardError,
-                        CachedBoundary = cached < 0 ? null : Stage(cached),
-                        ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
-                        ThawReason = thawReason, RestoredEpoch = restored < 0 ? null : restored,
-                        StopReason = stopReason, FromCheckpoint = true,
-                    };
-                }));
-            }
+                history.Add(ReadRecord(r, nested: false));
             return history;
+        }
+
+        private static EpochRecord ReadRecord(BinaryReader r, bool nested)
+        {
+            var record = ReadRecord(r, tail =>
+            {
+                int cached = tail.ReadInt32(), validationCached = tail.ReadInt32(), restored = tail.ReadInt32();
+                string thawReason = ReadOptional(tail), stopReason = ReadOptional(tail);
+                var duration = TimeSpan.FromTicks(tail.ReadInt64());
+                double standardError = tail.ReadDouble();
+                int losses = tail.ReadInt32();
+                if (losses < -1 || losses > 100_000_000)
+                    throw new InvalidDataException($"{losses} validation losses");
+                var perImage = losses < 0 ? null
+                    : Enumerable.Range(0, losses).Select(_ => tail.ReadSingle()).ToArray();
+                return new Tail(duration)
+                {
+                    ValidationLosses = perImage,
+                    ValidationLossStandardError = double.IsNaN(standardError) ? null : standardError,
+                    CachedBoundary = cached < 0 ? null : Stage(cached),
+                    ValidationCachedBoundary = validationCached < 0 ? null : Stage(validationCached),
+                    ThawReason = thawReason, RestoredEpoch = restored < 0 ? null : restored,
+                    StopReason = stopReason, FromCheckpoint = true,
+                };
+            });
+            if (r.ReadBoolean())
+            {
+                if (nested) throw new InvalidDataException("a head-only baseline has a baseline of its own");
+                record.HeadOnlyBaseline = ReadRecord(r, nested: true);
+            }
+            record.HeadOnlyBaselineKept = r.ReadBoolean();
+            return record;
         }
 
         /// <summary>The fields every stored record starts with, shared by the checkpoint and the model's History

@@ -60,7 +60,7 @@ namespace Microsoft.ML.Freezing
                 throw new InvalidOperationException($"Checkpoint {path} follows epoch {checkpoint.LastEpoch}, but " +
                     $"this run has {_options.Epochs} epochs (0..{_options.Epochs - 1}); set Epochs to at least " +
                     $"{checkpoint.LastEpoch + 1} to resume it.");
-            Resume(checkpoint, best);
+            Resume(checkpoint, best, run);
             string more = checkpoint.Epochs != _options.Epochs
                 ? $" (it was written by a run of {checkpoint.Epochs} epochs; this one has {_options.Epochs})" : "";
             _options.Log?.Invoke(checkpoint.LastEpoch + 1 == _options.Epochs
@@ -72,13 +72,18 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>Puts the run back in the state it was in right after the checkpoint's epoch.</summary>
-        private void Resume(TrainingCheckpoint checkpoint, BestEpoch best)
+        private void Resume(TrainingCheckpoint checkpoint, BestEpoch best, FitRun run)
         {
             using (var reader = new BinaryReader(new MemoryStream(checkpoint.Weights, writable: false)))
                 TensorDictionaryFormat.ReadInto(reader, Model.state_dict());
             using (var reader = new BinaryReader(new MemoryStream(checkpoint.OptimizerState, writable: false)))
                 LoadOptimizerState(reader);
-            ApplyMask(MaskOf(checkpoint));
+            ApplyMask(MaskOf(checkpoint.MaskText, checkpoint.FrozenParameters));
+            if (checkpoint.HeadOnlyBaseline != null)
+            {
+                using var reader = new BinaryReader(new MemoryStream(checkpoint.HeadOnlyBaseline, writable: false));
+                run.Baseline = HeadOnlyBaseline.Read(reader, Model, MaskOf);
+            }
             _history.Clear();
             _history.AddRange(checkpoint.History);
             if (checkpoint.BestEpoch >= 0)
@@ -101,23 +106,23 @@ namespace Microsoft.ML.Freezing
         }
 
         // The saved mask as the user wrote it when its text reads back to the same parameters, else by those names.
-        private FreezeMask MaskOf(TrainingCheckpoint checkpoint)
+        private FreezeMask MaskOf(string text, IReadOnlyList<string> frozenParameters)
         {
-            var frozen = new HashSet<string>(checkpoint.FrozenParameters, StringComparer.Ordinal);
+            var frozen = new HashSet<string>(frozenParameters, StringComparer.Ordinal);
             FreezeMask mask = null;
             try
             {
-                mask = FreezeMask.Parse(checkpoint.MaskText);
+                mask = FreezeMask.Parse(text);
             }
             catch (FormatException)
             {
             }
             return mask != null && _parameterNames.All(n => mask.IsFrozen(n) == frozen.Contains(n)) ? mask
-                : FreezeMask.Where(frozen.Contains, checkpoint.MaskText);
+                : FreezeMask.Where(frozen.Contains, text);
         }
 
         /// <summary>Writes the generation after <paramref name="epoch"/> (before the epoch's callbacks run).</summary>
-        private void SaveCheckpoint(Checkpoints checkpoints, int epoch, BestEpoch best)
+        private void SaveCheckpoint(Checkpoints checkpoints, int epoch, BestEpoch best, FitRun run)
         {
             var clock = Stopwatch.StartNew();
             bool bestIsLast = best.HasWeights && best.Epoch == epoch;
@@ -136,6 +141,8 @@ namespace Microsoft.ML.Freezing
                 BestWeights = best.HasWeights && !bestIsLast
                     ? CheckpointFile.Section(w => best.WriteDifferences(w, Model)) : null,
                 BestIsLastEpoch = bestIsLast,
+                HeadOnlyBaseline = run.Baseline == null ? null
+                    : CheckpointFile.Section(w => run.Baseline.Write(w, Model, _parameterNames)),
             };
             var (path, bytes) = checkpoints.Store.Write(epoch, checkpoint.ToSections());
             _options.Log?.Invoke($"Checkpoint after epoch {epoch}: {path} ({bytes / 1e6:F1} MB, written in " +

@@ -35,8 +35,13 @@ namespace Microsoft.ML.Freezing
 
             public long CacheMemoryBytes => (Cache?.MemoryBytes ?? 0) + (ValidationCache?.MemoryBytes ?? 0);
 
+            /// <summary>The head alone trained to the end of the budget at the first thaw, when the policy asks for
+            /// it (<see cref="ThawPolicy.UsesHeadOnlyBaseline"/>).</summary>
+            public HeadOnlyBaseline Baseline { get; set; }
+
             public void Dispose()
             {
+                Baseline?.Dispose();
                 Cache?.Dispose();
                 ValidationCache?.Dispose();
             }
@@ -179,8 +184,9 @@ namespace Microsoft.ML.Freezing
                 };
                 batch++;
                 PeakActivationCacheBytes = Math.Max(PeakActivationCacheBytes, run.CacheMemoryBytes);
-                _options.BatchCallback?.Invoke(new BatchProgress(plan.Epoch, batch, run.BatchesPerEpoch, loss,
-                    totals.Seen / clock.Elapsed.TotalSeconds));
+                if (!_trainingBaseline)
+                    _options.BatchCallback?.Invoke(new BatchProgress(plan.Epoch, batch, run.BatchesPerEpoch, loss,
+                        totals.Seen / clock.Elapsed.TotalSeconds));
             }
             return totals with { Elapsed = clock.Elapsed };
         }

@@ -26,6 +26,27 @@ namespace Microsoft.ML.Freezing
             return decision;
         }
 
+        /// <summary>The restore a decision asks for, if any. Returns the epoch the model now holds.</summary>
+        private int RestoreAsDecided(ThawDecision decision, BestEpoch best, FitRun run, int epoch, int heldEpoch)
+            => decision.RestoreHeadOnlyBaseline
+                ? RestoreHeadOnlyBaselineOrBest(best, run, epoch, heldEpoch, decision.Mask)
+                : decision.RestoreBestWeights ? RestoreBeforeEpoch(best, run, epoch, heldEpoch) : heldEpoch;
+
+        /// <summary>
+        /// After the last epoch: the head-only baseline's weights when they validated better, else the best epoch's
+        /// (<see cref="RestoreBestAtEnd"/>); sets <see cref="RestoredEpoch"/>.
+        /// </summary>
+        private void EndRun(BestEpoch best, FitRun run, int heldEpoch)
+        {
+            if (EndsWithBaseline(best, run))
+            {
+                RestoredEpoch = run.Baseline.Best.Epoch;
+                return;
+            }
+            heldEpoch = RestoreBestAtEnd(best, heldEpoch);
+            RestoredEpoch = _history.Count > 0 && heldEpoch != _history[^1].Epoch ? heldEpoch : null;
+        }
+
         /// <summary>
         /// A policy's restore between epochs: the best weights back, with fresh optimizer state and an empty
         /// activation cache (both belonged to the weights just discarded). Returns the epoch the model now holds.

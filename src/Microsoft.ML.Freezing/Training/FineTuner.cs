@@ -74,7 +74,9 @@ namespace Microsoft.ML.Freezing
         public IReadOnlyList<EpochRecord> History => _history;
         /// <summary>
         /// The epoch whose weights the model holds after <see cref="Fit"/> when they were put back (early stopping,
-        /// <see cref="FineTuneOptions.RestoreBestEpoch"/> or the thaw policy); null when it holds the last epoch's.
+        /// <see cref="FineTuneOptions.RestoreBestEpoch"/> or the thaw policy), or the head-only baseline's epoch when
+        /// the run kept the baseline (<see cref="EpochRecord.HeadOnlyBaselineKept"/>); null when it holds the last
+        /// epoch's.
         /// </summary>
         public int? RestoredEpoch { get; private set; }
         /// <summary>Images that went forward through each stage during training (validation not counted).</summary>
@@ -110,26 +112,27 @@ namespace Microsoft.ML.Freezing
             for (int epoch = first; !stopped && epoch < _options.Epochs; epoch++)
             {
                 var decision = DecideThaw(epoch);
-                if (decision.RestoreBestWeights)
-                    heldEpoch = RestoreBeforeEpoch(best, run, epoch, heldEpoch);
+                heldEpoch = RestoreAsDecided(decision, best, run, epoch, heldEpoch);
                 if (decision.Stop)
                 {
                     StopBefore(epoch, decision.Reason ?? $"thaw policy {_policy} asked to stop");
                     _options.Log?.Invoke($"Stopping before epoch {epoch}, as thaw policy {_policy} asked.");
                     break;
                 }
+                TrainHeadOnlyBaseline(epoch, decision, run);
                 var record = TrainEpoch(epoch, decision, run);
                 heldEpoch = epoch;
                 if (run.Validation != null)
+                {
+                    run.Baseline?.Annotate(record, _history);
                     best.Offer(record, Model);
+                }
                 if (checkpoints != null)
-                    SaveCheckpoint(checkpoints, epoch, best);
+                    SaveCheckpoint(checkpoints, epoch, best, run);
                 Publish(record);
-                if (StopsEarly(record, best))
-                    break;
+                stopped = StopsEarly(record, best);
             }
-            heldEpoch = RestoreBestAtEnd(best, heldEpoch);
-            RestoredEpoch = _history.Count > 0 && heldEpoch != _history[_history.Count - 1].Epoch ? heldEpoch : null;
+            EndRun(best, run, heldEpoch);
             return _history;
         }
 

@@ -27,6 +27,7 @@ namespace Microsoft.ML.Freezing
     /// "optimizer"     TorchSharp's optimizer save_state_dict (momentum buffers, Adam moments and steps)
     /// "best-weights"  TensorDictionaryFormat, when the best epoch is not the last one: its tensors that differ from
     ///                 "weights" (those of stages that trained since)
+    /// "head-only-baseline"  HeadOnlyBaseline's format, when the run trained one (ThawPolicy.UsesHeadOnlyBaseline)
     /// </code>
     /// </remarks>
     internal sealed class TrainingCheckpoint
@@ -37,6 +38,7 @@ namespace Microsoft.ML.Freezing
         private const string WeightsSection = "weights";
         private const string OptimizerSection = "optimizer";
         private const string BestWeightsSection = "best-weights";
+        private const string HeadOnlyBaselineSection = "head-only-baseline";
 
         private const byte NoBestWeights = 0, BestIsLast = 1, OwnBestWeights = 2;
 
@@ -64,6 +66,9 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public byte[] BestWeights { get; init; }
         public bool BestIsLastEpoch { get; init; }
+        /// <summary>The head-only baseline (<see cref="Freezing.HeadOnlyBaseline"/>'s format); null when none was
+        /// trained.</summary>
+        public byte[] HeadOnlyBaseline { get; init; }
 
         public List<(string Name, byte[] Bytes)> ToSections()
         {
@@ -77,6 +82,8 @@ namespace Microsoft.ML.Freezing
             };
             if (BestWeights != null)
                 sections.Add((BestWeightsSection, BestWeights));
+            if (HeadOnlyBaseline != null)
+                sections.Add((HeadOnlyBaselineSection, HeadOnlyBaseline));
             return sections;
         }
 
@@ -124,6 +131,7 @@ namespace Microsoft.ML.Freezing
                     Weights = Section(WeightsSection), OptimizerState = Section(OptimizerSection),
                     BestWeights = best == OwnBestWeights ? Section(BestWeightsSection) : null,
                     BestIsLastEpoch = best == BestIsLast,
+                    HeadOnlyBaseline = sections.TryGetValue(HeadOnlyBaselineSection, out var baseline) ? baseline : null,
                 };
             });
         }

@@ -55,7 +55,8 @@ namespace Microsoft.ML.Freezing
         public string ThawReason { get; init; }
         /// <summary>
         /// Set when, after this epoch, the weights of an earlier epoch were put back (by the thaw policy, early
-        /// stopping or <see cref="FineTuneOptions.RestoreBestEpoch"/>): that epoch. Null otherwise.
+        /// stopping or <see cref="FineTuneOptions.RestoreBestEpoch"/>): that epoch, or the head-only baseline's epoch
+        /// when <see cref="HeadOnlyBaselineKept"/> is set. Null otherwise.
         /// </summary>
         public int? RestoredEpoch { get; internal set; }
         /// <summary>
@@ -71,6 +72,20 @@ namespace Microsoft.ML.Freezing
         /// this run.
         /// </summary>
         public bool FromCheckpoint { get; init; }
+        /// <summary>
+        /// On an epoch of a thaw that <see cref="UnfreezeSchedule.Auto"/> judges against the head alone: the head alone,
+        /// trained on from the epoch before the thaw for as many epochs (from cached activations, with the run's batch
+        /// orders, rates and optimizer state: the linear probe's own later epochs), at its best so far by validation
+        /// loss. Its record (validation metrics and per-image losses), or null when no such baseline was trained
+        /// (<see cref="ThawPolicy.UsesHeadOnlyBaseline"/>).
+        /// </summary>
+        public EpochRecord HeadOnlyBaseline { get; internal set; }
+        /// <summary>
+        /// Set on the last epoch of a run that ended with the head-only baseline's weights (its epoch
+        /// <see cref="RestoredEpoch"/>, the mask before the thaw): no thawed epoch validated better than the head alone
+        /// trained as long.
+        /// </summary>
+        public bool HeadOnlyBaselineKept { get; internal set; }
 
         /// <inheritdoc/>
         public override string ToString()

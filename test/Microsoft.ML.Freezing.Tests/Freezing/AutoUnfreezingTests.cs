@@ -256,6 +256,38 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.IsFalse(auto.Improves(Validated(2, 0.4995, 0.05, 0.90, FreezeMask.AllButHead), head));
         }
 
+        [TestMethod]
+        public void AThawMustBeatTheHeadTrainedAsLong()
+        {
+            var auto = UnfreezeSchedule.Auto();
+            var head = Validated(1, 0.50, 0.01, 0.80, FreezeMask.AllButHead);
+            var thawed = Validated(2, 0.40, 0.01, 0.85, Layer4Thawed);
+            Assert.IsTrue(auto.Improves(thawed, head), "0.10 below the head as the thaw found it");
+            // The head alone, trained on as long, reached 0.38: the thaw did not beat it.
+            thawed.HeadOnlyBaseline = Validated(2, 0.38, 0.01, 0.86, FreezeMask.AllButHead);
+            Assert.IsFalse(auto.Improves(thawed, head));
+            var history = new List<EpochRecord> { Validated(0, 0.60, 0.01, 0.75, FreezeMask.AllButHead), head, thawed };
+            var decision = auto.Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+            Assert.IsTrue(decision.RestoreHeadOnlyBaseline && decision.Stop, decision.Reason);
+            Assert.IsFalse(decision.RestoreBestWeights);
+            Assert.AreEqual("stem..layer4", decision.Mask.ToString(), "layer4 freezes again");
+            Assert.AreEqual("the thaw at epoch 2 did not pay: at its best (epoch 2) validation loss 0.4000 is not " +
+                "below 0.3800 (the head alone trained as long, its epoch 2) by 0.001: keeping the head alone trained " +
+                "to the end of the budget (its epoch with the lowest validation loss, or epoch 1's weights if lower), " +
+                "freezing layer4 again, and stopping.", decision.Reason);
+
+            // Below the baseline within its noise: one more epoch; beyond it: the thaw paid.
+            thawed.HeadOnlyBaseline = Validated(2, 0.405, 0.01, 0.86, FreezeMask.AllButHead);
+            var ahead = auto.Decide(new ThawContext(3, 10, Layer4Thawed, history, Names));
+            Assert.IsFalse(ahead.Stop || ahead.RestoreHeadOnlyBaseline, ahead.Reason);
+            StringAssert.Contains(ahead.Reason, "it is ahead, so it trains one more epoch");
+            thawed.HeadOnlyBaseline = Validated(2, 0.45, 0.01, 0.86, FreezeMask.AllButHead);
+            Assert.IsTrue(auto.Improves(thawed, head));
+            // A baseline worse than the best head epoch is no reference: the best is.
+            thawed.HeadOnlyBaseline = Validated(2, 0.55, 0.01, 0.70, FreezeMask.AllButHead);
+            Assert.IsTrue(auto.Improves(thawed, head));
+        }
+
         // Per-image losses: `mean` plus a spread that is the same image by image whatever the epoch.
         private static float[] PerImage(double mean, double shift = 0, int count = 100)
             => Enumerable.Range(0, count).Select(i => (float)(mean + 0.5 * Math.Sin(i) + shift * (i % 2 == 0 ? 1 : -1)))
@@ -312,12 +344,13 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         }
 
         // The head's rate is 0, so its phase cannot improve validation: a plateau after epoch 1, by construction.
-        private static RecordedRun Train(IImageBatchSource validation, int epochs) => RecordedRun.Train(
-            new FineTuneOptions
+        private static RecordedRun Train(IImageBatchSource validation, int epochs, bool cache = true)
+            => RecordedRun.Train(new FineTuneOptions
             {
                 Epochs = epochs, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1,
                 Freeze = FreezeMask.AllButHead, Unfreezing = UnfreezeSchedule.Auto(),
                 StageLearningRateMultipliers = new Dictionary<ResNetStage, double> { [ResNetStage.Head] = 0 },
+                UseActivationCache = cache,
             }, validation);
 
         [TestMethod]
@@ -351,10 +384,13 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         public void RestoresTheBestWeightsAndFreezesAgainWhenTheThawHurtsValidation()
         {
             // The training images with every label moved on by one class: the more layer4 fits the training labels,
-            // the worse it validates.
+            // the worse it validates. Without the activation cache there is no head-only baseline (it would cost
+            // full passes): the thaw is judged against the epochs before it, and the head trains on after it.
             using var validation = Mislabelled(16);
-            using var run = Train(validation, epochs: 8);
+            using var run = Train(validation, epochs: 8, cache: false);
             string log = string.Join("\n", run.Log);
+            CollectionAssert.Contains(run.Log, "Epoch 2: no head-only baseline (the activation cache is off, so it " +
+                "would cost full passes); the thaw is judged against the epochs before it.");
 
             // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), then the head again from epoch 0's weights
             // to the end of the budget (head epochs cost next to nothing), and epoch 0's weights at the end.
@@ -374,6 +410,45 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             StringAssert.Contains(log, "Epoch 3: the thaw at epoch 2 did not pay");
             StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
             CollectionAssert.Contains(run.Log, "Restoring the weights of epoch 0, the best by ValidationLoss.");
+        }
+
+        // The head learns (validating on the training images), layer4's rate is 40 times the head's: a thaw at
+        // epoch 1 (the head's quarter of a 4-epoch budget) that loses to the head alone trained as long.
+        private static FineTuneOptions ThawThatLoses(FreezeMask freeze, ThawPolicy policy) => new FineTuneOptions
+        {
+            Epochs = 4, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1, Freeze = freeze,
+            Unfreezing = policy, RestoreBestEpoch = true,
+            StageLearningRateMultipliers = new Dictionary<ResNetStage, double> { [ResNetStage.Layer4] = 40 },
+        };
+
+        [TestMethod]
+        public void AThawThatLosesToTheHeadAloneEndsWithTheLinearProbesWeights()
+        {
+            using var validation = TestData.RandomImages(16);
+            using var auto = RecordedRun.Train(ThawThatLoses(FreezeMask.AllButHead, UnfreezeSchedule.Auto()),
+                validation);
+            using var probe = RecordedRun.Train(ThawThatLoses(FreezeMask.AllButHead, UnfreezeSchedule.None),
+                validation);
+            string log = string.Join("\n", auto.Log);
+
+            // The thaw at 1 was judged against the baseline, which the head alone trained before it in epochs 1-3.
+            CollectionAssert.DoesNotContain(auto.History[1].FrozenStages.ToArray(), ResNetStage.Layer4, log);
+            StringAssert.Contains(log, "Epoch 1: the head alone trained epochs 1..3 as a baseline for the thaw");
+            var baseline = auto.History[1].HeadOnlyBaseline;
+            Assert.IsNotNull(baseline, log);
+            Assert.IsTrue(baseline.ValidationLoss < auto.History[0].ValidationLoss, "the head learns: " + log);
+            Assert.IsTrue(auto.History[1].ValidationLoss > baseline.ValidationLoss, log);
+            // The run stopped and kept the baseline: the linear probe's own best epoch and weights.
+            Assert.IsTrue(auto.History[^1].HeadOnlyBaselineKept, log);
+            StringAssert.Contains(auto.History[^1].StopReason, "keeping the head alone trained to the end");
+            Assert.AreEqual(probe.RestoredEpoch ?? 3, auto.RestoredEpoch, log);
+            Assert.IsTrue(auto.RestoredEpoch >= 1, log);
+            Assert.AreEqual(probe.History[baseline.Epoch].ValidationLoss, baseline.ValidationLoss, "the probe's curve");
+            foreach (var (name, tensor) in probe.Final)
+                Assert.IsTrue(TestData.Same(tensor, auto.Final[name]), $"{name} is not the linear probe's");
+            // 16 images: layer4 ran in epochs 0 and 1 only; the head in 0, the baseline's 3 epochs and 1.
+            Assert.AreEqual(32L, auto.Forwards[ResNetStage.Layer4]);
+            Assert.AreEqual(80L, auto.Forwards[ResNetStage.Head]);
         }
 
         private static TensorImageSource Mislabelled(int count)

@@ -30,7 +30,9 @@ namespace Microsoft.ML.Freezing.Tests.Training
 
         private static readonly List<string> Folders = new List<string>();
 
-        // Auto with a min delta nothing can beat: it thaws at every plateau, so its state moves every epoch.
+        // Auto with a min delta nothing can beat: the head trains epoch 0, the head alone trains epochs 1-3 as the
+        // baseline of the thaw at 1, which cannot pay; with these images it is ahead at 1, so it trains epoch 2, and
+        // at 3 the run ends with the baseline's (or epoch 0's) weights.
         private static readonly Lazy<Outcome> UninterruptedAuto = new Lazy<Outcome>(
             () => Train(Options(NewFolder(), 4, UnfreezeSchedule.Auto(1, minDelta: 100))));
         private static readonly Lazy<Outcome> UninterruptedPlanned = new Lazy<Outcome>(
@@ -91,6 +93,9 @@ namespace Microsoft.ML.Freezing.Tests.Training
                     actual.History[e].FrozenStages.ToArray(), $"epoch {e} frozen stages");
                 Assert.AreEqual(expected.History[e].ThawReason, actual.History[e].ThawReason, $"epoch {e}");
                 Assert.AreEqual(expected.History[e].RestoredEpoch, actual.History[e].RestoredEpoch, $"epoch {e}");
+                Assert.AreEqual(expected.History[e].HeadOnlyBaselineKept, actual.History[e].HeadOnlyBaselineKept);
+                Assert.AreEqual(expected.History[e].HeadOnlyBaseline?.ValidationLoss,
+                    actual.History[e].HeadOnlyBaseline?.ValidationLoss, $"epoch {e}'s head-only baseline");
             }
             foreach (var (name, tensor) in expected.Weights)
                 Assert.IsTrue(TestData.Same(tensor, actual.Weights[name]), $"{name} differs from the uninterrupted");
@@ -107,32 +112,59 @@ namespace Microsoft.ML.Freezing.Tests.Training
             {
                 // The checkpoint is written before the epoch's callback runs.
                 Assert.IsTrue(File.Exists(Path.Combine(folder, $"epoch-{record.Epoch:D4}.ckpt")), "no checkpoint yet");
-                if (record.Epoch == 1)
+                if (record.Epoch == 0)
                     throw new CrashException();
             }));
 
             var resumed = Train(Options(folder, 4, UnfreezeSchedule.Auto(1, minDelta: 100)));
-            Assert.AreEqual(1, resumed.ResumedAfterEpoch);
-            Assert.AreEqual(4, resumed.Batches, "only epochs 2 and 3 (2 batches each) should train");
-            CollectionAssert.AreEqual(new[] { true, true, false, false },
+            Assert.AreEqual(0, resumed.ResumedAfterEpoch);
+            // Only epochs 1 and 2 (2 batches each) train; the baseline's batches are not the run's progress. Its
+            // first epoch refills the cache in index order, so it trains on what the uninterrupted baseline read.
+            Assert.AreEqual(4, resumed.Batches, Log(resumed));
+            CollectionAssert.AreEqual(new[] { true, false, false },
                 resumed.History.Select(h => h.FromCheckpoint).ToArray());
-            Assert.IsTrue(resumed.Log.Any(l => l.StartsWith("Resuming from checkpoint") && l.Contains("after epoch 1")),
+            Assert.IsTrue(resumed.Log.Any(l => l.StartsWith("Resuming from checkpoint") && l.Contains("after epoch 0")),
                 Log(resumed));
-            Assert.IsTrue(resumed.Log.Any(l => l.StartsWith("Checkpoint after epoch 3") && l.Contains(" MB")),
+            Assert.IsTrue(resumed.Log.Any(l => l.StartsWith("Checkpoint after epoch 2") && l.Contains(" MB")),
                 Log(resumed));
             AssertSameRun(UninterruptedAuto.Value, resumed);
             // Two generations are kept.
-            CollectionAssert.AreEqual(new[] { "epoch-0002.ckpt", "epoch-0003.ckpt" },
+            CollectionAssert.AreEqual(new[] { "epoch-0001.ckpt", "epoch-0002.ckpt" },
                 Directory.GetFiles(folder).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal).ToArray());
+        }
+
+        [TestMethod]
+        public void RunStoppedAfterTheHeadOnlyBaselineResumesWithItFromTheCheckpoint()
+        {
+            string folder = NewFolder();
+            var options = Options(folder, 4, UnfreezeSchedule.Auto(1, minDelta: 100));
+            Assert.ThrowsExactly<CrashException>(() => Train(options, onEpoch: record =>
+            {
+                if (record.Epoch == 1)
+                    throw new CrashException();
+            }));
+
+            // Epoch 2 and the decision at 3 need the baseline trained before epoch 1: its records and best weights
+            // come from the checkpoint, and only epoch 2 trains.
+            var resumed = Train(Options(folder, 4, UnfreezeSchedule.Auto(1, minDelta: 100)));
+            Assert.AreEqual(1, resumed.ResumedAfterEpoch);
+            Assert.AreEqual(2, resumed.Batches, Log(resumed));
+            Assert.IsFalse(resumed.Log.Any(l => l.Contains("as a baseline for the thaw")), Log(resumed));
+            Assert.IsNotNull(resumed.History[1].HeadOnlyBaseline);
+            AssertSameRun(UninterruptedAuto.Value, resumed);
+            var uninterrupted = UninterruptedAuto.Value.History;
+            Assert.HasCount(3, uninterrupted, Log(UninterruptedAuto.Value));
+            Assert.IsTrue(uninterrupted[^1].HeadOnlyBaselineKept, Log(UninterruptedAuto.Value));
+            StringAssert.Contains(uninterrupted[^1].StopReason, "keeping the head alone trained to the end");
         }
 
         [TestMethod]
         public void CheckpointOfAFinishedRunReturnsItsModelWithoutTraining()
         {
-            var finished = UninterruptedAuto.Value;
-            var again = Train(Options(finished.Folder, 4, UnfreezeSchedule.Auto(1, minDelta: 100)));
+            var finished = UninterruptedPlanned.Value;
+            var again = Train(Options(finished.Folder, 3, UnfreezeSchedule.Gradual(1, 1)));
             Assert.AreEqual(0, again.Batches);
-            Assert.AreEqual(3, again.ResumedAfterEpoch);
+            Assert.AreEqual(2, again.ResumedAfterEpoch);
             Assert.IsTrue(again.History.All(h => h.FromCheckpoint));
             Assert.IsTrue(again.Log.Any(l => l.Contains("holds the finished run")), Log(again));
             AssertSameRun(finished, again);

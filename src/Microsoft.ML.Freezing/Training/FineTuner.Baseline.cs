@@ -1,0 +1,134 @@
+// Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
+
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+
+namespace Microsoft.ML.Freezing
+{
+    // The head-only baseline (ThawPolicy.UsesHeadOnlyBaseline): at the first thaw from the head alone, the head trains
+    // on alone to the end of the budget, then the run goes back to where it was and thaws; a thaw is judged against
+    // the head trained as long, and the run can end with the head's weights.
+    public sealed partial class FineTuner
+    {
+        private bool _trainingBaseline; // its batches are not the run's progress (no BatchCallback)
+
+        /// <summary>
+        /// Before the first thaw from a head-only mask (when the policy asks for it, the run validates and caches
+        /// activations; a resumed run's first baseline epoch refills the cache in index order): the head alone trains epochs <paramref name="epoch"/>.. to the end of the budget with
+        /// the run's batch orders and rates, from the same weights and optimizer state, which then come back.
+        /// </summary>
+        private void TrainHeadOnlyBaseline(int epoch, ThawDecision decision, FitRun run)
+        {
+            if (!_policy.UsesHeadOnlyBaseline || run.Baseline != null || run.Validation == null || decision.Stop
+                || decision.Mask == null || LowestTrainableStageNow() != ResNetStage.Head
+                || _parameterNames.All(n => decision.Mask.IsFrozen(n) == CurrentMask.IsFrozen(n)))
+                return;
+            if (run.Cache == null)
+            {
+                _options.Log?.Invoke($"Epoch {epoch}: no head-only baseline (the activation cache is off, so it " +
+                    "would cost full passes); the thaw is judged against the epochs before it.");
+                return;
+            }
+            var clock = Stopwatch.StartNew();
+            var baseline = HeadOnlyBaseline.Start(CurrentMask);
+            var weights = Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            byte[] optimizerState = OptimizerStateBytes();
+            _trainingBaseline = true;
+            try
+            {
+                for (int e = epoch; e < _options.Epochs; e++)
+                {
+                    var record = TrainEpoch(e, new ThawDecision(CurrentMask), run);
+                    _history.RemoveAt(_history.Count - 1);
+                    baseline.Add(record, Model);
+                }
+            }
+            catch
+            {
+                baseline.Dispose();
+                throw;
+            }
+            finally
+            {
+                _trainingBaseline = false;
+                Model.load_state_dict(weights, strict: true);
+                foreach (var tensor in weights.Values)
+                    tensor.Dispose();
+                using var reader = new BinaryReader(new MemoryStream(optimizerState, writable: false));
+                LoadOptimizerState(reader);
+            }
+            run.Baseline = baseline;
+            _options.Log?.Invoke($"Epoch {epoch}: the head alone trained epochs {epoch}..{_options.Epochs - 1} as a " +
+                $"baseline for the thaw in {clock.Elapsed.TotalSeconds:F1} s; its best, epoch {baseline.Best.Epoch}: " +
+                $"validation loss {Format(baseline.Best.ValidationLoss)}, accuracy " +
+                $"{Percent(baseline.Best.ValidationAccuracy)}.");
+        }
+
+        /// <summary>
+        /// The policy's <see cref="ThawDecision.RestoreHeadOnlyBaseline"/>: the baseline's best weights, or the best
+        /// epoch's when the policy ranks that epoch above them. Returns the epoch the model now holds.
+        /// </summary>
+        private int RestoreHeadOnlyBaselineOrBest(BestEpoch best, FitRun run, int epoch, int heldEpoch,
+            FreezeMask mask)
+        {
+            var baseline = run.Baseline ?? throw new InvalidOperationException($"Thaw policy {_policy} asked at " +
+                $"epoch {epoch} for the head-only baseline's weights, but none was trained.");
+            if (PrefersBaseline(best, baseline))
+                return KeepBaseline(baseline, "no thawed epoch validated better than the head alone trained as long");
+            heldEpoch = RestoreBeforeEpoch(best, run, epoch, heldEpoch);
+            if (mask != null)
+                ApplyMask(mask);
+            return heldEpoch;
+        }
+
+        /// <summary>The end of a run that trained a baseline: its weights when they validated better than the best
+        /// epoch's (by the policy's rule). Returns whether the model holds them.</summary>
+        private bool EndsWithBaseline(BestEpoch best, FitRun run)
+        {
+            if (run.Baseline is not { } baseline)
+                return false;
+            if (!baseline.Adopted && best.HasWeights && PrefersBaseline(best, baseline))
+                KeepBaseline(baseline, $"it validated better than the best epoch ({best.Epoch})");
+            return baseline.Adopted;
+        }
+
+        // Against a head-only best, a lower loss (the linear probe's own rule, so that the run ends as the probe
+        // would); against a thawed best, unless the policy ranks that epoch above the baseline.
+        private bool PrefersBaseline(BestEpoch best, HeadOnlyBaseline baseline)
+            => baseline.Best != null && (best.Record == null
+                || (best.Record.FrozenStages.Count == baseline.Best.FrozenStages.Count
+                    ? baseline.Best.ValidationLoss < best.Record.ValidationLoss
+                    : !_policy.Improves(best.Record, baseline.Best)));
+
+        private int KeepBaseline(HeadOnlyBaseline baseline, string why)
+        {
+            var kept = baseline.Best;
+            _options.Log?.Invoke($"Keeping the head-only baseline's epoch {kept.Epoch} (validation loss " +
+                $"{Format(kept.ValidationLoss)}, accuracy {Percent(kept.ValidationAccuracy)}) and its mask: {why}.");
+            baseline.Restore(Model);
+            ApplyMask(baseline.Mask);
+            if (_history.Count > 0)
+            {
+                _history[^1].RestoredEpoch = kept.Epoch;
+                _history[^1].HeadOnlyBaselineKept = true;
+            }
+            return kept.Epoch;
+        }
+
+        private byte[] OptimizerStateBytes()
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                SaveOptimizerState(writer);
+            return stream.ToArray();
+        }
+
+        private static string Format(double? value) => (value ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
+
+        private static string Percent(double? value)
+            => ((value ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + " %";
+    }
+}
