@@ -208,6 +208,8 @@ namespace Samples
                     || e.RawMessage.StartsWith("No validation split", StringComparison.Ordinal)
                     || IsCheckpointMessage(e.RawMessage))
                     display.WriteLine(e.RawMessage);
+                else if (IsHeadOnlyBaselineMessage(e.RawMessage))
+                    display.WriteLine($"  thaw policy (its epochs count from 0): {e.RawMessage}");
             };
             var options = new FrozenResNetTrainer.Options
             {
@@ -316,6 +318,11 @@ namespace Samples
         }
 
         /// <summary>The trainer's checkpoint lines: resumed, written (with its size), damaged, finished.</summary>
+        // Auto's head-only baseline: when the head alone trained on for the thaw to beat, and when the run kept it.
+        private static bool IsHeadOnlyBaselineMessage(string message)
+            => message.Contains("as a baseline for the thaw", StringComparison.Ordinal)
+                || message.StartsWith("Keeping the head-only baseline", StringComparison.Ordinal);
+
         private static bool IsCheckpointMessage(string message)
             => message.StartsWith("Resuming from checkpoint", StringComparison.Ordinal)
                 || message.StartsWith("Checkpoint", StringComparison.Ordinal);

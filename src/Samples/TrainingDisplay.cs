@@ -126,8 +126,11 @@ namespace Samples
         }
 
         private string Restored(EpochRecord r)
-            => $"kept the weights of epoch {r.RestoredEpoch + 1}/{_epochs} " +
-                $"(restored after epoch {r.Epoch + 1}/{_epochs})";
+            => r.HeadOnlyBaselineKept
+                ? $"kept the head alone as trained to epoch {r.RestoredEpoch + 1}/{_epochs} by the head-only baseline " +
+                  $"(restored after epoch {r.Epoch + 1}/{_epochs})"
+                : $"kept the weights of epoch {r.RestoredEpoch + 1}/{_epochs} " +
+                  $"(restored after epoch {r.Epoch + 1}/{_epochs})";
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>
         public void WriteLine(string line)
