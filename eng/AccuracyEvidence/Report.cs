@@ -393,14 +393,18 @@ namespace AccuracyEvidence
             try
             {
                 var lines = File.ReadLines("/proc/cpuinfo").ToList();
-                string name = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))
+                string Field(string key) => lines.FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))
                     ?.Split(':', 2)[1].Trim();
+                string name = Field("model name");
                 var flags = (lines.FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "")
                     .Split(' ');
                 var features = new[] { "avx512f", "avx512_bf16", "avx512_vp2intersect" }.Where(flags.Contains)
                     .Select(f => f.ToUpperInvariant().Replace("AVX512F", "AVX-512")).ToList();
                 if (flags.Contains("avx512f") && !flags.Contains("avx512_vp2intersect"))
                     features.Add("no VP2INTERSECT");
+                // A VM often names just "AMD EPYC": family and model tell Zen 4 (25/17) from Zen 5 (26).
+                if (Field("cpu family\t") is { } family && Field("model\t") is { } model)
+                    features.Insert(0, $"family {family} model {model}");
                 return name == null ? "machine" : $"{name} ({string.Join(", ", features)})";
             }
             catch (IOException)

@@ -40,7 +40,7 @@ namespace Microsoft.ML.Freezing
             var y = nn.functional.relu(bn1.call(conv1.call(x)));
             y = bn2.call(conv2.call(y));
             var identity = downsample is null ? x : downsample.call(x);
-            return nn.functional.relu(y.add_(identity)).MoveToOuterDisposeScope();
+            return nn.functional.relu(y.AddInPlace(identity)).MoveToOuterDisposeScope();
         }
 
     }

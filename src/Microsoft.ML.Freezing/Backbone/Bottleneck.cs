@@ -49,7 +49,7 @@ namespace Microsoft.ML.Freezing
             y = nn.functional.relu(bn2.call(conv2.call(y)));
             y = bn3.call(conv3.call(y));
             var identity = downsample is null ? x : downsample.call(x);
-            return nn.functional.relu(y.add_(identity)).MoveToOuterDisposeScope();
+            return nn.functional.relu(y.AddInPlace(identity)).MoveToOuterDisposeScope();
         }
 
     }

@@ -50,12 +50,13 @@ namespace Microsoft.ML.Freezing
                 throw new NotSupportedException(
                     $"Convolution '{convName}' uses symbolic padding, which folding does not support.");
             using var scope = NewDisposeScope();
+            using TorchSharp.Scalar epsilon = eps; // disposed after the last use: see Scalars
             // float32 throughout (rounding ~1e-7 relative). Every tensor here is new: the module's are only read.
-            var scale = bn.weight.detach().div(bn.running_var.detach().add(eps).sqrt_());
+            var scale = bn.weight.detach().div(bn.running_var.detach().add(epsilon).sqrt_());
             var shift = conv.bias is null
                 ? bn.running_mean.detach().neg()
                 : conv.bias.detach().sub(bn.running_mean.detach());
-            var bias = bn.bias.detach().add(shift.mul_(scale));
+            var bias = bn.bias.detach().add(shift.mul_(scale), Scalars.One);
             var weight = conv.weight.detach().mul(scale.view(-1, 1, 1, 1));
             if (!FoldedResNet.IsChannelsLast(weight))
                 weight = FoldedResNet.ToChannelsLast(weight);
@@ -134,7 +135,7 @@ namespace Microsoft.ML.Freezing
             {
                 var columns = nn.functional.unfold(x.contiguous(), (shape[2], shape[3]), (Dilation[0], Dilation[1]),
                     (Padding[0], Padding[1]), (Stride[0], Stride[1]));
-                y = weight.reshape(outChannels, -1).matmul(columns).add_(bias.view(1, -1, 1))
+                y = weight.reshape(outChannels, -1).matmul(columns).AddInPlace(bias.view(1, -1, 1))
                     .view(n, outChannels, outH, outW);
             }
             return y.MoveToOuterDisposeScope();

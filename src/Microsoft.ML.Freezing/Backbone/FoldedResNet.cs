@@ -280,9 +280,9 @@ namespace Microsoft.ML.Freezing
                     y = i < _convs.Length - 1 ? next.relu_() : next;
                 }
                 if (_downsample is null)
-                    return y.add_(x).relu_();
+                    return y.AddInPlace(x).relu_();
                 using var identity = _downsample.Forward(x);
-                return y.add_(identity).relu_();
+                return y.AddInPlace(identity).relu_();
             }
 
             public void Dispose()

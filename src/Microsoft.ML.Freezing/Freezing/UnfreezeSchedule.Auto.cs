@@ -281,10 +281,14 @@ namespace Microsoft.ML.Freezing
                 int before = BestEpoch(history, phaseStart), left = context.TotalEpochs - history.Count;
                 int steps = Math.Max(1, left / 2);
                 int count = (context.FrozenStages.Count + steps - 1) / steps;
+                // Name what the thaw beat: the head-only baseline at this epoch when it was the reference.
+                var reference = Reference(history[^1], history[before]);
+                string beaten = reference == history[before]
+                    ? $"the best before it {Format(reference.ValidationLoss)} at epoch {before}"
+                    : $"the head alone trained as long {Format(reference.ValidationLoss)}";
                 return Thaw(context, $"the thaw at epoch {phaseStart} paid (validation loss " +
-                    $"{Format(history[^1].ValidationLoss)}, the best before it " +
-                    $"{Format(history[before].ValidationLoss)} at epoch {before}, by more than its noise " +
-                    $"{Format(Noise(history[^1], history[before]))}) and {Epochs(left)} " +
+                    $"{Format(history[^1].ValidationLoss)}, {beaten}, by more than its noise " +
+                    $"{Format(Noise(history[^1], reference))}) and {Epochs(left)} " +
                     $"{(left == 1 ? "is" : "are")} left", count);
             }
 

@@ -190,7 +190,7 @@ namespace Microsoft.ML.Freezing
             var gain = tensor(_std.Select(s => Scale / s).ToArray(), float32, x.device).view(1, 3, 1, 1);
             var offset = tensor(_mean.Zip(_std, (m, s) => -m / s).ToArray(), float32, x.device).view(1, 3, 1, 1);
             // Make the bytes contiguous before widening them, so the float result is laid out [B, 3, H, W].
-            return x.contiguous().to_type(float32).mul_(gain).add_(offset).MoveToOuterDisposeScope();
+            return x.contiguous().to_type(float32).mul_(gain).AddInPlace(offset).MoveToOuterDisposeScope();
         }
 
         // Binary format, version 1 (mirrored in Load):
