@@ -111,6 +111,24 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             StringAssert.Contains(done.Reason, "nothing is left to thaw: restoring the weights of epoch 1");
         }
 
+        [TestMethod]
+        public void WithNothingLeftToThawAFallWithinTheNoiseTrainsOn()
+        {
+            // Everything trains; the last epoch fell by 0.02, within its standard error 0.05 but above the min delta.
+            var history = new[] { 0.9, 0.8, 0.78 }
+                .Select((loss, epoch) => Validated(epoch, loss, 0.05, 0.8, FreezeMask.None)).ToList();
+            var auto = UnfreezeSchedule.Auto();
+            var falling = auto.Decide(new ThawContext(3, 10, FreezeMask.None, history, Names));
+            Assert.IsFalse(falling.Stop || falling.RestoreBestWeights, falling.Reason);
+            StringAssert.Contains(falling.Reason, "but it fell by more than the min delta (0.001) and nothing is " +
+                "left to thaw, so it trains on");
+            // A fall under the min delta is a plateau: the best weights come back and the run stops.
+            history.Add(Validated(3, 0.7795, 0.05, 0.8, FreezeMask.None));
+            var flat = auto.Decide(new ThawContext(4, 10, FreezeMask.None, history, Names));
+            Assert.IsTrue(flat.Stop && flat.RestoreBestWeights, flat.Reason);
+            StringAssert.Contains(flat.Reason, "nothing is left to thaw: restoring the weights of epoch 2");
+        }
+
         private static EpochRecord Validated(int epoch, double loss, double standardError, double accuracy,
             FreezeMask mask) => new EpochRecord
         {
