@@ -11,6 +11,7 @@ namespace Microsoft.ML.Freezing
     {
         private const uint FormatInitial = 0x00010001;
         private const uint FormatChecksums = 0x00010002;
+        private const uint FormatDecisions = 0x00010003;
 
         private static readonly ModelKind Kind = new ModelKind("FrozenResNet model", "a FrozenResNet model",
             nameof(FrozenResNetTransformer));
@@ -19,8 +20,10 @@ namespace Microsoft.ML.Freezing
             => new VersionInfo(
                 modelSignature: "FRZRESNT",
                 //verWrittenCur: 0x00010001, // initial
-                // SHA-256 of the main fields and of every stream; skipped invalid images per epoch
-                verWrittenCur: FormatChecksums,
+                //verWrittenCur: 0x00010002, // SHA-256 of the main fields and of every stream; skipped invalid images
+                // The decisions of each epoch (thaw and stop reasons, restored epochs) in a stream of their own, which
+                // 0x00010002 readers ignore: they still read the model.
+                verWrittenCur: FormatDecisions,
                 verReadableCur: FormatChecksums,
                 verWeCanReadBack: FormatInitial,
                 loaderSignature: LoaderSignature,
@@ -29,6 +32,7 @@ namespace Microsoft.ML.Freezing
 
         private const string OptimizerStream = "OptimizerState";
         private const string HistoryStream = "History";
+        private const string DecisionsStream = "Decisions";
         private const string MainContents = "column names, classes, network definition";
 
         /// <summary>
@@ -59,6 +63,7 @@ namespace Microsoft.ML.Freezing
             // stream "Weights": TorchSharp module.save of the network
             // stream "OptimizerState" (when stored): TorchSharp save_state_dict
             // stream "History": see HistoryFormat (0x00010002 adds the skipped invalid images)
+            // stream "Decisions" (since 0x00010003): see HistoryFormat.WriteDecisions
             // stream "Checksums" (since 0x00010002): see ModelChecksums; the SHA-256 of the fields above ("main") and
             //   of every other stream, verified before any of them is parsed
             writer.WriteMain(w => WriteMain(w, new MainFields(FeatureColumnName, ScoreColumnName,
@@ -68,6 +73,7 @@ namespace Microsoft.ML.Freezing
             if (State != null)
                 writer.WriteStream(OptimizerStream, s => s.Write(State.OptimizerState));
             writer.WriteStream(HistoryStream, s => HistoryFormat.Write(s, History));
+            writer.WriteStream(DecisionsStream, s => HistoryFormat.WriteDecisions(s, History));
             writer.WriteChecksums();
         }
 
@@ -125,9 +131,13 @@ namespace Microsoft.ML.Freezing
             return reader.LoadNetwork(env, main.Definition, main.Device, runner =>
             {
                 var state = main.Optimizer == -1 ? null : LoadState(reader, (OptimizerKind)main.Optimizer);
+                List<HistoryFormat.Decision> decisions = null;
+                if (reader.Format >= FormatDecisions)
+                    reader.Load(DecisionsStream, "training decisions", s => decisions = HistoryFormat.ReadDecisions(s));
                 List<FrozenResNetEpoch> history = null;
                 reader.Load(HistoryStream, "training history",
-                    s => history = HistoryFormat.Read(s, withSkippedImages: reader.Format >= FormatChecksums));
+                    s => history = HistoryFormat.Read(s, withSkippedImages: reader.Format >= FormatChecksums,
+                        decisions));
                 var model = new FrozenResNetModel(runner, main.ClassNames);
                 return new FrozenResNetTransformer(env, model, main.Feature, main.Score, main.Predicted, history,
                     state);

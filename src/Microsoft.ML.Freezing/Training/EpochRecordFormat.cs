@@ -163,12 +163,12 @@ namespace Microsoft.ML.Freezing
             => Enum.IsDefined((ResNetStage)value) ? (ResNetStage)value
                 : throw new InvalidDataException($"unknown stage {value}");
 
-        private static void WriteOptional(BinaryWriter w, string text)
+        internal static void WriteOptional(BinaryWriter w, string text)
         {
             w.Write(text != null);
             if (text != null) w.Write(text);
         }
 
-        private static string ReadOptional(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
+        internal static string ReadOptional(BinaryReader r) => r.ReadBoolean() ? r.ReadString() : null;
     }
 }

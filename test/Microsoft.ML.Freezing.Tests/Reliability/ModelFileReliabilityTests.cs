@@ -186,7 +186,7 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
 
             // A newer writer that declares its format readable by this version (additions in new streams) loads.
             string readable = Rewrite((name, bytes) => IsFrozenResNetModelKey(name, bytes)
-                ? Patched(bytes, ModelVerWrittenOffset, 0x00010003) : bytes);
+                ? Patched(bytes, ModelVerWrittenOffset, 0x00010004) : bytes);
             var model = Ml.Model.Load(readable, out _);
             (model as IDisposable)?.Dispose();
         }
@@ -215,11 +215,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         [TestMethod]
         public void ModelInTheFirstFormatStillLoads()
         {
-            // Format 0x00010001 had no Checksums stream and no skipped-image count at the end of each History record;
-            // the main stream is the same. Rewrite the tiny model back into it.
+            // Format 0x00010001 had no Checksums or Decisions stream and no skipped-image count at the end of each
+            // History record; the main stream is the same. Rewrite the tiny model back into it.
             string first = Rewrite((name, bytes) =>
             {
-                if (name.EndsWith("/Checksums", StringComparison.Ordinal)) return null;
+                if (name.EndsWith("/Checksums", StringComparison.Ordinal)
+                    || name.EndsWith("/Decisions", StringComparison.Ordinal)) return null;
                 if (IsFrozenResNetModelKey(name, bytes)) return Patched(
                     Patched(bytes, ModelVerWrittenOffset, 0x00010001), ModelVerReadableOffset, 0x00010001);
                 if (!name.EndsWith("/History", StringComparison.Ordinal)) return bytes;
