@@ -82,7 +82,8 @@ namespace AccuracyEvidence
             md.AppendLine($"({DateTime.UtcNow:yyyy-MM-dd}): compare times within a table, " +
                 "and expect noise of tens of percent between runs.");
             md.AppendLine("The curves plot the validation accuracy on each row's hold-out from the training images, " +
-                "not the test images.");
+                "not the test images; each point is the mean over the seeds that trained that epoch, so a run that " +
+                "stopped early (Auto) leaves the later points, which then average fewer seeds.");
 
             WriteTargets(md, rows);
             foreach (string set in DataSet.All)
