@@ -78,12 +78,13 @@ namespace Microsoft.ML.Freezing
 
             optim.Optimizer optimizer = kind switch
             {
-                OptimizerKind.Sgd => optim.SGD(
+                // TorchSharp's own steps can lose a Scalar to the garbage collector mid-call (ScalarSafeOptimizers).
+                OptimizerKind.Sgd => new ScalarSafeSgd(
                     groups.Select(g => new SGD.ParamGroup(g.Parameters.Select(p => p.Parameter),
                     lr: g.BaseLearningRate, momentum: momentum, weight_decay: g.TakesWeightDecay ? weightDecay : 0,
                     nesterov: nesterov && momentum > 0)),
-                    groups[0].BaseLearningRate, momentum: momentum, nesterov: nesterov && momentum > 0),
-                OptimizerKind.AdamW => optim.AdamW(
+                    groups[0].BaseLearningRate, momentum, nesterov && momentum > 0),
+                OptimizerKind.AdamW => new ScalarSafeAdamW(
                     groups.Select(g => new AdamW.ParamGroup(g.Parameters.Select(p => p.Parameter),
                     lr: g.BaseLearningRate, weight_decay: g.TakesWeightDecay ? weightDecay : 0)),
                     groups[0].BaseLearningRate),
