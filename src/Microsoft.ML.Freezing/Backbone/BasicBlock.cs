@@ -13,9 +13,9 @@ namespace Microsoft.ML.Freezing
     public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d bn1;
+        private readonly ScalarSafeBatchNorm2d bn1;
         private readonly Conv2d conv2;
-        private readonly BatchNorm2d bn2;
+        private readonly ScalarSafeBatchNorm2d bn2;
         private readonly Sequential downsample;
 
         /// <summary>Creates a block mapping <paramref name="inChannels"/> to <paramref name="channels"/>.</summary>
@@ -25,9 +25,9 @@ namespace Microsoft.ML.Freezing
             bool bias = definition.ConvBias;
             double eps = definition.BatchNormEpsilon;
             conv1 = nn.Conv2d(inChannels, channels, 3, stride: stride, padding: 1, bias: bias);
-            bn1 = nn.BatchNorm2d(channels, eps);
+            bn1 = new ScalarSafeBatchNorm2d(channels, eps);
             conv2 = nn.Conv2d(channels, channels, 3, stride: 1, padding: 1, bias: bias);
-            bn2 = nn.BatchNorm2d(channels, eps);
+            bn2 = new ScalarSafeBatchNorm2d(channels, eps);
             if (stride != 1 || inChannels != channels)
                 downsample = Shortcut.Create(inChannels, channels, stride, definition);
             RegisterComponents();
@@ -51,6 +51,6 @@ namespace Microsoft.ML.Freezing
         public static Sequential Create(long inChannels, long outChannels, long stride, ResNetDefinition definition)
             => nn.Sequential(
                 ("0", nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: definition.ConvBias)),
-                ("1", nn.BatchNorm2d(outChannels, definition.BatchNormEpsilon)));
+                ("1", new ScalarSafeBatchNorm2d(outChannels, definition.BatchNormEpsilon)));
     }
 }

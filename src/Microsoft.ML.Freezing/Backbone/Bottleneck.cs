@@ -14,11 +14,11 @@ namespace Microsoft.ML.Freezing
     public sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d bn1;
+        private readonly ScalarSafeBatchNorm2d bn1;
         private readonly Conv2d conv2;
-        private readonly BatchNorm2d bn2;
+        private readonly ScalarSafeBatchNorm2d bn2;
         private readonly Conv2d conv3;
-        private readonly BatchNorm2d bn3;
+        private readonly ScalarSafeBatchNorm2d bn3;
         private readonly Sequential downsample;
 
         /// <summary>Creates a block; <paramref name="width"/> is the inner width, the output has 4x that.</summary>
@@ -31,11 +31,11 @@ namespace Microsoft.ML.Freezing
             long stride1x1 = definition.Variant == ResNetVariant.V1 ? stride : 1;
             long stride3x3 = definition.Variant == ResNetVariant.V1 ? 1 : stride;
             conv1 = nn.Conv2d(inChannels, width, 1, stride: stride1x1, bias: bias);
-            bn1 = nn.BatchNorm2d(width, eps);
+            bn1 = new ScalarSafeBatchNorm2d(width, eps);
             conv2 = nn.Conv2d(width, width, 3, stride: stride3x3, padding: 1, bias: bias);
-            bn2 = nn.BatchNorm2d(width, eps);
+            bn2 = new ScalarSafeBatchNorm2d(width, eps);
             conv3 = nn.Conv2d(width, outChannels, 1, bias: bias);
-            bn3 = nn.BatchNorm2d(outChannels, eps);
+            bn3 = new ScalarSafeBatchNorm2d(outChannels, eps);
             if (stride != 1 || inChannels != outChannels)
                 downsample = Shortcut.Create(inChannels, outChannels, stride, definition);
             RegisterComponents();

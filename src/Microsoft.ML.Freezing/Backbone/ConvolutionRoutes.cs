@@ -141,7 +141,7 @@ namespace Microsoft.ML.Freezing
             using var scope = NewDisposeScope();
             var sampled = Sample(y).to_type(ScalarType.Float32);
             double range = reference.abs().max().item<float>();
-            double difference = (sampled - reference).abs().max().item<float>();
+            double difference = sampled.Minus(reference).abs().max().item<float>();
             if (double.IsNaN(difference))
                 return double.PositiveInfinity;
             return difference / Math.Max(range, 1e-12);

@@ -44,7 +44,7 @@ namespace Microsoft.ML.Freezing
         {
             if (!modules.TryGetValue(convName, out var c) || c is not Conv2d conv)
                 throw new InvalidOperationException($"The network has no convolution '{convName}'.");
-            if (!modules.TryGetValue(bnName, out var b) || b is not BatchNorm2d bn)
+            if (!modules.TryGetValue(bnName, out var b) || b is not BatchNorm bn)
                 throw new InvalidOperationException($"The network has no BatchNorm '{bnName}'.");
             if (conv.padding_type.HasValue)
                 throw new NotSupportedException(
@@ -52,10 +52,10 @@ namespace Microsoft.ML.Freezing
             using var scope = NewDisposeScope();
             using TorchSharp.Scalar epsilon = eps; // disposed after the last use: see Scalars
             // float32 throughout (rounding ~1e-7 relative). Every tensor here is new: the module's are only read.
-            var scale = bn.weight.detach().div(bn.running_var.detach().add(epsilon).sqrt_());
-            var shift = conv.bias is null
+            var scale = bn.weight.detach().div(bn.running_var.detach().add(epsilon, Scalars.One).sqrt_());
+            var shift = conv.bias is null // b - m as -m + b: the same float, and no temporary Scalar
                 ? bn.running_mean.detach().neg()
-                : conv.bias.detach().sub(bn.running_mean.detach());
+                : bn.running_mean.detach().neg().AddInPlace(conv.bias.detach());
             var bias = bn.bias.detach().add(shift.mul_(scale), Scalars.One);
             var weight = conv.weight.detach().mul(scale.view(-1, 1, 1, 1));
             if (!FoldedResNet.IsChannelsLast(weight))

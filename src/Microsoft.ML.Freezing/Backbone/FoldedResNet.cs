@@ -192,7 +192,7 @@ namespace Microsoft.ML.Freezing
             var modules = network.named_modules().ToDictionary(m => m.name, m => m.module);
             foreach (var (name, module) in modules)
             {
-                if (module is BatchNorm2d bn && bn.training && ResNetStages.OfParameter(name + ".") is var s
+                if (module is BatchNorm bn && bn.training && ResNetStages.OfParameter(name + ".") is var s
                     && s >= from && s <= to)
                     throw new InvalidOperationException(
                         $"BatchNorm '{name}' is in training mode: batch statistics cannot be folded. Put the stages " +
@@ -217,6 +217,7 @@ namespace Microsoft.ML.Freezing
                         case ResNetStage.Head:
                             if (modules.TryGetValue("fc", out var fc) && fc is Linear linear)
                             {
+                                using var scope = NewDisposeScope(); // holds each detach() until its clone returned
                                 fcWeight = linear.weight.detach().clone().DetachFromDisposeScope();
                                 fcBias = linear.bias?.detach().clone().DetachFromDisposeScope();
                             }

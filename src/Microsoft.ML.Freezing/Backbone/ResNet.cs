@@ -19,7 +19,7 @@ namespace Microsoft.ML.Freezing
     {
         // Field names are the state-dict keys; declaration order is registration order.
         private readonly Conv2d conv1;
-        private readonly BatchNorm2d bn1;
+        private readonly ScalarSafeBatchNorm2d bn1;
         private readonly MaxPool2d maxpool;
         private readonly Sequential layer1;
         private readonly Sequential layer2;
@@ -45,7 +45,7 @@ namespace Microsoft.ML.Freezing
             Definition = definition ?? throw new ArgumentNullException(nameof(definition));
             LibTorchSettings.EnsureApplied();
             conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: definition.ConvBias);
-            bn1 = nn.BatchNorm2d(64, definition.BatchNormEpsilon);
+            bn1 = new ScalarSafeBatchNorm2d(64, definition.BatchNormEpsilon);
             maxpool = nn.MaxPool2d(MaxPoolKernel, stride: MaxPoolStride, padding: MaxPoolPadding);
             long inChannels = 64;
             layer1 = MakeLayer(ref inChannels, 64, definition.Depths[0], 1, definition);
@@ -156,9 +156,9 @@ namespace Microsoft.ML.Freezing
             => named_parameters().Select(p => (p.name, p.parameter, ResNetStages.OfParameter(p.name)));
 
         /// <summary>BatchNorm layers with their state-dict prefixes and stages.</summary>
-        public IEnumerable<(string Name, BatchNorm2d Module, ResNetStage Stage)> BatchNorms()
-            => named_modules().Where(m => m.module is BatchNorm2d)
-                .Select(m => (m.name, (BatchNorm2d)m.module, ResNetStages.OfParameter(m.name + ".")));
+        public IEnumerable<(string Name, BatchNorm Module, ResNetStage Stage)> BatchNorms()
+            => named_modules().Where(m => m.module is BatchNorm)
+                .Select(m => (m.name, (BatchNorm)m.module, ResNetStages.OfParameter(m.name + ".")));
 
         /// <summary>A one-line-per-stage description: stage, output shape for a given input size, parameter
         /// count.</summary>
@@ -199,7 +199,7 @@ namespace Microsoft.ML.Freezing
                             conv.bias.uniform_(-bound, bound, generator);
                         }
                         break;
-                    case BatchNorm2d bn:
+                    case BatchNorm bn:
                         nn.init.ones_(bn.weight);
                         nn.init.zeros_(bn.bias);
                         break;

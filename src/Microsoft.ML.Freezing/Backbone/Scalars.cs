@@ -20,5 +20,16 @@ namespace Microsoft.ML.Freezing
         /// <summary><c>x += y</c> in place, as <c>x.add_(y)</c> but with a Scalar that cannot be collected mid-call.
         /// </summary>
         public static Tensor AddInPlace(this Tensor x, Tensor y) => x.add_(y, One);
+
+        /// <summary>The integer -1, alive for the process.</summary>
+        public static readonly Scalar MinusOne = (-1).ToScalar();
+
+        /// <summary><c>x - y</c> as <c>x + (-1)·y</c> (the same floats), with a Scalar that cannot be collected
+        /// mid-call.</summary>
+        public static Tensor Minus(this Tensor x, Tensor y) => x.add(y, MinusOne);
+
+        /// <summary><c>x²</c> as <c>x·x</c> (libtorch's <c>pow(x, 2)</c> multiplies too) without <c>square()</c>'s
+        /// temporary Scalar exponent.</summary>
+        public static Tensor Squared(this Tensor x) => x.mul(x);
     }
 }

@@ -115,8 +115,7 @@ namespace Microsoft.ML.Freezing
         private void KeepWeights(nn.Module model)
         {
             DropWeights();
-            _weights = model.state_dict()
-                .ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+            _weights = WeightCopies.Of(model);
         }
 
         private void DropWeights()

@@ -34,7 +34,7 @@ namespace Microsoft.ML.Freezing
             }
             var clock = Stopwatch.StartNew();
             var baseline = HeadOnlyBaseline.Start(CurrentMask);
-            var weights = Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            var weights = WeightCopies.Of(Model);
             byte[] optimizerState = OptimizerStateBytes();
             _trainingBaseline = true;
             try

@@ -116,7 +116,7 @@ namespace Microsoft.ML.Freezing
                 long count = labels.shape[0];
                 _lossSum += nn.functional.cross_entropy(logits, labels).item<float>() * count;
                 using (var each = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.None))
-                using (var squares = each.square())
+                using (var squares = each.Squared())
                 using (var values = each.cpu())
                 {
                     _lossSquareSum += squares.sum().item<float>();

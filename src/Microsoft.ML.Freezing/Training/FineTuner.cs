@@ -25,7 +25,7 @@ namespace Microsoft.ML.Freezing
         private readonly IReadOnlyList<string> _parameterNames;
         private readonly Device _device;
         private readonly List<EpochRecord> _history = new List<EpochRecord>();
-        private readonly HashSet<BatchNorm2d> _evalBatchNorms = new HashSet<BatchNorm2d>();
+        private readonly HashSet<BatchNorm> _evalBatchNorms = new HashSet<BatchNorm>();
         private readonly Dictionary<ResNetStage, long> _stageForwards = ResNetStages.All.ToDictionary(s => s, _ => 0L);
         private readonly Dictionary<ResNetStage, long> _validationStageForwards =
             ResNetStages.All.ToDictionary(s => s, _ => 0L);

@@ -126,7 +126,7 @@ namespace Microsoft.ML.Freezing
         }
 
         private static Dictionary<string, Tensor> Snapshot(ResNet model)
-            => model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+            => WeightCopies.Of(model);
 
         private static void Restore(ResNet model, Dictionary<string, Tensor> snapshot)
         {

@@ -1,9 +1,8 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
-using System.Diagnostics;
 using System.Linq;
-using System.Threading;
+using Microsoft.ML.Freezing.Tests.Reliability;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -14,44 +13,12 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
     /// <summary>
     /// The residual sums, the input normalisation and the optimizer steps pass Scalars that no collection can free
     /// during the native call (see <c>Scalars</c>, <c>ScalarSafeOptimizers</c>). Here a thread collects garbage and
-    /// runs finalizers without pause while the same calls run.
+    /// runs finalizers without pause while the same calls run (<see cref="CollectingThread"/>); whole training runs
+    /// under it: <see cref="CollectorTests"/>.
     /// </summary>
     [TestClass]
     public sealed class ScalarLifetimeTests
     {
-        // Runs `call` for `duration`, and on (30 s at most) until it ran `atLeast` times, under the collecting thread.
-        private static long Hammer(Action call, TimeSpan duration, long atLeast = 0)
-        {
-            bool stop = false;
-            var collector = new Thread(() =>
-            {
-                while (!Volatile.Read(ref stop))
-                {
-                    // The youngest generation, where a call's temporary Scalar lives: cheap even when the test run's
-                    // heap is large, so the collections keep coming while the calls run.
-                    GC.Collect(0);
-                    GC.WaitForPendingFinalizers();
-                }
-            });
-            collector.Start();
-            long calls = 0;
-            try
-            {
-                var clock = Stopwatch.StartNew();
-                while (clock.Elapsed < duration || (calls < atLeast && clock.Elapsed < TimeSpan.FromSeconds(30)))
-                {
-                    call();
-                    calls++;
-                }
-            }
-            finally
-            {
-                Volatile.Write(ref stop, true);
-                collector.Join();
-            }
-            return calls;
-        }
-
         // Without the static Scalar (a.clone().add_(b)), this failed within a second on a 2-core AMD EPYC Zen 4 VM:
         // "Expected false to be true" from libtorch reading a freed Scalar.
         [TestMethod]
@@ -59,7 +26,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
         {
             using var a = zeros(4, 4);
             using var b = ones(4, 4);
-            long calls = Hammer(() =>
+            long calls = CollectingThread.Hammer(() =>
             {
                 using var scope = NewDisposeScope();
                 Assert.AreEqual(16f, a.clone().AddInPlace(b).sum().item<float>());
@@ -73,7 +40,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             var preprocessing = ImagePreprocessing.ImageNet(8);
             using var bytes = full(new long[] { 1, 8, 8, 3 }, (byte)128, ScalarType.Byte);
             using var expected = preprocessing.Normalize(bytes);
-            long calls = Hammer(() =>
+            long calls = CollectingThread.Hammer(() =>
             {
                 using var scope = NewDisposeScope();
                 Assert.IsTrue(preprocessing.Normalize(bytes).allclose(expected, 0, 0));
@@ -149,7 +116,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             using var input = randn(8, 64);
             using var layer = Layer(64);
             using var optimizer = Ours(kind, layer);
-            long calls = Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3), atLeast: 300);
+            long calls = CollectingThread.Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3), atLeast: 300);
             Assert.IsGreaterThanOrEqualTo(300L, calls, "steps under the collector");
             Assert.IsTrue(layer.parameters().All(p => p.isfinite().all().item<bool>()));
         }
