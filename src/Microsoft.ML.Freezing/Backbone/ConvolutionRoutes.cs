@@ -125,8 +125,8 @@ namespace Microsoft.ML.Freezing
 
         private static bool IsFinite(Tensor t)
         {
-            using var finite = t.isfinite().all();
-            return finite.item<bool>();
+            using var scope = NewDisposeScope();
+            return t.isfinite().all().item<bool>();
         }
 
         private static Tensor Sample(Tensor x)

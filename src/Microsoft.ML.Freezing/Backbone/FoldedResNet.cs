@@ -115,7 +115,10 @@ namespace Microsoft.ML.Freezing
             if (x.dim() != 4)
                 throw new ArgumentException($"Expected a 4-d tensor [N, C, H, W]; got {x.dim()} dimensions.",
                     nameof(x));
-            return IsChannelsLast(x) ? x.alias() : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+            if (IsChannelsLast(x))
+                return x.alias();
+            using var scope = NewDisposeScope(); // holds each intermediate until the next call returned
+            return x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2).MoveToOuterDisposeScope();
         }
 
         /// <summary>Whether a 4-d tensor has dense channels-last strides.</summary>

@@ -78,7 +78,8 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public Dictionary<ResNetStage, Tensor> Run(Tensor images)
         {
-            using (var contiguous = images.to_type(ScalarType.Float32).contiguous())
+            using (var float32 = images.to_type(ScalarType.Float32)) // held until contiguous() returned (see WeightCopies)
+            using (var contiguous = float32.contiguous())
             {
                 long elements = contiguous.numel();
                 if (_input.Length < elements)

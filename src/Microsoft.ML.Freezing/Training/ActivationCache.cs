@@ -86,7 +86,8 @@ namespace Microsoft.ML.Freezing
             store.Put(indices, activations);
             if (labels is not null)
             {
-                var values = labels.cpu().data<long>().ToArray();
+                using var cpu = labels.cpu();
+                var values = cpu.data<long>().ToArray();
                 for (int i = 0; i < indices.Count; i++)
                 {
                     _labels[indices[i]] = values[i];

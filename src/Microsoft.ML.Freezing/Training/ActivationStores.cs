@@ -125,7 +125,8 @@ namespace Microsoft.ML.Freezing
 
         protected override void Write(IReadOnlyList<int> indices, Tensor activations)
         {
-            using var cpu = activations.to(ScalarType.Float32, CPU).contiguous();
+            using var scope = NewDisposeScope();
+            var cpu = activations.to(ScalarType.Float32, CPU).contiguous();
             var values = cpu.data<float>().ToArray();
             for (int i = 0; i < indices.Count; i++)
                 _view.WriteArray(indices[i] * ExampleFloats * sizeof(float), values, (int)(i * ExampleFloats),

@@ -31,7 +31,8 @@ namespace Microsoft.ML.Freezing
                 foreach (long size in tensor.shape)
                     w.Write(size);
                 w.Flush();
-                using var cpu = tensor.detach().cpu().contiguous();
+                using var scope = NewDisposeScope(); // holds detach() and cpu() until contiguous() returned
+                var cpu = tensor.detach().cpu().contiguous();
                 cpu.WriteBytesToStream(w.BaseStream, Buffer);
             }
         }

@@ -39,8 +39,10 @@ namespace Microsoft.ML.Freezing
             using var noGrad = no_grad();
             foreach (var (name, tensor) in target)
             {
-                if (source.TryGetValue(name, out var value))
-                    tensor.copy_(value.to(tensor.dtype));
+                if (!source.TryGetValue(name, out var value))
+                    continue;
+                using var converted = value.to(tensor.dtype); // held until copy_ returned (see WeightCopies)
+                tensor.copy_(converted);
             }
         }
     }

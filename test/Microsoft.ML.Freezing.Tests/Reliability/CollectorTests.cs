@@ -2,7 +2,9 @@
 
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
+using System.Security.Cryptography;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing.Tests.MLNet;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
@@ -15,7 +17,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
     /// Whole training and scoring runs under <see cref="CollectingThread"/> give the floats of the same runs without
     /// it. Before the library held its Scalars and temporaries, these runs failed within seconds: a BatchNorm's batch
     /// counter ("Expected false to be true"), BatchNorm folding, the validation loss's square ("INTERNAL ASSERT
-    /// FAILED"), a weight snapshot's clone (SIGSEGV).
+    /// FAILED"), a weight snapshot's clone (SIGSEGV); and the Keras importer's permuted kernels (SIGSEGV in
+    /// <c>contiguous()</c>).
     /// </summary>
     [TestClass]
     public sealed class CollectorTests
@@ -100,6 +103,60 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 ResNetStage.Layer2).Fit(data);
             var features = featurizer.Transform(data).GetColumn<float[]>("Features").SelectMany(f => f);
             return scores.Concat(one).Concat(features).ToArray();
+        }
+
+        private static string Sha256(IEnumerable<(string Name, Tensor Tensor)> tensors)
+        {
+            using var bytes = new MemoryStream();
+            using (var writer = new BinaryWriter(bytes, System.Text.Encoding.UTF8, leaveOpen: true))
+                TensorDictionaryFormat.Write(writer, tensors);
+            return Convert.ToHexString(SHA256.HashData(bytes.ToArray()));
+        }
+
+        private static string Sha256(IReadOnlyDictionary<string, Tensor> state)
+            => Sha256(state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value)));
+
+        // What each importer converts (through the checkpoints' tensor writer), and the ONNX file of ML.NET's network.
+        private static string[] ImportAndExport(string keras, string torchvision, string folder)
+        {
+            var hashes = new List<string>();
+            using (var mlnet = MLNetResNet18Importer.Import(MLNetResNet18Importer.Resolve(null)))
+                hashes.Add(Sha256(mlnet.StateDict));
+            var weights = PretrainedWeights.MLNetResNet18(); // read back from the weight cache
+            using (var network = weights.CreateNetwork(3, seed: 2))
+            {
+                string onnx = Path.Combine(folder, "mlnet.onnx");
+                OnnxExporter.Export(network, weights.Preprocessing, onnx);
+                hashes.Add(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(onnx))));
+            }
+            using (var converted = KerasResNetImporter.Convert(keras))
+                hashes.Add(Sha256(converted.StateDict));
+            var state = PyTorchStateDict.Read(torchvision);
+            hashes.Add(Sha256(state));
+            foreach (var tensor in state.Values) tensor.Dispose();
+            return hashes.ToArray();
+        }
+
+        [TestMethod]
+        public void ImportsAndExportUnderACollectingThreadWriteTheBytesOfRunsWithout()
+        {
+            string keras = Assets.Require(PretrainedWeights.KerasResNet50ModelPath, "run eng/fetch-keras-resnet50.sh");
+            string torchvision = Assets.Require(Path.Combine(Assets.Folder("torchvision"), "resnet18.pth"),
+                "run eng/torchvision-references.sh");
+            string folder = Path.Combine(Path.GetTempPath(), "collector-imports-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(folder);
+            try
+            {
+                var expected = ImportAndExport(keras, torchvision, folder);
+                int round = 0;
+                long runs = CollectingThread.Hammer(() => CollectionAssert.AreEqual(expected,
+                    ImportAndExport(keras, torchvision, folder), $"run {++round}"), Duration, atLeast: 2);
+                Assert.IsGreaterThanOrEqualTo(2L, runs);
+            }
+            finally
+            {
+                Directory.Delete(folder, recursive: true);
+            }
         }
 
         [TestMethod]

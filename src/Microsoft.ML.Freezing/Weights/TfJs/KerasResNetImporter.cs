@@ -63,7 +63,8 @@ namespace Microsoft.ML.Freezing
                 {
                     var kernel = Take(model, weights, used, convName + "/kernel");
                     using (var hwio = tensor(kernel.Values, kernel.Shape))
-                        state[torchConv + ".weight"] = hwio.permute(3, 2, 0, 1).contiguous(); // HWIO → OIHW
+                    using (var oihw = hwio.permute(3, 2, 0, 1)) // held until contiguous() returned (see WeightCopies)
+                        state[torchConv + ".weight"] = oihw.contiguous(); // HWIO → OIHW
                     long outChannels = kernel.Shape[3];
                     var bias = weights.ContainsKey(convName + "/bias")
                         ? Take(model, weights, used, convName + "/bias", outChannels).Values : null;
@@ -84,7 +85,8 @@ namespace Microsoft.ML.Freezing
                 }
                 var dense = Take(model, weights, used, plan.Dense.Name + "/kernel");
                 using (var inOut = tensor(dense.Values, dense.Shape))
-                    state["fc.weight"] = inOut.t().contiguous(); // [in, out] → [out, in]
+                using (var outIn = inOut.t())
+                    state["fc.weight"] = outIn.contiguous(); // [in, out] → [out, in]
                 state["fc.bias"] = tensor(Take(model, weights, used, plan.Dense.Name + "/bias", dense.Shape[1]).Values);
 
                 var unused = weights.Keys.Where(k => !used.Contains(k)).ToList();
