@@ -85,7 +85,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             Assert.IsGreaterThanOrEqualTo(3L, runs);
         }
 
-        // Scores of a trained pipeline (Transform and a PredictionEngine) and a featurizer's features, concatenated.
+        // Scores of a trained pipeline (Transform, after a save and load, and a PredictionEngine) and a featurizer's
+        // features, concatenated.
         private static float[] TrainAndScore(IReadOnlyList<ModelInput> rows)
         {
             var ml = new MLContext(seed: 1);
@@ -96,13 +97,19 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             options.ValidationFraction = 0.25;
             options.Augmentation = ImageAugmentation.FlipAndCrop;
             using var model = TinyModel.Pipeline(ml, options).Fit(data);
-            var scores = model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s);
+            var scores = model.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+            using var zip = new MemoryStream();
+            ml.Model.Save(model, data.Schema, zip);
+            zip.Position = 0;
+            var loaded = ml.Model.Load(zip, out _);
+            var reloaded = loaded.Transform(data).GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+            (loaded as IDisposable)?.Dispose();
             using var engine = TinyModel.Engine(ml, model);
             var one = engine.Predict(rows[0]).Score;
             using var featurizer = ml.Transforms.ResNetFeatures("Features", "ImageSource", TinyModel.Weights,
                 ResNetStage.Layer2).Fit(data);
             var features = featurizer.Transform(data).GetColumn<float[]>("Features").SelectMany(f => f);
-            return scores.Concat(one).Concat(features).ToArray();
+            return scores.Concat(reloaded).Concat(one).Concat(features).ToArray();
         }
 
         private static string Sha256(IEnumerable<(string Name, Tensor Tensor)> tensors)
