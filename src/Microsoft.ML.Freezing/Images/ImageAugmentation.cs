@@ -46,8 +46,11 @@ namespace Microsoft.ML.Freezing
         {
             int count = (int)images.shape[0], height = (int)images.shape[1], width = (int)images.shape[2];
             int padY = height / 8, padX = width / 8;
-            // Per image, the source row of every output row and the source column of every output column; the crop
-            // offset and the flip fold into these, so one gather does the whole batch without a padded copy.
+            // Per image, the flat index of its first pixel, the offset of the source row of every output row and the
+            // source column of every output column; the crop offset and the flip fold into these, so one gather does
+            // the whole batch without a padded copy. Computed here: arange and tensor arithmetic with numbers would
+            // make temporary Scalars (see Scalars).
+            var starts = new long[count];
             var rows = new long[count * height];
             var cols = new long[count * width];
             for (int b = 0; b < count; b++)
@@ -55,29 +58,20 @@ namespace Microsoft.ML.Freezing
                 bool flip = random.Next(2) == 1;
                 int dy = random.Next(-padY, padY + 1);
                 int dx = random.Next(-padX, padX + 1);
+                starts[b] = (long)b * height * width;
                 for (int y = 0; y < height; y++)
-                    rows[b * height + y] = Reflect(y + dy, height);
+                    rows[b * height + y] = Reflect(y + dy, height) * width;
                 for (int x = 0; x < width; x++)
                     cols[b * width + x] = Reflect((flip ? width - 1 - x : x) + dx, width);
             }
-            // The flat index (b, row, column) of every output pixel, computed here: tensor arithmetic with numbers
-            // would make temporary Scalars (see Scalars).
-            var pixel = new long[(long)count * height * width];
-            for (int b = 0; b < count; b++)
-            {
-                for (int y = 0; y < height; y++)
-                {
-                    long rowStart = ((long)b * height + rows[b * height + y]) * width;
-                    long at = ((long)b * height + y) * width;
-                    for (int x = 0; x < width; x++)
-                        pixel[at + x] = rowStart + cols[b * width + x];
-                }
-            }
             using var scope = NewDisposeScope();
-            // One index_select of whole pixels by flat index; about twice as fast as the equivalent advanced indexing
-            // images[b, row, column] on the CPU.
-            return images.reshape(-1, 3).index_select(0, tensor(pixel, int64, images.device))
-                .view(count, height, width, 3)
+            var device = images.device;
+            var pixel = tensor(starts, int64, device).view(count, 1, 1)
+                .add(tensor(rows, int64, device).view(count, height, 1), Scalars.One)
+                .add(tensor(cols, int64, device).view(count, 1, width), Scalars.One);
+            // One index_select of whole pixels by flat index (b, row, column); about twice as fast as the equivalent
+            // advanced indexing images[b, row, column] on the CPU.
+            return images.reshape(-1, 3).index_select(0, pixel.view(-1)).view(count, height, width, 3)
                 .MoveToOuterDisposeScope();
         }
 
