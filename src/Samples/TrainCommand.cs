@@ -209,7 +209,7 @@ namespace Samples
                     || IsCheckpointMessage(e.RawMessage))
                     display.WriteLine(e.RawMessage);
                 else if (IsHeadOnlyBaselineMessage(e.RawMessage))
-                    display.WriteLine($"  thaw policy (its epochs count from 0): {e.RawMessage}");
+                    display.WriteLine($"  thaw policy: {e.RawMessage}");
             };
             var options = new FrozenResNetTrainer.Options
             {

@@ -71,7 +71,7 @@ namespace Samples
         {
             double eta = p.ImagesPerSecond > 0 ? (p.BatchesPerEpoch - p.Batch) * (double)_batchSize / p.ImagesPerSecond
                 : double.NaN;
-            string text = $"epoch {p.Epoch + 1}/{_epochs} batch {p.Batch}/{p.BatchesPerEpoch} loss " +
+            string text = $"epoch {Epoch(p.Epoch, _epochs)} batch {p.Batch}/{p.BatchesPerEpoch} loss " +
                 $"{p.Loss.ToString("F3", Inv)} {p.ImagesPerSecond.ToString("F0", Inv)} img/s";
             if (_context != null)
             {
@@ -106,9 +106,9 @@ namespace Samples
             }
             WriteLine(EpochLine(r, _epochs, thawed));
             // One line per decision of a thaw policy (Auto says why it thaws, waits, restores or stops), in the
-            // engine's words, whose epochs count from 0 (EpochRecord.Epoch) where these lines count from 1.
+            // engine's words; its epochs count from 0 (EpochRecord.Epoch), as every line here does.
             if (r.ThawReason != null)
-                WriteLine($"  thaw policy (its epochs count from 0): {r.ThawReason}");
+                WriteLine($"  thaw policy: {r.ThawReason}");
             if (r.StopReason != null)
                 WriteLine($"  stopped: {r.StopReason}");
             _stopShown = r.StopReason != null;
@@ -120,17 +120,16 @@ namespace Samples
         public void ShowEnd(EpochRecord last)
         {
             if (!_stopShown && last?.StopReason != null)
-                Console.WriteLine($"  stopped after epoch {last.Epoch + 1}: {last.StopReason}");
+                Console.WriteLine($"  stopped after epoch {last.Epoch}: {last.StopReason}");
             if (last?.RestoredEpoch.HasValue == true)
                 Console.WriteLine($"  {Restored(last)}");
         }
 
         private string Restored(EpochRecord r)
             => r.HeadOnlyBaselineKept
-                ? $"kept the head alone as trained to epoch {r.RestoredEpoch + 1}/{_epochs} by the head-only baseline " +
-                  $"(restored after epoch {r.Epoch + 1}/{_epochs})"
-                : $"kept the weights of epoch {r.RestoredEpoch + 1}/{_epochs} " +
-                  $"(restored after epoch {r.Epoch + 1}/{_epochs})";
+                ? $"kept the head alone as trained to epoch {r.RestoredEpoch} by the head-only baseline " +
+                  $"(restored after epoch {r.Epoch})"
+                : $"kept the weights of epoch {r.RestoredEpoch} (restored after epoch {r.Epoch})";
 
         /// <summary>A line above the progress bar (or a plain line); for the trainer's warnings.</summary>
         public void WriteLine(string line)
@@ -142,7 +141,7 @@ namespace Samples
         }
 
         /// <summary>
-        /// <c>epoch 2/3  thawed layer4  frozen stem..layer3  lr layer4..head=0.01  train loss 0.4132 acc 81.2%
+        /// <c>epoch 1 (2 of 3)  thawed layer4  frozen stem..layer3  lr layer4..head=0.01  train loss 0.4132 acc 81.2%
         /// val loss 0.3900 acc 83.0%  98.1 img/s  17.2 s</c>.
         /// </summary>
         public static string EpochLine(EpochRecord r, int epochs, IReadOnlyCollection<ResNetStage> thawed)
@@ -154,11 +153,17 @@ namespace Samples
                 $"{MetricsReport.Percent(r.ValidationAccuracy.GetValueOrDefault())}"
                 : "";
             string thaw = thawed.Count > 0 ? $"  thawed {StageList(thawed)}" : "";
-            return $"epoch {r.Epoch + 1}/{epochs}{thaw}  frozen {frozen}  lr {rates}  " +
+            return $"epoch {Epoch(r.Epoch, epochs)}{thaw}  frozen {frozen}  lr {rates}  " +
                    $"train loss {r.TrainLoss.ToString("F4", Inv)} acc " +
                    $"{MetricsReport.Percent(r.TrainAccuracy)}{validation}  " +
                    $"{r.ImagesPerSecond.ToString("F1", Inv)} img/s  {r.Duration.TotalSeconds.ToString("F1", Inv)} s";
         }
+
+        /// <summary>
+        /// <c>epoch 0 (1 of 5)</c>: the index counts from 0, as the library's API, history and thaw-policy messages
+        /// do (and ML.NET's image trainer and Lightning); the count in brackets says how far the run has come.
+        /// </summary>
+        public static string Epoch(int epoch, int epochs) => $"{epoch} ({epoch + 1} of {epochs})";
 
         /// <summary>Rates by stage, neighbouring stages with the same rate merged: <c>layer3..head=0.01</c>.</summary>
         private static string Rates(IEnumerable<KeyValuePair<ResNetStage, double>> rates)

@@ -41,7 +41,7 @@ namespace Microsoft.ML.Freezing.Tests
                     File.ReadAllBytes(png).Take(4).ToArray(), "model.png is not a PNG");
                 Assert.AreEqual(0, Directory.GetFiles(output, "*.tmp-*").Length, "a temporary file was left behind");
                 StringAssert.Matches(text,
-                    new Regex(@"^epoch 1/1 .*train loss \d+\.\d+ acc .*val loss \d+\.\d+ .*img/s",
+                    new Regex(@"^epoch 0 \(1 of 1\) .*train loss \d+\.\d+ acc .*val loss \d+\.\d+ .*img/s",
                     RegexOptions.Multiline));
                 StringAssert.Contains(text, "confusion matrix");
 
