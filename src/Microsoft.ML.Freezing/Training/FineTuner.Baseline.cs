@@ -129,6 +129,6 @@ namespace Microsoft.ML.Freezing
         private static string Format(double? value) => (value ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
 
         private static string Percent(double? value)
-            => ((value ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + " %";
+            => ((value ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
     }
 }

@@ -3,6 +3,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using static System.FormattableString;
 
 namespace Microsoft.ML.Freezing
 {
@@ -91,15 +92,18 @@ namespace Microsoft.ML.Freezing
         public override string ToString()
         {
             string frozen = FrozenStages.Count == 0 ? "none" : string.Join(",", FrozenStages.Select(s => s.Name()));
+            // Invariant culture, as every other message of the engine: a log reads the same on every machine.
             string rates = string.Join(" ",
                 StageLearningRates.Where(kv => !FrozenStages.Contains(kv.Key))
-                .Select(kv => $"{kv.Key.Name()}={kv.Value:g3}"));
-            string validation = ValidationLoss.HasValue ? $", val loss {ValidationLoss:F4} acc {ValidationAccuracy:P1}"
+                .Select(kv => Invariant($"{kv.Key.Name()}={kv.Value:g3}")));
+            string validation = ValidationLoss.HasValue
+                ? Invariant($", val loss {ValidationLoss:F4} acc {100 * ValidationAccuracy:F1}%")
                 : "";
             string cached = CachedBoundary.HasValue ? $" (from cached {CachedBoundary.Value.Name()} outputs)" : "";
             string resumed = FromCheckpoint ? " (from the checkpoint)" : "";
-            return $"epoch {Epoch}{resumed}: frozen [{frozen}], {TrainableParameters:N0} trainable, lr {rates}; " +
-                $"train loss {TrainLoss:F4} acc {TrainAccuracy:P1}{validation}; {ImagesPerSecond:F1} img/s{cached}";
+            return Invariant($"epoch {Epoch}{resumed}: frozen [{frozen}], {TrainableParameters:N0} trainable, ") +
+                Invariant($"lr {rates}; train loss {TrainLoss:F4} acc {100 * TrainAccuracy:F1}%{validation}; ") +
+                Invariant($"{ImagesPerSecond:F1} img/s{cached}");
         }
     }
 
