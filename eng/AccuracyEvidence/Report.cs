@@ -128,8 +128,8 @@ namespace AccuracyEvidence
                 {
                     md.AppendLine();
                     md.AppendLine("What the defaults did, per seed (each epoch: the lowest stage that trained, " +
-                        "then the validation loss on the hold-out; epochs count from 0 here, as in the API and Auto's " +
-                        "reasons):");
+                        "then the validation loss on the hold-out; epochs count from 0 here, as in the API and " +
+                        "Auto's reasons):");
                     md.AppendLine();
                     foreach (var run in planned[Recipe.Defaults].Runs)
                     {

@@ -46,8 +46,9 @@ namespace AccuracyEvidence
         }
 
         /// <summary>
-        /// The epoch whose weights the model kept: the one restored after the last epoch, else the last epoch (a restore
-        /// before an epoch that then trained, as Auto's after a thaw that did not pay, is not what the model kept).
+        /// The epoch whose weights the model kept: the one restored after the last epoch, else the last epoch (a
+        /// restore before an epoch that then trained, as Auto's after a thaw that did not pay, is not what the model
+        /// kept).
         /// </summary>
         public int KeptEpoch => Epochs.Length == 0 ? -1 : Epochs[^1].RestoredEpoch ?? Epochs.Length - 1;
 

@@ -7,10 +7,10 @@ namespace Microsoft.ML.Freezing
 {
     /// <summary>
     /// Scalar arguments that outlive the native call. TorchSharp's <c>add_(Tensor)</c> (and any call given a number
-    /// where a <see cref="Scalar"/> is expected) makes a temporary Scalar whose only owner is its finalizer, and nothing
-    /// keeps it alive after its handle is read: a garbage collection during the native call can free it first, and
-    /// libtorch then reads a freed Scalar ("Expected false to be true" from <c>Scalar::toFloat</c>; seen once in hours
-    /// of training, in <see cref="ImagePreprocessing.Normalize"/>). Hot paths pass these static Scalars instead.
+    /// where a <see cref="Scalar"/> is expected) makes a temporary Scalar whose only owner is its finalizer, and
+    /// nothing keeps it alive after its handle is read: a garbage collection during the native call can free it first,
+    /// and libtorch then reads a freed Scalar ("Expected false to be true" from <c>Scalar::toFloat</c>; seen once in
+    /// hours of training, in <see cref="ImagePreprocessing.Normalize"/>). Hot paths pass these static Scalars instead.
     /// </summary>
     internal static class Scalars
     {

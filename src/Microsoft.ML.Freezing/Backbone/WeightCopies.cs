@@ -13,7 +13,8 @@ namespace Microsoft.ML.Freezing
         /// A copy of every parameter and buffer by state-dict name, owned by the caller (in no dispose scope). The
         /// copies are made in a scope of their own, which holds each <c>detach()</c> until its clone returned: a
         /// temporary that only its finalizer owns can be freed while libtorch clones it (a SIGSEGV in
-        /// <c>THSTensor_clone</c> under a collecting thread; TorchSharp does not keep a receiver alive across the call).
+        /// <c>THSTensor_clone</c> under a collecting thread; TorchSharp does not keep a receiver alive across the
+        /// call).
         /// </summary>
         public static Dictionary<string, Tensor> Of(nn.Module module)
         {

@@ -78,7 +78,8 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public Dictionary<ResNetStage, Tensor> Run(Tensor images)
         {
-            using (var float32 = images.to_type(ScalarType.Float32)) // held until contiguous() returned (see WeightCopies)
+            // float32 is held until contiguous() returned (see WeightCopies).
+            using (var float32 = images.to_type(ScalarType.Float32))
             using (var contiguous = float32.contiguous())
             {
                 long elements = contiguous.numel();

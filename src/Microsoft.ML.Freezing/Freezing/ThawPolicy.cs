@@ -42,11 +42,11 @@ namespace Microsoft.ML.Freezing
         public virtual bool RestoreBestEpochAtEnd => false;
 
         /// <summary>
-        /// Whether the loop trains a head-only baseline at the first thaw from a mask that trains the head alone: before
-        /// the thawed epochs, the head alone goes on from the same weights and optimizer state to the end of the epoch
-        /// budget, on cached activations (its epochs cost next to nothing), and each thawed epoch's record carries the
-        /// baseline's best so far (<see cref="EpochRecord.HeadOnlyBaseline"/>), so that a thaw can be judged against the
-        /// head trained as long instead of the head as it was when the thaw began;
+        /// Whether the loop trains a head-only baseline at the first thaw from a mask that trains the head alone:
+        /// before the thawed epochs, the head alone goes on from the same weights and optimizer state to the end of the
+        /// epoch budget, on cached activations (its epochs cost next to nothing), and each thawed epoch's record
+        /// carries the baseline's best so far (<see cref="EpochRecord.HeadOnlyBaseline"/>), so that a thaw can be
+        /// judged against the head trained as long instead of the head as it was when the thaw began;
         /// <see cref="ThawDecision.RestoreHeadOnlyBaseline"/> then puts the baseline's best weights back. Needs a
         /// validation set and the activation cache (the loop logs why when it cannot). Default false.
         /// </summary>

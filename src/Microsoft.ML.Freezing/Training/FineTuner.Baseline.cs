@@ -17,8 +17,9 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// Before the first thaw from a head-only mask (when the policy asks for it, the run validates and caches
-        /// activations; a resumed run's first baseline epoch refills the cache in index order): the head alone trains epochs <paramref name="epoch"/>.. to the end of the budget with
-        /// the run's batch orders and rates, from the same weights and optimizer state, which then come back.
+        /// activations; a resumed run's first baseline epoch refills the cache in index order): the head alone trains
+        /// epochs <paramref name="epoch"/>.. to the end of the budget with the run's batch orders and rates, from the
+        /// same weights and optimizer state, which then come back.
         /// </summary>
         private void TrainHeadOnlyBaseline(int epoch, ThawDecision decision, FitRun run)
         {
@@ -126,7 +127,8 @@ namespace Microsoft.ML.Freezing
             return stream.ToArray();
         }
 
-        private static string Format(double? value) => (value ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
+        private static string Format(double? value)
+            => (value ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);
 
         private static string Percent(double? value)
             => ((value ?? double.NaN) * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";

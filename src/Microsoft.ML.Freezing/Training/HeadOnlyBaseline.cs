@@ -46,7 +46,7 @@ namespace Microsoft.ML.Freezing
         public static HeadOnlyBaseline Start(FreezeMask mask)
             => new HeadOnlyBaseline(mask, new List<EpochRecord>(), LowestLoss());
 
-        /// <summary>A baseline epoch, with <paramref name="model"/>'s weights kept when it is the best so far.</summary>
+        /// <summary>A baseline epoch; <paramref name="model"/>'s weights are kept when it is the best so far.</summary>
         public void Add(EpochRecord record, nn.Module model)
         {
             _records.Add(record);

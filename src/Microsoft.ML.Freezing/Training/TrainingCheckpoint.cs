@@ -131,7 +131,8 @@ namespace Microsoft.ML.Freezing
                     Weights = Section(WeightsSection), OptimizerState = Section(OptimizerSection),
                     BestWeights = best == OwnBestWeights ? Section(BestWeightsSection) : null,
                     BestIsLastEpoch = best == BestIsLast,
-                    HeadOnlyBaseline = sections.TryGetValue(HeadOnlyBaselineSection, out var baseline) ? baseline : null,
+                    HeadOnlyBaseline = sections.TryGetValue(HeadOnlyBaselineSection, out var baseline)
+                        ? baseline : null,
                 };
             });
         }

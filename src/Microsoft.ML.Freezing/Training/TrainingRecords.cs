@@ -74,11 +74,11 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         public bool FromCheckpoint { get; init; }
         /// <summary>
-        /// On an epoch of a thaw that <see cref="UnfreezeSchedule.Auto"/> judges against the head alone: the head alone,
-        /// trained on from the epoch before the thaw for as many epochs (from cached activations, with the run's batch
-        /// orders, rates and optimizer state: the linear probe's own later epochs), at its best so far by validation
-        /// loss. Its record (validation metrics and per-image losses), or null when no such baseline was trained
-        /// (<see cref="ThawPolicy.UsesHeadOnlyBaseline"/>).
+        /// On an epoch of a thaw that <see cref="UnfreezeSchedule.Auto"/> judges against the head alone: the head
+        /// alone, trained on from the epoch before the thaw for as many epochs (from cached activations, with the run's
+        /// batch orders, rates and optimizer state: the linear probe's own later epochs), at its best so far by
+        /// validation loss. Its record (validation metrics and per-image losses), or null when no such baseline was
+        /// trained (<see cref="ThawPolicy.UsesHeadOnlyBaseline"/>).
         /// </summary>
         public EpochRecord HeadOnlyBaseline { get; internal set; }
         /// <summary>

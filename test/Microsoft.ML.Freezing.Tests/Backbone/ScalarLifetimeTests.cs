@@ -104,7 +104,8 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             }
             Assert.IsFalse(ours.weight.allclose(before, 0, 0), "the steps moved the weights");
             foreach (var (mine, reference) in ours.parameters().Zip(theirs.parameters()))
-                Assert.IsTrue(mine.allclose(reference, 0, 0), $"{kind}: the parameters differ from TorchSharp's after 5 steps");
+                Assert.IsTrue(mine.allclose(reference, 0, 0),
+                    $"{kind}: the parameters differ from TorchSharp's after 5 steps");
         }
 
         // TorchSharp's own SGD failed here within 150 steps ("Unknown scalar type" from THSTensor_add).
@@ -116,7 +117,8 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             using var input = randn(8, 64);
             using var layer = Layer(64);
             using var optimizer = Ours(kind, layer);
-            long calls = CollectingThread.Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3), atLeast: 300);
+            long calls = CollectingThread.Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3),
+                atLeast: 300);
             Assert.IsGreaterThanOrEqualTo(300L, calls, "steps under the collector");
             Assert.IsTrue(layer.parameters().All(p => p.isfinite().all().item<bool>()));
         }

@@ -291,8 +291,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.AreEqual("stem..layer4", decision.Mask.ToString(), "layer4 freezes again");
             Assert.AreEqual("the thaw at epoch 2 did not pay: at its best (epoch 2) validation loss 0.4000 is not " +
                 "below 0.3800 (the head alone trained as long, its epoch 2) by 0.001: keeping the head alone trained " +
-                "to the end of the budget (its epoch with the lowest validation loss, or epoch 1's weights if lower), " +
-                "freezing layer4 again, and stopping.", decision.Reason);
+                "to the end of the budget (its epoch with the lowest validation loss, or epoch 1's weights if " +
+                "lower), freezing layer4 again, and stopping.", decision.Reason);
 
             // Below the baseline within its noise: one more epoch; beyond it: the thaw paid.
             thawed.HeadOnlyBaseline = Validated(2, 0.405, 0.01, 0.86, FreezeMask.AllButHead);

@@ -61,7 +61,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
                 },
                 _ => options with
                 {
-                    FrozenPrefixPrecision = InferencePrecision.BFloat16, LearningRateSchedule = LearningRateSchedule.Cosine,
+                    FrozenPrefixPrecision = InferencePrecision.BFloat16,
+                    LearningRateSchedule = LearningRateSchedule.Cosine,
                 },
             };
             using var tuner = new FineTuner(model, options);
