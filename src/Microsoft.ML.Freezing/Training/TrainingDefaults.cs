@@ -77,9 +77,8 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// <paramref name="given"/> when set, else for pretrained weights adaptive unfreezing
-        /// (<see cref="UnfreezeSchedule.Auto"/>: the head first, the next stage when validation stops improving, the
-        /// best weights back and no more thawing when a thaw hurts) when there is more than one epoch; nothing for
-        /// random ones.
+        /// (<see cref="UnfreezeSchedule.Auto"/>: the head first, then the rest of the network, and the head alone back
+        /// when the thaw does not beat it) when there is more than one epoch; nothing for random ones.
         /// </summary>
         public static UnfreezeSchedule Unfreezing(UnfreezeSchedule given, PretrainedWeights weights, int epochs)
             => given ?? (IsPretrained(weights) && epochs > 1 ? UnfreezeSchedule.Auto() : UnfreezeSchedule.None);

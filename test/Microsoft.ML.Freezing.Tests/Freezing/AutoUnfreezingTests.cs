@@ -52,15 +52,15 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var improving = Decide(auto, new double?[] { 0.9, 0.8 }, Head(2));
             Assert.AreEqual("stem..layer4", improving.Mask.ToString());
             StringAssert.Contains(improving.Reason, "improved on 0.9000 by more than its noise (0.0010)");
-            // A plateau (0.0005 is under the default min delta): thaw the top-most frozen stage.
+            // A plateau (0.0005 is under the default min delta): the rest of the network thaws.
             var plateau = Decide(auto, new double?[] { 0.9, 0.8, 0.7995 }, Head(3));
-            Assert.AreEqual("stem..layer3", plateau.Mask.ToString());
+            Assert.AreEqual("none", plateau.Mask.ToString());
             Assert.AreEqual("validation loss 0.7995 did not improve on 0.8000 (epoch 1) by more than its noise " +
-                "(0.0010) for 1 epoch: thawing layer4.", plateau.Reason);
+                "(0.0010) for 1 epoch: thawing stem,layer1,layer2,layer3,layer4.", plateau.Reason);
             // Patience 2 waits one more epoch.
             Assert.AreEqual("stem..layer4", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85 }, Head(3))
                 .Mask.ToString());
-            Assert.AreEqual("stem..layer3", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85, 0.81 },
+            Assert.AreEqual("none", Decide(UnfreezeSchedule.Auto(2), new double?[] { 0.9, 0.8, 0.85, 0.81 },
                 Head(4)).Mask.ToString());
         }
 
@@ -68,31 +68,34 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         public void AThawThatHurtsRestoresTheBestEpochAndItsMaskThenTrainsOn()
         {
             var auto = UnfreezeSchedule.Auto();
-            var masks = Head(3).Append(Layer4Thawed).ToArray();
-            var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks);
+            // The thaw of everything at epoch 3 is judged after two epochs (its first is unsettled).
+            var masks = Head(3).Append(FreezeMask.None).Append(FreezeMask.None).ToArray();
+            var unsettled = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82 }, masks.Take(4).ToArray());
+            Assert.IsFalse(unsettled.RestoreBestWeights || unsettled.Stop, unsettled.Reason);
+            var hurt = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.82, 0.83 }, masks);
             Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop);
-            Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "layer4 freezes again");
+            Assert.AreEqual("stem..layer4", hurt.Mask.ToString(), "everything freezes again");
             Assert.AreEqual("the thaw at epoch 3 did not pay: at its best (epoch 3) validation loss 0.8200 is not " +
-                "below 0.8000 by 0.001: restoring the weights of epoch 1 (validation loss 0.8000), freezing layer4 " +
-                "again and thawing no more.",
+                "below 0.8000 by 0.001: restoring the weights of epoch 1 (validation loss 0.8000), freezing " +
+                "stem,layer1,layer2,layer3,layer4 again and thawing no more.",
                 hurt.Reason);
 
-            // After the restore (recorded on epoch 3) only the head trains, from cached inputs: it trains on to the
+            // After the restore (recorded on epoch 4) only the head trains, from cached inputs: it trains on to the
             // epoch budget, plateau or not, and never thaws again.
             var settledMasks = masks.Append(FreezeMask.AllButHead).ToArray();
-            var history = new double?[] { 0.9, 0.8, 0.85, 0.82, 0.85 }
+            var history = new double?[] { 0.9, 0.8, 0.85, 0.82, 0.83, 0.85 }
                 .Select((loss, epoch) => Record(epoch, loss, settledMasks[epoch])).ToList();
-            history[3].RestoredEpoch = 1;
-            var headOnly = auto.Decide(new ThawContext(5, 10, FreezeMask.AllButHead, history, Names));
+            history[4].RestoredEpoch = 1;
+            var headOnly = auto.Decide(new ThawContext(6, 10, FreezeMask.AllButHead, history, Names));
             Assert.IsFalse(headOnly.Stop || headOnly.RestoreBestWeights);
             Assert.AreEqual("stem..layer4", headOnly.Mask.ToString());
             StringAssert.Contains(headOnly.Reason, "thawing is over");
             StringAssert.Contains(headOnly.Reason, "the head alone trains on to the epoch budget");
 
-            // A settled mask with a thawed stage (layer4 paid at epoch 2, layer3 did not at 3) stops at a plateau.
-            var layer3Thawed = FreezeMask.UpTo(ResNetStage.Layer2);
-            var thawedMasks = new[] { FreezeMask.AllButHead, FreezeMask.AllButHead, Layer4Thawed, layer3Thawed,
-                Layer4Thawed, Layer4Thawed };
+            // A settled mask that trains more than the head (an initial mask with layer4 trainable; the thaw of the
+            // rest at epoch 3 did not pay) trains on until validation stops improving, then stops.
+            var thawedMasks = new[] { Layer4Thawed, Layer4Thawed, Layer4Thawed, FreezeMask.None, Layer4Thawed,
+                Layer4Thawed };
             var thawed = new double?[] { 0.9, 0.9, 0.7, 0.75, 0.65, 0.66 }
                 .Select((loss, epoch) => Record(epoch, loss, thawedMasks[epoch])).ToList();
             thawed[3].RestoredEpoch = 2;
@@ -102,31 +105,30 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var plateau = auto.Decide(new ThawContext(6, 10, Layer4Thawed, thawed, Names));
             Assert.IsTrue(plateau.Stop && plateau.RestoreBestWeights, plateau.Reason);
             StringAssert.Contains(plateau.Reason, "since the restore validation loss did not improve on 0.6500");
-            // A thaw that helped keeps going.
-            Assert.IsFalse(Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.7 }, masks).Stop);
-
-            var none = Enumerable.Repeat(FreezeMask.None, 3).ToArray();
-            var done = Decide(auto, new double?[] { 0.9, 0.8, 0.85 }, none);
-            Assert.IsTrue(done.RestoreBestWeights && done.Stop);
-            StringAssert.Contains(done.Reason, "nothing is left to thaw: restoring the weights of epoch 1");
+            // A thaw that helped keeps going, with nothing frozen.
+            var helped = Decide(auto, new double?[] { 0.9, 0.8, 0.85, 0.75, 0.7 }, masks);
+            Assert.IsFalse(helped.Stop || helped.RestoreBestWeights, helped.Reason);
+            Assert.AreEqual("none", helped.Mask.ToString());
         }
 
         [TestMethod]
-        public void WithNothingLeftToThawAFallWithinTheNoiseTrainsOn()
+        public void WithNothingLeftToThawTheRunTrainsOnToTheBudget()
         {
-            // Everything trains; the last epoch fell by 0.02, within its standard error 0.05 but above the min delta.
+            // Everything trains; the last epoch fell by 0.02, within its standard error 0.05.
             var history = new[] { 0.9, 0.8, 0.78 }
                 .Select((loss, epoch) => Validated(epoch, loss, 0.05, 0.8, FreezeMask.None)).ToList();
             var auto = UnfreezeSchedule.Auto();
             var falling = auto.Decide(new ThawContext(3, 10, FreezeMask.None, history, Names));
             Assert.IsFalse(falling.Stop || falling.RestoreBestWeights, falling.Reason);
-            StringAssert.Contains(falling.Reason, "but it fell by more than the min delta (0.001) and nothing is " +
-                "left to thaw, so it trains on");
-            // A fall under the min delta is a plateau: the best weights come back and the run stops.
-            history.Add(Validated(3, 0.7795, 0.05, 0.8, FreezeMask.None));
-            var flat = auto.Decide(new ThawContext(4, 10, FreezeMask.None, history, Names));
-            Assert.IsTrue(flat.Stop && flat.RestoreBestWeights, flat.Reason);
-            StringAssert.Contains(flat.Reason, "nothing is left to thaw: restoring the weights of epoch 2");
+            StringAssert.Contains(falling.Reason, "nothing is left to thaw; it trains on to the budget");
+            // A rise is no reason to stop either: the budget is the user's, and the best epoch comes back at the end.
+            history.Add(Validated(3, 0.85, 0.05, 0.8, FreezeMask.None));
+            var rising = auto.Decide(new ThawContext(4, 10, FreezeMask.None, history, Names));
+            Assert.IsFalse(rising.Stop || rising.RestoreBestWeights, rising.Reason);
+            Assert.AreEqual("validation loss 0.8500 did not improve on 0.8000 (epoch 1) by more than its noise " +
+                "(0.0500) for 2 epochs and nothing is left to thaw; it trains on to the budget (the best epoch is " +
+                "kept): keeping nothing frozen.", rising.Reason);
+            Assert.IsTrue(auto.RestoreBestEpochAtEnd);
         }
 
         private static EpochRecord Validated(int epoch, double loss, double standardError, double accuracy,
@@ -136,8 +138,8 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             ValidationAccuracy = accuracy, FrozenStages = mask.FrozenStages(Names),
         };
 
-        // Head epochs 0-1 (the best: epoch 1, loss 0.50, accuracy 80%), then layer4 thawed from epoch 2 with these
-        // losses.
+        // Head epochs 0-1 (the best: epoch 1, loss 0.50, accuracy 80%), then everything thawed from epoch 2 with
+        // these losses.
         private static ThawDecision AfterThaw(double standardError, double accuracy, params double[] losses)
         {
             var history = new List<EpochRecord>
@@ -145,8 +147,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 Validated(0, 0.60, 0.05, 0.75, FreezeMask.AllButHead),
                 Validated(1, 0.50, 0.05, 0.80, FreezeMask.AllButHead),
             };
-            history.AddRange(losses.Select((loss, i) => Validated(2 + i, loss, standardError, accuracy, Layer4Thawed)));
-            return UnfreezeSchedule.Auto().Decide(new ThawContext(history.Count, 10, Layer4Thawed, history, Names));
+            history.AddRange(losses.Select((loss, i) =>
+                Validated(2 + i, loss, standardError, accuracy, FreezeMask.None)));
+            return UnfreezeSchedule.Auto().Decide(new ThawContext(history.Count, 10, FreezeMask.None, history, Names));
         }
 
         [TestMethod]
@@ -157,70 +160,40 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var improving = new double?[] { 0.9, 0.8, 0.7, 0.6, 0.5 };
             Assert.AreEqual("stem..layer4", Decide(auto, improving.Take(4).ToArray(), Head(4)).Mask.ToString());
             var quarter = Decide(auto, improving, Head(5));
-            Assert.AreEqual("stem..layer3", quarter.Mask.ToString());
+            Assert.AreEqual("none", quarter.Mask.ToString());
             Assert.AreEqual("the initial mask has trained 5 epochs of the 20-epoch budget (validation loss 0.5000), " +
-                "so the thaw gets the rest: thawing layer4.", quarter.Reason);
-            // The evidence's 5-epoch budget: one head epoch, then layer4.
-            Assert.AreEqual("stem..layer3", Decide(auto, improving.Take(1).ToArray(), Head(1), budget: 5)
-                .Mask.ToString());
-            // A thawed stage at its best is followed at once by more: 4 epochs left, two a step, so two of the four
-            // frozen stages.
-            var masks = Head(2).Concat(Enumerable.Repeat(Layer4Thawed, 4)).ToArray();
-            var thawed = Decide(auto, new double?[] { 0.9, 0.9, 0.7, 0.6, 0.5, 0.4 }, masks, budget: 10);
-            Assert.AreEqual("stem..layer1", thawed.Mask.ToString(), thawed.Reason);
-        }
-
-        [TestMethod]
-        public void AThawThatPaysIsFollowedByAsManyStagesAsTheBudgetNeeds()
-        {
-            var auto = UnfreezeSchedule.Auto();
-            var masks = Head(2).Append(Layer4Thawed).ToArray();
-            var losses = new double?[] { 0.9, 0.8, 0.6 };
-            ThawDecision After(int budget) => auto.Decide(new ThawContext(3, budget,
-                Layer4Thawed, losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList(), Names));
-
-            // 5 epochs: 2 left, one step, so everything still frozen thaws.
-            var shortBudget = After(5);
-            Assert.AreEqual("none", shortBudget.Mask.ToString(), shortBudget.Reason);
-            Assert.AreEqual("the thaw at epoch 2 paid (validation loss 0.6000, the best before it 0.8000 at epoch 1, " +
-                "by more than its noise 0.0010) and 2 epochs are left: thawing stem,layer1,layer2,layer3.",
-                shortBudget.Reason);
-            // 20 epochs: 17 left, 8 steps for 4 stages: one at a time.
-            Assert.AreEqual("stem..layer2", After(20).Mask.ToString());
-            // Not at its best (the last epoch is worse than the thaw's first): no further thaw before a plateau.
-            losses = new double?[] { 0.9, 0.8, 0.6, 0.65 };
-            masks = masks.Append(Layer4Thawed).ToArray();
-            var worse = auto.Decide(new ThawContext(4, 20, Layer4Thawed,
-                losses.Select((loss, epoch) => Record(epoch, loss, masks[epoch])).ToList(), Names));
-            Assert.AreEqual("stem..layer2", worse.Mask.ToString(), "a plateau thaws the next stage");
-            StringAssert.Contains(worse.Reason, "did not improve on 0.6000 (epoch 2)");
+                "so the thaw gets the rest: thawing stem,layer1,layer2,layer3,layer4.", quarter.Reason);
+            // The evidence's 5-epoch budget: one head epoch, then everything.
+            Assert.AreEqual("none", Decide(auto, improving.Take(1).ToArray(), Head(1), budget: 5).Mask.ToString());
         }
 
         [TestMethod]
         public void AThawOfSeveralStagesIsJudgedAfterTwoEpochs()
         {
             var auto = UnfreezeSchedule.Auto();
-            // Head, layer4 (paid), then everything else at once, whose first epoch is worse than layer4's best.
-            var masks = new[] { FreezeMask.AllButHead, Layer4Thawed, FreezeMask.None, FreezeMask.None };
-            var unsettled = Decide(auto, new double?[] { 0.9, 0.6, 0.7 }, masks.Take(3).ToArray(), budget: 5);
+            // Head, then everything at once, whose first epoch is worse than the head's best.
+            var masks = new[] { FreezeMask.AllButHead, FreezeMask.None, FreezeMask.None };
+            var unsettled = Decide(auto, new double?[] { 0.9, 0.95 }, masks.Take(2).ToArray(), budget: 5);
             Assert.IsFalse(unsettled.RestoreBestWeights || unsettled.Stop, unsettled.Reason);
             Assert.AreEqual("none", unsettled.Mask.ToString());
-            Assert.AreEqual("the thaw at epoch 2 thawed 4 stages at once, so it is judged after 2 epochs (its first " +
-                "is unsettled): validation loss 0.7000, the best 0.6000 at epoch 1: keeping nothing frozen.",
+            Assert.AreEqual("the thaw at epoch 1 thawed 5 stages at once, so it is judged after 2 epochs (its first " +
+                "is unsettled): validation loss 0.9500, the best 0.9000 at epoch 0: keeping nothing frozen.",
                 unsettled.Reason);
-            // Still behind after its second epoch: layer4's weights and mask come back.
-            var hurt = Decide(auto, new double?[] { 0.9, 0.6, 0.7, 0.65 }, masks, budget: 5);
+            // Still behind after its second epoch: the head's weights and mask come back.
+            var hurt = Decide(auto, new double?[] { 0.9, 0.95, 0.92 }, masks, budget: 5);
             Assert.IsTrue(hurt.RestoreBestWeights && !hurt.Stop, hurt.Reason);
-            Assert.AreEqual("stem..layer3", hurt.Mask.ToString());
-            StringAssert.StartsWith(hurt.Reason, "the thaw at epoch 2 did not pay");
+            Assert.AreEqual("stem..layer4", hurt.Mask.ToString());
+            StringAssert.StartsWith(hurt.Reason, "the thaw at epoch 1 did not pay");
             // Ahead after its second: it paid, nothing is restored.
-            var paid = Decide(auto, new double?[] { 0.9, 0.6, 0.7, 0.5 }, masks, budget: 5);
+            var paid = Decide(auto, new double?[] { 0.9, 0.95, 0.7 }, masks, budget: 5);
             Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
             Assert.AreEqual("none", paid.Mask.ToString());
-            // One stage at a time is judged after the patience, as before.
+            // A thaw of one stage (an initial mask that froze the stem alone) is judged after the patience.
+            var stemFrozen = FreezeMask.Stages(ResNetStage.Stem);
             var single = Decide(auto, new double?[] { 0.9, 0.6, 0.7 },
-                new[] { FreezeMask.AllButHead, Layer4Thawed, FreezeMask.UpTo(ResNetStage.Layer2) }, budget: 20);
+                new[] { stemFrozen, stemFrozen, FreezeMask.None }, budget: 20);
             Assert.IsTrue(single.RestoreBestWeights, single.Reason);
+            Assert.AreEqual(stemFrozen.ToString(), single.Mask.ToString());
         }
 
         [TestMethod]
@@ -234,7 +207,7 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             var auto = UnfreezeSchedule.Auto();
             var decision = auto.Decide(new ThawContext(2, 20, FreezeMask.AllButHead, history, Names));
             Assert.AreEqual("validation loss 0.5700 did not improve on 0.6000 (epoch 0) by more than its noise " +
-                "(0.0500) for 1 epoch: thawing layer4.", decision.Reason);
+                "(0.0500) for 1 epoch: thawing stem,layer1,layer2,layer3,layer4.", decision.Reason);
             history[1] = Validated(1, 0.54, 0.05, 0.77, FreezeMask.AllButHead);
             decision = auto.Decide(new ThawContext(2, 20, FreezeMask.AllButHead, history, Names));
             Assert.AreEqual("stem..layer4", decision.Mask.ToString(), decision.Reason);
@@ -245,24 +218,24 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
         {
             // Lower loss, but by less than its standard error (0.04 < 0.05): one more epoch to tell, then the smaller
             // model stays.
-            var ahead = AfterThaw(0.05, 0.85, 0.46);
+            var ahead = AfterThaw(0.05, 0.85, 0.48, 0.46);
             Assert.IsFalse(ahead.RestoreBestWeights || ahead.Stop, ahead.Reason);
-            Assert.AreEqual("stem..layer3", ahead.Mask.ToString());
-            Assert.AreEqual("the thaw at epoch 2 has not paid yet: at its best (epoch 2) validation loss 0.4600 is " +
+            Assert.AreEqual("none", ahead.Mask.ToString());
+            Assert.AreEqual("the thaw at epoch 2 has not paid yet: at its best (epoch 3) validation loss 0.4600 is " +
                 "below 0.5000 by 0.0400, less than its standard error 0.0500; it is ahead, so it trains one more " +
-                "epoch before it is judged: keeping stem,layer1,layer2,layer3 frozen.", ahead.Reason);
-            var noisy = AfterThaw(0.05, 0.85, 0.46, 0.47);
+                "epoch before it is judged: keeping nothing frozen.", ahead.Reason);
+            var noisy = AfterThaw(0.05, 0.85, 0.48, 0.46, 0.47);
             Assert.IsTrue(noisy.RestoreBestWeights && !noisy.Stop);
-            Assert.AreEqual("stem..layer4", noisy.Mask.ToString(), "layer4 freezes again");
-            StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 2) " +
+            Assert.AreEqual("stem..layer4", noisy.Mask.ToString(), "everything freezes again");
+            StringAssert.StartsWith(noisy.Reason, "the thaw at epoch 2 did not pay: at its best (epoch 3) " +
                 "validation loss 0.4600 is below 0.5000 by 0.0400, less than its standard error 0.0500: restoring " +
                 "the weights of epoch 1");
-            // Behind after its first epoch: judged at once.
-            Assert.IsTrue(AfterThaw(0.05, 0.85, 0.52).RestoreBestWeights);
-            // Lower by more than the noise: the thaw paid, and more thaws (8 epochs left: two of four stages).
-            var paid = AfterThaw(0.05, 0.78, 0.40);
+            // Behind after its second epoch: judged then.
+            Assert.IsTrue(AfterThaw(0.05, 0.85, 0.55, 0.52).RestoreBestWeights);
+            // Lower by more than the noise: the thaw paid and trains on.
+            var paid = AfterThaw(0.05, 0.78, 0.48, 0.40);
             Assert.IsFalse(paid.RestoreBestWeights || paid.Stop, paid.Reason);
-            Assert.AreEqual("stem..layer1", paid.Mask.ToString());
+            Assert.AreEqual("none", paid.Mask.ToString());
 
             // The same rule is the policy's notion of the best epoch, which the trainer's restores follow; within
             // one mask any drop beyond the min delta counts, noise or not.
@@ -372,71 +345,75 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             }, validation);
 
         [TestMethod]
-        public void ThawsLayer4WhenTheHeadPhasePlateaus()
+        public void ThawsTheRestWhenTheHeadPhasePlateaus()
         {
-            // Validating on the training images: what layer4 learns shows in validation.
+            // Validating on the training images: what the thawed network learns shows in validation.
             using var validation = TestData.RandomImages(16);
             using var run = Train(validation, epochs: 8);
             string log = string.Join("\n", run.Log);
 
             Assert.AreEqual(run.History[0].ValidationLoss, run.History[1].ValidationLoss, "the head cannot learn");
             CollectionAssert.Contains(run.History[1].FrozenStages.ToArray(), ResNetStage.Layer4);
-            CollectionAssert.DoesNotContain(run.History[2].FrozenStages.ToArray(), ResNetStage.Layer4, log);
+            Assert.IsEmpty(run.History[2].FrozenStages, log);
             string loss = run.History[1].ValidationLoss.Value.ToString("F4", CultureInfo.InvariantCulture);
             // The same losses image by image: the paired error is 0, so the noise is the min delta.
             string reason = $"validation loss {loss} did not improve on {loss} (epoch 0) by more than its noise " +
-                "(0.0010) for 1 epoch: thawing layer4.";
+                "(0.0010) for 1 epoch: thawing stem,layer1,layer2,layer3,layer4.";
             Assert.AreEqual(reason, run.History[2].ThawReason);
             CollectionAssert.Contains(run.Log, "Epoch 2: " + reason);
             Assert.IsTrue(run.History.All(h => h.ThawReason != null), "every decision has a reason");
-            foreach (var name in run.Final.Keys.Where(n => ResNetStages.OfParameter(n) == ResNetStage.Layer4
+            foreach (var name in run.Final.Keys.Where(n => ResNetStages.OfParameter(n) != ResNetStage.Head
                 && !n.EndsWith("num_batches_tracked")))
             {
                 Assert.IsTrue(TestData.Same(run.Snapshots[0][name], run.Snapshots[2][name]), $"{name} moved early");
                 Assert.IsFalse(TestData.Same(run.Snapshots[2][name], run.Snapshots[3][name]), $"{name} did not train");
             }
-            Assert.IsTrue(run.History[2].ValidationLoss < run.History[1].ValidationLoss, log);
+            Assert.IsTrue(run.History.Skip(2).Min(h => h.ValidationLoss) < run.History[1].ValidationLoss, log);
         }
 
         [TestMethod]
         public void RestoresTheBestWeightsAndFreezesAgainWhenTheThawHurtsValidation()
         {
-            // The training images with every label moved on by one class: the more layer4 fits the training labels,
-            // the worse it validates. Without the activation cache there is no head-only baseline (it would cost
-            // full passes): the thaw is judged against the epochs before it, and the head trains on after it.
+            // The training images with every label moved on by one class: the more the network fits the training
+            // labels, the worse it validates. Without the activation cache there is no head-only baseline (it would
+            // cost full passes): the thaw is judged against the epochs before it, and the head trains on after it.
             using var validation = Mislabelled(16);
             using var run = Train(validation, epochs: 8, cache: false);
             string log = string.Join("\n", run.Log);
             CollectionAssert.Contains(run.Log, "Epoch 2: no head-only baseline (the activation cache is off, so it " +
                 "would cost full passes); the thaw is judged against the epochs before it.");
 
-            // Epochs 0-1 the head (which cannot learn), 2 layer4 (hurts), then the head again from epoch 0's weights
-            // to the end of the budget (head epochs cost next to nothing), and epoch 0's weights at the end.
+            // Epochs 0-1 the head (which cannot learn), 2-3 everything (hurts; a thaw of several stages is judged
+            // after two epochs), then the head again from epoch 0's weights to the end of the budget (head epochs
+            // cost next to nothing), and epoch 0's weights at the end.
             Assert.HasCount(8, run.History, log);
             Assert.IsTrue(run.History[2].ValidationLoss > run.History[0].ValidationLoss, log);
-            Assert.AreEqual(0, run.History[2].RestoredEpoch);
-            for (int epoch = 3; epoch < 8; epoch++)
+            Assert.IsTrue(run.History[3].ValidationLoss > run.History[0].ValidationLoss, log);
+            Assert.AreEqual(0, run.History[3].RestoredEpoch);
+            for (int epoch = 4; epoch < 8; epoch++)
             {
-                CollectionAssert.Contains(run.History[epoch].FrozenStages.ToArray(), ResNetStage.Layer4,
-                    "frozen again");
+                CollectionAssert.IsSubsetOf(ResNetStages.All.Where(s => s != ResNetStage.Head).ToArray(),
+                    run.History[epoch].FrozenStages.ToArray(), "frozen again");
             }
-            StringAssert.Contains(run.History[3].ThawReason, "freezing layer4 again and thawing no more");
-            StringAssert.Contains(run.History[4].ThawReason, "the head alone trains on to the epoch budget");
+            StringAssert.Contains(run.History[4].ThawReason,
+                "freezing stem,layer1,layer2,layer3,layer4 again and thawing no more");
+            StringAssert.Contains(run.History[5].ThawReason, "the head alone trains on to the epoch budget");
             Assert.AreEqual(0, run.RestoredEpoch);
             foreach (var name in run.Final.Keys)
                 Assert.IsTrue(TestData.Same(run.Snapshots[1][name], run.Final[name]), $"{name} is not epoch 0's");
-            StringAssert.Contains(log, "Epoch 3: the thaw at epoch 2 did not pay");
+            StringAssert.Contains(log, "Epoch 4: the thaw at epoch 2 did not pay");
             StringAssert.Contains(log, "Restoring the weights of epoch 0, the best by ValidationLoss, as thaw policy");
             CollectionAssert.Contains(run.Log, "Restoring the weights of epoch 0, the best by ValidationLoss.");
         }
 
-        // The head learns (validating on the training images), layer4's rate is 40 times the head's: a thaw at
+        // The head learns (validating on the training images), the body's rate is 40 times the head's: a thaw at
         // epoch 1 (the head's quarter of a 4-epoch budget) that loses to the head alone trained as long.
         private static FineTuneOptions ThawThatLoses(FreezeMask freeze, ThawPolicy policy) => new FineTuneOptions
         {
             Epochs = 4, BatchSize = 8, LearningRate = 0.05, WeightDecay = 0, Seed = 1, Freeze = freeze,
             Unfreezing = policy, RestoreBestEpoch = true,
-            StageLearningRateMultipliers = new Dictionary<ResNetStage, double> { [ResNetStage.Layer4] = 40 },
+            StageLearningRateMultipliers = ResNetStages.All.Where(s => s != ResNetStage.Head)
+                .ToDictionary(s => s, _ => 40.0),
         };
 
         [TestMethod]
@@ -449,13 +426,16 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
                 validation);
             string log = string.Join("\n", auto.Log);
 
-            // The thaw at 1 was judged against the baseline, which the head alone trained before it in epochs 1-3.
-            CollectionAssert.DoesNotContain(auto.History[1].FrozenStages.ToArray(), ResNetStage.Layer4, log);
+            // The thaw at 1 was judged after two epochs against the baseline, which the head alone trained before it
+            // in epochs 1-3.
+            Assert.IsEmpty(auto.History[1].FrozenStages, log);
+            Assert.HasCount(3, auto.History, log);
             StringAssert.Contains(log, "Epoch 1: the head alone trained epochs 1..3 as a baseline for the thaw");
             var baseline = auto.History[1].HeadOnlyBaseline;
             Assert.IsNotNull(baseline, log);
             Assert.IsTrue(baseline.ValidationLoss < auto.History[0].ValidationLoss, "the head learns: " + log);
             Assert.IsTrue(auto.History[1].ValidationLoss > baseline.ValidationLoss, log);
+            Assert.IsTrue(auto.History[2].ValidationLoss > auto.History[2].HeadOnlyBaseline.ValidationLoss, log);
             // The run stopped and kept the baseline: the linear probe's own best epoch and weights.
             Assert.IsTrue(auto.History[^1].HeadOnlyBaselineKept, log);
             StringAssert.Contains(auto.History[^1].StopReason, "keeping the head alone trained to the end");
@@ -464,9 +444,9 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             Assert.AreEqual(probe.History[baseline.Epoch].ValidationLoss, baseline.ValidationLoss, "the probe's curve");
             foreach (var (name, tensor) in probe.Final)
                 Assert.IsTrue(TestData.Same(tensor, auto.Final[name]), $"{name} is not the linear probe's");
-            // 16 images: layer4 ran in epochs 0 and 1 only; the head in 0, the baseline's 3 epochs and 1.
-            Assert.AreEqual(32L, auto.Forwards[ResNetStage.Layer4]);
-            Assert.AreEqual(80L, auto.Forwards[ResNetStage.Head]);
+            // 16 images: layer4 ran in epochs 0, 1 and 2 only; the head in 0, the baseline's 3 epochs, 1 and 2.
+            Assert.AreEqual(48L, auto.Forwards[ResNetStage.Layer4]);
+            Assert.AreEqual(96L, auto.Forwards[ResNetStage.Head]);
         }
 
         private static TensorImageSource Mislabelled(int count)
