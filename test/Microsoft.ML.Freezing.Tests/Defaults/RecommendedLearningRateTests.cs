@@ -13,7 +13,7 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
     /// The automatic learning rate (each weights' <see cref="PretrainedWeights.RecommendedLearningRate"/>) trains on
     /// real photos from every weights source at hand. Two short epochs of the trainer's defaults (pretrained: the head,
     /// then everything thaws; random: everything trains) stay finite and do not blow up (the first epoch of a full
-    /// thaw is unsettled, and 48 images overfit, so "falling" is not the claim there); with layer4 thawing instead
+    /// thaw is unsettled, and 96 images overfit, so "falling" is not the claim there); with layer4 thawing instead
     /// (Gradual(1,1)), the second epoch's training and validation losses fall.
     /// </summary>
     [TestClass]
