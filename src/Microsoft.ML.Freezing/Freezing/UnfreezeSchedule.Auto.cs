@@ -222,12 +222,11 @@ namespace Microsoft.ML.Freezing
                     "epoch is kept)");
             }
 
-            // The best epoch by Improves among the first `count` (all by default), offered in order (as the trainer's
-            // BestEpoch sees them).
-            private int BestEpoch(IReadOnlyList<EpochRecord> history, int count = -1)
+            // The best epoch by Improves, offered in order (as the trainer's BestEpoch sees them).
+            private int BestEpoch(IReadOnlyList<EpochRecord> history)
             {
                 int best = 0;
-                for (int i = 1; i < (count < 0 ? history.Count : count); i++)
+                for (int i = 1; i < history.Count; i++)
                 {
                     if (Improves(history[i], history[best]))
                         best = i;
