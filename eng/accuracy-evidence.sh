@@ -13,6 +13,8 @@
 #   bash eng/accuracy-evidence.sh --stages 3 --rows linear-probe,gradual   # some rows of some stages
 #   bash eng/accuracy-evidence.sh --quick         # a smoke test into artifacts/accuracy-quick/
 #   bash eng/accuracy-evidence.sh --report-only   # rewrite docs/results.md from the stored runs
+#   bash eng/accuracy-evidence.sh --split-seed 7 --stages 1,3 --rows defaults,linear-probe,full
+#       # a second split of the same images, into artifacts/accuracy/v2-split7/ (docs/results.md untouched)
 #   options: --seeds N, --epochs N (the report's targets assume the defaults 3 and 5)
 set -euo pipefail
 

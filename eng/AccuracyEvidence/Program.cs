@@ -19,9 +19,9 @@ namespace AccuracyEvidence
     /// Runs the comparison in stages (most important numbers first), each stage seed-major over its rows; stores each
     /// run's result as JSON (skipping runs already stored, so an interrupted invocation resumes) and rewrites
     /// docs/results.md and its plots from all stored results after every stage. Usage: <c>AccuracyEvidence --root
-    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--rows defaults,gradual] [--seeds 3] [--epochs 5] [--report-only]
-    /// [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 40 images per class) that writes under
-    /// artifacts/accuracy-quick only.
+    /// &lt;repo&gt; [--stages 1,2,3,4,5] [--rows defaults,gradual] [--seeds 3] [--epochs 5] [--split-seed 2026]
+    /// [--report-only] [--quick]</c>. <c>--quick</c> is a smoke test (1 seed, 2 epochs, 40 images per class) that
+    /// writes under artifacts/accuracy-quick only.
     /// </summary>
     /// <remarks>
     /// The trainer never sees the test images: no run passes a <c>ValidationSet</c> (checked), so a row with
@@ -88,6 +88,13 @@ namespace AccuracyEvidence
             {
                 Description = "Run nothing; rewrite results.md and its plots from the stored runs.",
             };
+            var splitSeedOption = new Option<int>("--split-seed")
+            {
+                Description = "The seed of the train / test split; another than the default runs into " +
+                    "artifacts/accuracy/v2-split<seed>/ and writes its report there (a second split for deciding " +
+                    "changes of the defaults).",
+                DefaultValueFactory = _ => DataSet.DefaultSplitSeed,
+            };
             var quickOption = new Option<bool>("--quick")
             {
                 Description = "A smoke test (1 seed, 2 epochs, 40 images per class) into artifacts/accuracy-quick.",
@@ -96,10 +103,12 @@ namespace AccuracyEvidence
                 "The accuracy evidence of docs/results.md: fine-tuning recipes x data sets x seeds, run in stages.")
             {
                 rootOption, stagesOption, rowsOption, seedsOption, epochsOption, reportOnlyOption, quickOption,
+                splitSeedOption,
             };
             command.SetAction(parsed =>
             {
                 bool quick = parsed.GetValue(quickOption);
+                DataSet.SplitSeed = parsed.GetValue(splitSeedOption);
                 return RunStages(
                     parsed.GetValue(rootOption),
                     // Without --stages System.CommandLine gives an empty array, not null: that means all of them.
@@ -137,8 +146,11 @@ namespace AccuracyEvidence
             root ??= Samples.RepositoryScripts.FindRoot()
                 ?? throw new InvalidOperationException("Run from the repository (eng/accuracy-evidence.sh).");
             // v2: the protocol where the trainer never sees the test images (earlier runs used them as validation).
-            string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy", "v2");
-            string docs = quick ? Path.Combine(results, "docs") : Path.Combine(root, "docs");
+            // Another split keeps its runs and its report apart from docs/results.md's.
+            bool otherSplit = DataSet.SplitSeed != DataSet.DefaultSplitSeed;
+            string results = Path.Combine(root, "artifacts", quick ? "accuracy-quick" : "accuracy",
+                otherSplit ? $"v2-split{DataSet.SplitSeed}" : "v2");
+            string docs = quick || otherSplit ? Path.Combine(results, "docs") : Path.Combine(root, "docs");
 
             var clock = Stopwatch.StartNew();
             if (!reportOnly)
