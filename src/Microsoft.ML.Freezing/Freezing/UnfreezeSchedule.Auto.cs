@@ -292,8 +292,10 @@ namespace Microsoft.ML.Freezing
             // (digits: layer4 0.569 to 0.509 in its first epoch, judged noise, while two other seeds went on to 0.19).
             // A thaw that lost accuracy beyond its noise is not ahead, whatever its loss.
             private static bool AheadWithinTheNoise(IReadOnlyList<EpochRecord> history, int phaseStart, int best)
-                => history.Skip(phaseStart).Any(h => h.ValidationLoss < Reference(h, history[best]).ValidationLoss
-                    && AccuracyCost(h, Reference(h, history[best]), "") == null);
+                => history.Skip(phaseStart).Any(h => Ahead(h, Reference(h, history[best])));
+
+            private static bool Ahead(EpochRecord record, EpochRecord reference)
+                => record.ValidationLoss < reference.ValidationLoss && AccuracyCost(record, reference, "") == null;
 
             // The epoch after which this policy had the best weights put back (thawing is over from there), or -1.
             private static int LastRestore(IReadOnlyList<EpochRecord> history)
