@@ -117,9 +117,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             using var input = randn(8, 64);
             using var layer = Layer(64);
             using var optimizer = Ours(kind, layer);
-            long calls = CollectingThread.Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3),
-                atLeast: 300);
-            Assert.IsGreaterThanOrEqualTo(300L, calls, "steps under the collector");
+            CollectingThread.Hammer(() => Step(optimizer, layer, input), TimeSpan.FromSeconds(3), atLeast: 300);
             Assert.IsTrue(layer.parameters().All(p => p.isfinite().all().item<bool>()));
         }
     }

@@ -78,12 +78,11 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             string[] setups = { "sgd", "adamw", "bf16" };
             var expected = setups.ToDictionary(s => s, TrainEngine);
             int round = 0;
-            long runs = CollectingThread.Hammer(() =>
+            CollectingThread.Hammer(() =>
             {
                 string setup = setups[round++ % setups.Length];
                 CollectionAssert.AreEqual(expected[setup], TrainEngine(setup), $"{setup}, run {round}");
             }, Duration, atLeast: setups.Length);
-            Assert.IsGreaterThanOrEqualTo(3L, runs);
         }
 
         // Scores of a trained pipeline (Transform, after a save and load, and a PredictionEngine) and a featurizer's
@@ -157,9 +156,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             {
                 var expected = ImportAndExport(keras, torchvision, folder);
                 int round = 0;
-                long runs = CollectingThread.Hammer(() => CollectionAssert.AreEqual(expected,
+                CollectingThread.Hammer(() => CollectionAssert.AreEqual(expected,
                     ImportAndExport(keras, torchvision, folder), $"run {++round}"), Duration, atLeast: 2);
-                Assert.IsGreaterThanOrEqualTo(2L, runs);
             }
             finally
             {
@@ -173,9 +171,8 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             var rows = GeneratedImages.Stripes(64, seed: 21);
             var expected = TrainAndScore(rows);
             int round = 0;
-            long runs = CollectingThread.Hammer(
+            CollectingThread.Hammer(
                 () => CollectionAssert.AreEqual(expected, TrainAndScore(rows), $"run {++round}"), Duration, atLeast: 2);
-            Assert.IsGreaterThanOrEqualTo(2L, runs);
         }
     }
 }
