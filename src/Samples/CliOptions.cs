@@ -16,6 +16,10 @@ namespace Samples
     /// </summary>
     internal static class CliOptions
     {
+        /// <summary>The required <c>--model</c> option of the commands that read a model zip.</summary>
+        public static Option<string> ModelFile(string description = "The model zip that train wrote.")
+            => new Option<string>("--model") { Description = description, HelpName = "model.zip", Required = true };
+
         /// <summary>An integer option in [<paramref name="min"/>, <paramref name="max"/>] with a default.</summary>
         public static Option<int> Int(string name, string description, int defaultValue, int min = int.MinValue,
             int max = int.MaxValue)

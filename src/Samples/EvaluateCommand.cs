@@ -14,12 +14,7 @@ namespace Samples
     /// </summary>
     public static class EvaluateCommand
     {
-        private static readonly Option<string> ModelOption = new Option<string>("--model")
-        {
-            Description = "The model zip that train wrote.",
-            HelpName = "model.zip",
-            Required = true,
-        };
+        private static readonly Option<string> ModelOption = CliOptions.ModelFile();
 
         private static readonly Option<string> DataOption = new Option<string>("--data")
         {

@@ -18,12 +18,7 @@ namespace Samples
     /// </summary>
     public static class PredictCommand
     {
-        private static readonly Option<string> ModelOption = new Option<string>("--model")
-        {
-            Description = "The model zip that train wrote.",
-            HelpName = "model.zip",
-            Required = true,
-        };
+        private static readonly Option<string> ModelOption = CliOptions.ModelFile();
 
         private static readonly Argument<string> ImagesArgument = new Argument<string>("image")
         {

@@ -28,12 +28,8 @@ namespace Samples
         /// </summary>
         public const ScoringMode DefaultScoring = ScoringMode.Batch;
 
-        private static readonly Option<string> ModelOption = new Option<string>("--model")
-        {
-            Description = "The model zip that train wrote; replacing the file reloads the model.",
-            HelpName = "model.zip",
-            Required = true,
-        };
+        private static readonly Option<string> ModelOption = CliOptions.ModelFile(
+            "The model zip that train wrote; replacing the file reloads the model.");
 
         private static readonly Option<int> PortOption = CliOptions.Int("--port",
             "The port on 127.0.0.1 (0: a free one).", 5000, min: 0, max: 65535);
