@@ -64,6 +64,13 @@ namespace Microsoft.ML.Freezing
             if (best == null) throw new ArgumentNullException(nameof(best));
             return candidate.ValidationLoss < best.ValidationLoss;
         }
+
+        // Why Improves does not rank candidate above best, for the log; null when it does. The library's own policies
+        // give their rule's numbers; a user's policy gets this general line.
+        internal virtual string WhyNotImproved(EpochRecord candidate, EpochRecord best)
+            => Improves(candidate, best) ? null
+                : $"{GetType().Name}.Improves does not rank it above (validation loss " +
+                    $"{candidate.ValidationLoss:F4} against {best.ValidationLoss:F4})";
     }
 
     /// <summary>What a <see cref="ThawPolicy"/> decided at an epoch boundary.</summary>

@@ -83,6 +83,9 @@ namespace Microsoft.ML.Freezing
                 return ThawCost(candidate, best) == null;
             }
 
+            internal override string WhyNotImproved(EpochRecord candidate, EpochRecord best)
+                => ThawCost(candidate, best);
+
             // Why candidate does not improve on best, or null when it does.
             private string ThawCost(EpochRecord candidate, EpochRecord best)
             {

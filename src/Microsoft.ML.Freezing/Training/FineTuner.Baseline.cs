@@ -77,8 +77,8 @@ namespace Microsoft.ML.Freezing
         {
             var baseline = run.Baseline ?? throw new InvalidOperationException($"Thaw policy {_policy} asked at " +
                 $"epoch {epoch} for the head-only baseline's weights, but none was trained.");
-            if (PrefersBaseline(best, baseline))
-                return KeepBaseline(baseline, "no thawed epoch validated better than the head alone trained as long");
+            if (WhyBaseline(best, baseline) is { } why)
+                return KeepBaseline(baseline, why);
             heldEpoch = RestoreBeforeEpoch(best, run, epoch, heldEpoch);
             if (mask != null)
                 ApplyMask(mask);
@@ -91,18 +91,30 @@ namespace Microsoft.ML.Freezing
         {
             if (run.Baseline is not { } baseline)
                 return false;
-            if (!baseline.Adopted && best.HasWeights && PrefersBaseline(best, baseline))
-                KeepBaseline(baseline, $"it validated better than the best epoch ({best.Epoch})");
+            if (!baseline.Adopted && best.HasWeights && WhyBaseline(best, baseline) is { } why)
+                KeepBaseline(baseline, why);
             return baseline.Adopted;
         }
 
-        // Against a head-only best, a lower loss (the linear probe's own rule, so that the run ends as the probe
-        // would); against a thawed best, unless the policy ranks that epoch above the baseline.
-        private bool PrefersBaseline(BestEpoch best, HeadOnlyBaseline baseline)
-            => baseline.Best != null && (best.Record == null
-                || (best.Record.FrozenStages.Count == baseline.Best.FrozenStages.Count
-                    ? baseline.Best.ValidationLoss < best.Record.ValidationLoss
-                    : !_policy.Improves(best.Record, baseline.Best)));
+        // Why the baseline's best ends the run rather than the best epoch, or null when the best epoch stays. Against
+        // a head-only best, a lower loss (the linear probe's own rule, so that the run ends as the probe would);
+        // against a thawed best, unless the policy ranks that epoch above the baseline.
+        private string WhyBaseline(BestEpoch best, HeadOnlyBaseline baseline)
+        {
+            var kept = baseline.Best;
+            if (kept == null)
+                return null;
+            if (best.Record == null)
+                return "no epoch of the run was validated";
+            if (best.Record.FrozenStages.Count == kept.FrozenStages.Count)
+                return kept.ValidationLoss < best.Record.ValidationLoss
+                    ? $"its validation loss is below the best epoch's ({best.Record.Epoch}: " +
+                        $"{Format(best.Record.ValidationLoss)})"
+                    : null;
+            return _policy.WhyNotImproved(best.Record, kept) is { } cost
+                ? $"the best epoch ({best.Record.Epoch}, thawed) does not improve on it: {cost}"
+                : null;
+        }
 
         private int KeepBaseline(HeadOnlyBaseline baseline, string why)
         {

@@ -467,6 +467,11 @@ namespace Microsoft.ML.Freezing.Tests.Freezing
             // The run stopped and kept the baseline: the linear probe's own best epoch and weights.
             Assert.IsTrue(auto.History[^1].HeadOnlyBaselineKept, log);
             StringAssert.Contains(auto.History[^1].StopReason, "keeping the head alone trained to the end");
+            // The log says by which numbers the baseline won.
+            StringAssert.Matches(log, new System.Text.RegularExpressions.Regex(
+                @"Keeping the head-only baseline's epoch \d+ \(validation loss [\d.]+, accuracy [\d.]+%\) and its " +
+                @"mask: (its validation loss is below the best epoch's \(\d+: [\d.]+\)|the best epoch \(\d+, " +
+                @"thawed\) does not improve on it: validation loss [\d.]+ is)"));
             Assert.AreEqual(probe.RestoredEpoch ?? 3, auto.RestoredEpoch, log);
             Assert.IsTrue(auto.RestoredEpoch >= 1, log);
             Assert.AreEqual(probe.History[baseline.Epoch].ValidationLoss, baseline.ValidationLoss, "the probe's curve");
