@@ -28,27 +28,29 @@ namespace Samples
 
         /// <summary>
         /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs at
-        /// least two classes with images; images directly in <paramref name="folder"/> belong to no class and are
-        /// reported.
+        /// least two classes with images; images directly in <paramref name="folder"/> belong to no class, and class
+        /// folders without images are left out; both are reported, as are hidden entries left out.
         /// </summary>
         public static List<LabelledImage> ReadLabelled(string folder, string command)
         {
             if (!Directory.Exists(folder))
                 throw new UsageException($"{command}: the data folder '{folder}' does not exist.");
             var images = new List<LabelledImage>();
-            foreach (var classFolder in Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal))
+            foreach (var classFolder in Directory.GetDirectories(folder).Where(d => !IsHidden(Path.GetFileName(d)))
+                .OrderBy(d => d, StringComparer.Ordinal))
             {
                 string label = Path.GetFileName(classFolder);
-                images.AddRange(Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
-                    .Where(IsImage)
-                    .OrderBy(f => f, StringComparer.Ordinal)
-                    .Select(f => new LabelledImage(f, label)));
+                var files = VisibleImages(classFolder, SearchOption.AllDirectories);
+                if (files.Count == 0)
+                    Console.WriteLine($"Note: the class folder '{label}' holds no images; it is left out.");
+                images.AddRange(files.Select(f => new LabelledImage(f, label)));
             }
-            int loose = Directory.EnumerateFiles(folder).Count(IsImage);
+            int loose = VisibleImages(folder, SearchOption.TopDirectoryOnly).Count;
             if (loose > 0)
                 Console.WriteLine(
                     $"Note: {loose} images lie directly in '{folder}' and belong to no class folder; they are not " +
                     "used.");
+            ReportHidden(folder);
             var classes = images.Select(i => i.Label).Distinct().Count();
             if (classes < 2)
                 throw new UsageException($"{command}: '{folder}' needs at least two class subfolders with images " +
@@ -56,19 +58,41 @@ namespace Samples
             return images;
         }
 
-        /// <summary>One file, or every image under a folder (ordinal path order).</summary>
+        /// <summary>One file, or every image under a folder (ordinal path order; hidden entries left out).</summary>
         public static List<string> List(string fileOrFolder, string command)
         {
             if (File.Exists(fileOrFolder))
                 return new List<string> { fileOrFolder };
             if (!Directory.Exists(fileOrFolder))
                 throw new UsageException($"{command}: '{fileOrFolder}' is neither an image file nor a folder.");
-            var files = Directory.EnumerateFiles(fileOrFolder, "*", SearchOption.AllDirectories)
-                .Where(IsImage).OrderBy(f => f, StringComparer.Ordinal).ToList();
+            var files = VisibleImages(fileOrFolder, SearchOption.AllDirectories);
+            ReportHidden(fileOrFolder);
             if (files.Count == 0)
                 throw new UsageException(
                     $"{command}: no images ({string.Join("/", Extensions)}) under '{fileOrFolder}'.");
             return files;
+        }
+
+        // What a user did not put there as data: hidden files and folders ('.DS_Store', the '._name' companions that
+        // macOS writes beside each file on other file systems) and the '__MACOSX' folder that macOS's zip adds.
+        private static bool IsHidden(string name) => name.StartsWith('.') || name == "__MACOSX";
+
+        private static bool UnderHidden(string root, string path)
+            => Path.GetRelativePath(root, path).Split(Path.DirectorySeparatorChar).Any(IsHidden);
+
+        private static List<string> VisibleImages(string folder, SearchOption option)
+            => Directory.EnumerateFiles(folder, "*", option)
+                .Where(f => IsImage(f) && !UnderHidden(folder, f))
+                .OrderBy(f => f, StringComparer.Ordinal)
+                .ToList();
+
+        private static void ReportHidden(string folder)
+        {
+            int hidden = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+                .Count(f => IsImage(f) && UnderHidden(folder, f));
+            if (hidden > 0)
+                Console.WriteLine($"Note: {hidden} image files under '{folder}' are hidden (a name that starts with " +
+                    "'.', or under '__MACOSX'); they are left out.");
         }
 
         /// <summary>A seeded Fisher-Yates shuffle (a new list).</summary>

@@ -28,12 +28,22 @@ namespace Microsoft.ML.Freezing.Tests
             try
             {
                 string data = WriteImageFolder(Path.Combine(dir, "data"), ImagesPerClass, seed: 7);
+                // What a folder unzipped from macOS holds beside the images (undecodable companions) and a class
+                // folder left empty: not classes, not rows.
+                Directory.CreateDirectory(Path.Combine(data, "__MACOSX", "vertical"));
+                File.WriteAllText(Path.Combine(data, "__MACOSX", "vertical", "._00.png"), "Mac OS X resource fork");
+                File.WriteAllText(Path.Combine(data, "vertical", "._00.png"), "Mac OS X resource fork");
+                Directory.CreateDirectory(Path.Combine(data, "empty"));
                 string output = Path.Combine(dir, "out");
                 string zip = Path.Combine(output, "model.zip");
 
                 var (code, text) = RunSample("train", "--data", data, "--out", zip, "--weights", "none", "--size", "32",
                     "--epochs", "1", "--batch", "8");
                 Assert.AreEqual(0, code, text);
+                StringAssert.Contains(text, $"{2 * ImagesPerClass} images (horizontal {ImagesPerClass}, vertical " +
+                    $"{ImagesPerClass})");
+                StringAssert.Contains(text, "Note: the class folder 'empty' holds no images; it is left out.");
+                StringAssert.Contains(text, "Note: 2 image files under");
                 Assert.IsTrue(File.Exists(zip), text);
                 string png = Path.Combine(output, "model.png");
                 Assert.IsTrue(File.Exists(png), text);
