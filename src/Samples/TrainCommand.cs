@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -188,11 +189,7 @@ namespace Samples
             var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
             var testImages = split.ValidationRows.Select(i => all[i]).ToList();
             Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            // The library's description of a split, worded for the test split.
-            Console.WriteLine(split.Describe(classes)
-                .Replace("Validation split", "Test split", StringComparison.Ordinal)
-                .Replace("No validation split", "No test split", StringComparison.Ordinal)
-                .Replace(" validation (", " test (", StringComparison.Ordinal));
+            Console.WriteLine(DescribeTestSplit(split, classes));
 
             var ml = new MLContext(seed);
             var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
@@ -322,6 +319,21 @@ namespace Samples
         private static bool IsHeadOnlyBaselineMessage(string message)
             => message.Contains("as a baseline for the thaw", StringComparison.Ordinal)
                 || message.StartsWith("Keeping the head-only baseline", StringComparison.Ordinal);
+
+        // The library's description of a split, worded for the test split: what it holds, or why there is none and
+        // what that means here (no test metrics; the validation split is the trainer's own concern).
+        private static string DescribeTestSplit(ValidationSplit split, IReadOnlyList<string> classes)
+        {
+            string described = split.Describe(classes);
+            if (split.HoldsOut)
+                return described.Replace("Validation split", "Test split", StringComparison.Ordinal)
+                    .Replace(" validation (", " test (", StringComparison.Ordinal);
+            const string none = "No validation split";
+            int consequence = described.IndexOf("; all ", StringComparison.Ordinal);
+            string why = described.StartsWith(none + ": ", StringComparison.Ordinal) && consequence > 0
+                ? described[(none.Length + 2)..consequence] : "--test-fraction is 0";
+            return $"No test split: {why}; every image goes to the trainer, and no test metrics are reported.";
+        }
 
         private static bool IsCheckpointMessage(string message)
             => message.StartsWith("Resuming from checkpoint", StringComparison.Ordinal)
