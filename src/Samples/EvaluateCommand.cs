@@ -48,7 +48,7 @@ namespace Samples
             try
             {
                 var classNames = MetricsReport.FindTrainer(model).Model.ClassNames;
-                var images = ImageFolder.ReadLabelled(data, command);
+                var images = ImageFolder.ReadLabelled(data, command, minimumClasses: 1);
                 // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them
                 // out.
                 var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l))
@@ -59,6 +59,9 @@ namespace Samples
                         $"Note: the model does not know the classes {string.Join(", ", unknown)}; their images are " +
                         "left out.");
                     images = images.Where(i => classNames.Contains(i.Label)).ToList();
+                    if (images.Count == 0)
+                        throw new UsageException($"{command}: no class folder of '{data}' is a class of the model " +
+                            $"({string.Join(", ", classNames)}).");
                 }
                 Console.WriteLine(
                     $"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: " +

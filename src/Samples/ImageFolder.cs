@@ -27,11 +27,12 @@ namespace Samples
         public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
 
         /// <summary>
-        /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs at
-        /// least two classes with images; images directly in <paramref name="folder"/> belong to no class, and class
-        /// folders without images are left out; both are reported, as are hidden entries left out.
+        /// The images of a folder with one subfolder per class, in a fixed order (class, then path, ordinal). Needs
+        /// <paramref name="minimumClasses"/> classes with images (training needs two; evaluating a model, one); images
+        /// directly in <paramref name="folder"/> belong to no class, and class folders without images are left out;
+        /// both are reported, as are hidden entries left out.
         /// </summary>
-        public static List<LabelledImage> ReadLabelled(string folder, string command)
+        public static List<LabelledImage> ReadLabelled(string folder, string command, int minimumClasses = 2)
         {
             if (!Directory.Exists(folder))
                 throw new UsageException($"{command}: the data folder '{folder}' does not exist.");
@@ -52,9 +53,10 @@ namespace Samples
                     "used.");
             ReportHidden(folder);
             var classes = images.Select(i => i.Label).Distinct().Count();
-            if (classes < 2)
-                throw new UsageException($"{command}: '{folder}' needs at least two class subfolders with images " +
-                    $"({string.Join("/", Extensions)}); found {classes}.");
+            if (classes < minimumClasses)
+                throw new UsageException($"{command}: '{folder}' needs at least {minimumClasses} class " +
+                    $"subfolder{(minimumClasses > 1 ? "s" : "")} with images ({string.Join("/", Extensions)}); " +
+                    $"found {classes}.");
             return images;
         }
 

@@ -50,7 +50,10 @@ namespace Samples
             summary.AddRow("micro accuracy", Percent(metrics.MicroAccuracy, 2));
             summary.AddRow("macro accuracy", Percent(metrics.MacroAccuracy, 2));
             summary.AddRow("log-loss", metrics.LogLoss.ToString("F4", inv));
-            summary.AddRow("log-loss reduction", metrics.LogLossReduction.ToString("F4", inv));
+            // Relative to the class prior's log-loss, which is 0 when the data holds one class (then ML.NET's value
+            // is not finite and means nothing).
+            summary.AddRow("log-loss reduction", double.IsFinite(metrics.LogLossReduction)
+                ? metrics.LogLossReduction.ToString("F4", inv) : "n/a");
 
             Console.WriteLine();
             Console.WriteLine($"{title} ({total} images)");

@@ -70,6 +70,15 @@ namespace Microsoft.ML.Freezing.Tests
                 Assert.AreEqual(0, code, text);
                 StringAssert.Matches(text, new Regex($@"\({2 * ImagesPerClass} images\)"));
                 StringAssert.Contains(text, "micro accuracy");
+
+                // One class in the data: the class prior's log-loss is 0, so the reduction has no value to print.
+                string oneClass = Path.Combine(dir, "one-class", "vertical");
+                Directory.CreateDirectory(oneClass);
+                foreach (var file in Directory.GetFiles(Path.Combine(data, "vertical"), "0*.png"))
+                    File.Copy(file, Path.Combine(oneClass, Path.GetFileName(file)));
+                (code, text) = RunSample("evaluate", "--model", zip, "--data", Path.GetDirectoryName(oneClass));
+                Assert.AreEqual(0, code, text);
+                StringAssert.Matches(text, new Regex(@"^  log-loss reduction +n/a$", RegexOptions.Multiline));
             }
             finally
             {
