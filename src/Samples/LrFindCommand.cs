@@ -66,8 +66,8 @@ namespace Samples
         private static int Run(ParseResult parsed)
         {
             const string command = "lr-find";
-            var weights = WeightsOption.Resolve(parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(null),
-                command);
+            string weightsText = parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(null);
+            var weights = WeightsOption.Resolve(weightsText, command);
             int size = parsed.GetValue(SizeOption);
             int batch = parsed.GetValue(BatchOption);
             int seed = parsed.GetValue(SeedOption);
@@ -92,7 +92,9 @@ namespace Samples
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Suggested learning rate: {result.SuggestedLearningRate:G2} (the weights recommend " +
                 $"{TrainingDefaults.LearningRate(null, weights):G2}; pass --lr to train with another)."));
-            Plot(result, output, $"{dataName}: {weights.Description}, {size}x{size}");
+            // The weights' short label: their description can hold a whole file path, wider than the plot.
+            Plot(result, output, $"{dataName}: {WeightsOption.Label(weightsText, weights, null)}, {size}x{size}, " +
+                $"{images.Count} images");
             Console.WriteLine($"Plot: {output}");
             return 0;
         }
@@ -106,13 +108,16 @@ namespace Samples
             curve.LegendText = "smoothed training loss";
             var pick = plot.Add.VerticalLine(Math.Log10(result.SuggestedLearningRate), width: 1.5f, color: Colors.Red,
                 pattern: LinePattern.Dashed);
-            pick.Text = string.Create(CultureInfo.InvariantCulture, $"suggested {result.SuggestedLearningRate:G2}");
-            pick.LabelOppositeAxis = true;
+            // In the legend: a label on the line's end collides with the title.
+            pick.LegendText = string.Create(CultureInfo.InvariantCulture,
+                $"suggested {result.SuggestedLearningRate:G2}");
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
             {
                 LabelFormatter = x => string.Create(CultureInfo.InvariantCulture, $"{Math.Pow(10, x):G1}"),
             };
             plot.Title(title);
+            // The loss falls from left to right: the upper right is the free corner.
+            plot.ShowLegend(Alignment.UpperRight);
             plot.XLabel("learning rate (log scale)");
             plot.YLabel("loss (cross-entropy)");
             Directory.CreateDirectory(Path.GetDirectoryName(path));

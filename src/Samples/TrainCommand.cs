@@ -301,7 +301,7 @@ namespace Samples
                 }
 
                 string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png, 
+                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png,
                     $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} " +
                     "test images");
                 Console.WriteLine();
