@@ -47,6 +47,11 @@ namespace Microsoft.ML.Freezing
             string reason = $"range test over {_losses.Count} steps ({_rates[0]:G2} to {_rates[^1]:G2}): smoothed " +
                 "loss " +
                 $"lowest ({_losses[best]:F3}) at {_rates[best]:G2}; suggesting a tenth of it, {suggested:G2}";
+            // fastai's rule assumes the loss turned up before the ramp's end; when it never did, the ramp was too
+            // short to find where training breaks, and the suggestion is only a lower bound of it.
+            if (best == _losses.Count - 1)
+                reason += $" (the loss still fell at the ramp's end, {_rates[^1]:G2}: no rate tried was too high; a " +
+                    "higher EndLearningRate looks further)";
             return new LearningRateFinderResult(_rates.ToArray(), _losses.ToArray(), suggested, reason);
         }
     }

@@ -39,6 +39,25 @@ namespace Microsoft.ML.Freezing.Tests.Training
         }
 
         [TestMethod]
+        public void ARampThatNeverTurnsUpSaysItsSuggestionIsOnlyALowerBound()
+        {
+            var finder = new LearningRateFinderOptions { StartLearningRate = 1e-4, EndLearningRate = 1e-1, Steps = 20 };
+            var falling = new LossRecorder(finder);
+            for (int step = 0; step < 20 && falling.Add(2.0 - 0.05 * step); step++) { }
+            var turning = new LossRecorder(finder);
+            for (int step = 0; step < 20 && turning.Add(step < 12 ? 2.0 - 0.1 * step : 0.9 + 0.5 * (step - 11)); step++)
+            { }
+
+            var fell = falling.Result();
+            var turned = turning.Result();
+
+            Assert.AreEqual(1e-2, fell.SuggestedLearningRate, 1e-12, "a tenth of the ramp's last rate");
+            StringAssert.Contains(fell.Reason, "the loss still fell at the ramp's end, 0.1");
+            Assert.IsTrue(turned.SuggestedLearningRate < 1e-2, turned.Reason);
+            Assert.IsFalse(turned.Reason.Contains("still fell", StringComparison.Ordinal), turned.Reason);
+        }
+
+        [TestMethod]
         public void TheUsersOptionsAreLeftAsTheyWere()
         {
             using var model = new ResNet(TestData.TinyDefinition(), seed: 4);
