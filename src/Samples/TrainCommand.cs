@@ -324,15 +324,11 @@ namespace Samples
         // what that means here (no test metrics; the validation split is the trainer's own concern).
         private static string DescribeTestSplit(ValidationSplit split, IReadOnlyList<string> classes)
         {
-            string described = split.Describe(classes);
             if (split.HoldsOut)
-                return described.Replace("Validation split", "Test split", StringComparison.Ordinal)
+                return split.Describe(classes).Replace("Validation split", "Test split", StringComparison.Ordinal)
                     .Replace(" validation (", " test (", StringComparison.Ordinal);
-            const string none = "No validation split";
-            int consequence = described.IndexOf("; all ", StringComparison.Ordinal);
-            string why = described.StartsWith(none + ": ", StringComparison.Ordinal) && consequence > 0
-                ? described[(none.Length + 2)..consequence] : "--test-fraction is 0";
-            return $"No test split: {why}; every image goes to the trainer, and no test metrics are reported.";
+            return $"No test split: {split.Note(classes) ?? "--test-fraction is 0"}; every image goes to the " +
+                "trainer, and no test metrics are reported.";
         }
 
         private static bool IsCheckpointMessage(string message)

@@ -40,7 +40,16 @@ namespace Microsoft.ML.Freezing
         /// <summary>The seed of the shuffle.</summary>
         public int Seed { get; }
         /// <summary>Why nothing is held out although a fraction was asked for (tiny data); otherwise null.</summary>
-        public string Note => TinyDataNote(label => label.ToString(CultureInfo.InvariantCulture));
+        /// <param name="classNames">Names by class index; null writes the indices.</param>
+        public string Note(IReadOnlyList<string> classNames = null)
+        {
+            if (Fraction == 0 || HoldsOut)
+                return null;
+            if (_smallClass >= 0)
+                return $"class '{Name(_smallClass, classNames)}' has only {_labels.Count(l => l == _smallClass)} " +
+                       $"images (fewer than {TrainingDefaults.MinImagesPerClassToHoldOut})";
+            return $"only {_labels.Count} images (fewer than {TrainingDefaults.MinImagesToHoldOut})";
+        }
 
         /// <summary>
         /// Holds out round(<paramref name="fraction"/> x class size) rows of each class (at least one, never a class's
@@ -86,11 +95,9 @@ namespace Microsoft.ML.Freezing
         /// <param name="classNames">Names by class index; null writes the indices.</param>
         public string Describe(IReadOnlyList<string> classNames = null)
         {
-            string Name(int label) => classNames != null && label < classNames.Count ? classNames[label]
-                : label.ToString(CultureInfo.InvariantCulture);
-            string Counts(IReadOnlyList<int> rows) => string.Join(", ",
-                rows.GroupBy(r => _labels[r]).OrderBy(g => g.Key).Select(g => $"{Name(g.Key)} {g.Count()}"));
-            string note = TinyDataNote(Name);
+            string Counts(IReadOnlyList<int> rows) => string.Join(", ", rows.GroupBy(r => _labels[r])
+                .OrderBy(g => g.Key).Select(g => $"{Name(g.Key, classNames)} {g.Count()}"));
+            string note = Note(classNames);
             if (note != null)
                 return $"No validation split: {note}; all {TrainingRows.Count} images train for the fixed epochs, " +
                        "without validation metrics or best-epoch restoring.";
@@ -102,14 +109,8 @@ namespace Microsoft.ML.Freezing
                 $"{ValidationRows.Count} validation ({Counts(ValidationRows)}).");
         }
 
-        private string TinyDataNote(Func<int, string> name)
-        {
-            if (Fraction == 0 || HoldsOut)
-                return null;
-            if (_smallClass >= 0)
-                return $"class '{name(_smallClass)}' has only {_labels.Count(l => l == _smallClass)} images " +
-                       $"(fewer than {TrainingDefaults.MinImagesPerClassToHoldOut})";
-            return $"only {_labels.Count} images (fewer than {TrainingDefaults.MinImagesToHoldOut})";
-        }
+        private static string Name(int label, IReadOnlyList<string> classNames)
+            => classNames != null && label < classNames.Count ? classNames[label]
+                : label.ToString(CultureInfo.InvariantCulture);
     }
 }

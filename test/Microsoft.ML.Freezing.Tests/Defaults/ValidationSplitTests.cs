@@ -54,9 +54,10 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
             var rare = ValidationSplit.Stratified(rareClass, 0.1, seed: 0);
             Assert.IsFalse(rare.HoldsOut);
             StringAssert.Contains(rare.Describe(new[] { "common", "rare" }), "class 'rare' has only 3 images");
-            StringAssert.Contains(rare.Note, "class '1' has only 3 images");
+            StringAssert.Contains(rare.Note(), "class '1' has only 3 images");
+            StringAssert.Contains(rare.Note(new[] { "cat", "bird" }), "class 'bird' has only 3 images");
 
-            Assert.IsNull(ValidationSplit.Stratified(rareClass, 0, seed: 0).Note, "fraction 0 is a choice");
+            Assert.IsNull(ValidationSplit.Stratified(rareClass, 0, seed: 0).Note(), "fraction 0 is a choice");
         }
     }
 }
