@@ -113,7 +113,25 @@ namespace Microsoft.ML.Freezing
             return values;
         }
 
+        // One residual block: its main branch and, when the shape changes, its projection shortcut (else null).
+        private sealed record ResidualBlock(NodeProto Conv1, NodeProto Bn1, NodeProto Conv2, NodeProto Bn2,
+            NodeProto DownConv, NodeProto DownBn);
+
         private void Analyse()
+        {
+            InputName = CheckOpsAndFindInput();
+            // Role of every Conv and BatchNormalization node: the torchvision prefix of its initializers.
+            var prefixes = new Dictionary<NodeProto, string>();
+            var stemConv = NameStem(prefixes);
+            var depths = NameBlocks(FindBlocks(), prefixes);
+            CheckConv(stemConv, 7, 2, "conv1");
+            var (mapping, epsilon) = MapInitializers(prefixes);
+            Definition = new ResNetDefinition(ResNetBlockType.Basic, depths, numClasses: 0, ResNetVariant.V1_5, epsilon,
+                convBias: false);
+            Mapping = mapping;
+        }
+
+        private string CheckOpsAndFindInput()
         {
             foreach (var node in _graph.Node)
             {
@@ -126,25 +144,25 @@ namespace Microsoft.ML.Freezing
             if (graphInputs.Count != 1)
                 throw Invalid(
                     $"expected one image input, found {graphInputs.Count} ({string.Join(", ", graphInputs)})");
-            InputName = graphInputs[0];
+            return graphInputs[0];
+        }
 
-            // Role of every Conv and BatchNormalization node: the torchvision prefix of its initializers.
-            var prefixes = new Dictionary<NodeProto, string>();
-            var epsilons = new List<float>();
-
-            // Stem: the first Conv reads the image; a BN, a ReLU and a max pool follow.
+        // Stem: the first Conv reads the image; a BN, a ReLU and a max pool follow.
+        private NodeProto NameStem(Dictionary<NodeProto, string> prefixes)
+        {
             var stemConv = _graph.Node.FirstOrDefault(n => n.OpType == "Conv")
                 ?? throw Invalid("it has no Conv node");
             if (stemConv.Input[0] != InputName)
                 throw Invalid($"the first Conv '{stemConv.Name}' does not read the input '{InputName}'");
-            var stemBn = SingleConsumer(stemConv.Output[0], "BatchNormalization", "the stem conv");
             prefixes[stemConv] = "conv1";
-            prefixes[stemBn] = "bn1";
+            prefixes[SingleConsumer(stemConv.Output[0], "BatchNormalization", "the stem conv")] = "bn1";
+            return stemConv;
+        }
 
-            // Blocks: every Add joins a main branch BN(Conv(ReLU(BN(Conv(x))))) and a shortcut x or BN(Conv1x1(x)).
-            var blocks =
-                new List<(NodeProto Conv1, NodeProto Bn1, NodeProto Conv2, NodeProto Bn2, NodeProto DownConv,
-                NodeProto DownBn)>();
+        // Every Add joins a main branch BN(Conv(ReLU(BN(Conv(x))))) and a shortcut x or BN(Conv1x1(x)).
+        private List<ResidualBlock> FindBlocks()
+        {
+            var blocks = new List<ResidualBlock>();
             foreach (var add in _graph.Node.Where(n => n.OpType == "Add"))
             {
                 if (add.Input.Count != 2)
@@ -154,98 +172,106 @@ namespace Microsoft.ML.Freezing
                 if ((a == null) == (b == null))
                     throw Invalid(
                         $"Add node '{add.Name}' does not join one conv-BN-ReLU-conv-BN branch with a shortcut");
-                var main = a ?? b;
+                var main = (a ?? b).Value;
                 string shortcut = a != null ? add.Input[1] : add.Input[0];
-                string blockInput = main.Value.Conv1.Input[0];
-                NodeProto downConv = null, downBn = null;
-                if (shortcut != blockInput)
-                {
-                    downBn = Producer(shortcut, "BatchNormalization");
-                    downConv = downBn == null ? null : Producer(downBn.Input[0], "Conv");
-                    if (downConv == null || downConv.Input[0] != blockInput)
-                        throw Invalid(
-                            $"the shortcut of Add node '{add.Name}' is neither the block input nor a projection conv " +
-                            "+ BN of it");
-                }
-                blocks.Add((main.Value.Conv1, main.Value.Bn1, main.Value.Conv2, main.Value.Bn2, downConv, downBn));
+                var (downConv, downBn) = Projection(add, shortcut, blockInput: main.Conv1.Input[0]);
+                blocks.Add(new ResidualBlock(main.Conv1, main.Bn1, main.Conv2, main.Bn2, downConv, downBn));
             }
             if (blocks.Count == 0)
                 throw Invalid("it has no residual blocks (Add nodes)");
+            return blocks;
+        }
 
-            // Stages: a new stage starts where the width changes; widths must be torchvision's 64, 128, 256, 512.
+        // The shortcut's projection conv and BN, or (null, null) when the shortcut is the block input itself.
+        private (NodeProto Conv, NodeProto Bn) Projection(NodeProto add, string shortcut, string blockInput)
+        {
+            if (shortcut == blockInput)
+                return (null, null);
+            var downBn = Producer(shortcut, "BatchNormalization");
+            var downConv = downBn == null ? null : Producer(downBn.Input[0], "Conv");
+            if (downConv == null || downConv.Input[0] != blockInput)
+                throw Invalid(
+                    $"the shortcut of Add node '{add.Name}' is neither the block input nor a projection conv + BN of " +
+                    "it");
+            return (downConv, downBn);
+        }
+
+        // Stages: a new stage starts where the width changes; widths must be torchvision's 64, 128, 256, 512.
+        // Returns the depth of each stage.
+        private int[] NameBlocks(List<ResidualBlock> blocks, Dictionary<NodeProto, string> prefixes)
+        {
             var depths = new int[4];
             int stage = -1;
             long width = -1;
-            int index = 0;
-            foreach (var block in blocks)
+            for (int b = 0; b < blocks.Count; b++)
             {
-                long channels = Dims(block.Conv1.Input[1])[0];
+                long channels = Dims(blocks[b].Conv1.Input[1])[0];
                 if (channels != width)
                 {
                     stage++;
                     if (stage >= 4 || channels != StageWidths[stage])
                         throw Invalid(
-                            $"block {blocks.IndexOf(block)} has {channels} channels where a ResNet stage of width " +
+                            $"block {b} has {channels} channels where a ResNet stage of width " +
                             $"{(stage < 4 ? StageWidths[stage].ToString(CultureInfo.InvariantCulture) : "none")} is " +
                             "expected");
                     width = channels;
-                    index = 0;
                 }
-                string prefix = $"layer{stage + 1}.{index}";
-                long expectedStride = stage > 0 && index == 0 ? 2 : 1;
-                CheckConv(block.Conv1, 3, expectedStride, prefix + ".conv1");
-                CheckConv(block.Conv2, 3, 1, prefix + ".conv2");
-                bool needsShortcut = expectedStride != 1 || Dims(block.Conv1.Input[1])[1] != channels;
-                if (needsShortcut != (block.DownConv != null))
-                    throw Invalid(
-                        $"block {prefix} {(needsShortcut ? "lacks" : "has")} a projection shortcut, unlike " +
-                        "torchvision's");
-                prefixes[block.Conv1] = prefix + ".conv1";
-                prefixes[block.Bn1] = prefix + ".bn1";
-                prefixes[block.Conv2] = prefix + ".conv2";
-                prefixes[block.Bn2] = prefix + ".bn2";
-                if (block.DownConv != null)
-                {
-                    CheckConv(block.DownConv, 1, expectedStride, prefix + ".downsample.0");
-                    prefixes[block.DownConv] = prefix + ".downsample.0";
-                    prefixes[block.DownBn] = prefix + ".downsample.1";
-                }
+                // torchvision downsamples in the first block of every stage after the first.
+                long stride = stage > 0 && depths[stage] == 0 ? 2 : 1;
+                NameBlock(blocks[b], $"layer{stage + 1}.{depths[stage]}", stride, channels, prefixes);
                 depths[stage]++;
-                index++;
             }
             if (stage != 3)
                 throw Invalid($"it has {stage + 1} stages, not 4");
-            CheckConv(stemConv, 7, 2, "conv1");
+            return depths;
+        }
 
-            // Initializers in graph order, each used once.
+        private void NameBlock(ResidualBlock block, string prefix, long stride, long channels,
+            Dictionary<NodeProto, string> prefixes)
+        {
+            CheckConv(block.Conv1, 3, stride, prefix + ".conv1");
+            CheckConv(block.Conv2, 3, 1, prefix + ".conv2");
+            bool needsShortcut = stride != 1 || Dims(block.Conv1.Input[1])[1] != channels;
+            if (needsShortcut != (block.DownConv != null))
+                throw Invalid(
+                    $"block {prefix} {(needsShortcut ? "lacks" : "has")} a projection shortcut, unlike torchvision's");
+            prefixes[block.Conv1] = prefix + ".conv1";
+            prefixes[block.Bn1] = prefix + ".bn1";
+            prefixes[block.Conv2] = prefix + ".conv2";
+            prefixes[block.Bn2] = prefix + ".bn2";
+            if (block.DownConv != null)
+            {
+                CheckConv(block.DownConv, 1, stride, prefix + ".downsample.0");
+                prefixes[block.DownConv] = prefix + ".downsample.0";
+                prefixes[block.DownBn] = prefix + ".downsample.1";
+            }
+        }
+
+        // Initializers in graph order, each used once; and the BatchNorm epsilon, which every BatchNorm must share.
+        private (List<OnnxTensorMapping> Mapping, double Epsilon) MapInitializers(
+            Dictionary<NodeProto, string> prefixes)
+        {
             var mapping = new List<OnnxTensorMapping>();
             var used = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var node in _graph.Node)
+            var epsilons = new List<float>();
+            foreach (var node in _graph.Node.Where(n => n.OpType == "Conv" || n.OpType == "BatchNormalization"))
             {
-                if (node.OpType == "Conv" || node.OpType == "BatchNormalization")
+                if (!prefixes.TryGetValue(node, out var prefix))
+                    throw Invalid($"{node.OpType} node '{node.Name}' is not part of the stem or of a residual block");
+                if (node.OpType == "Conv")
                 {
-                    if (!prefixes.TryGetValue(node, out var prefix))
+                    if (node.Input.Count != 2)
                         throw Invalid(
-                            $"{node.OpType} node '{node.Name}' is not part of the stem or of a residual block");
-                    if (node.OpType == "Conv")
-                    {
-                        if (node.Input.Count != 2)
-                            throw Invalid(
-                                $"Conv node '{node.Name}' has a bias; the importer expects convolutions without bias");
-                        mapping.Add(Map(node.Input[1], prefix + ".weight", used));
-                    }
-                    else
-                    {
-                        if (node.Input.Count != 5)
-                            throw Invalid(
-                                $"BatchNormalization node '{node.Name}' has {node.Input.Count} inputs, not 5 (x, " +
-                                "scale, bias, mean, var)");
-                        for (int i = 0; i < 4; i++)
-                            mapping.Add(Map(node.Input[i + 1], prefix + "." + BatchNormSuffixes[i], used));
-                        var eps = node.Attribute.FirstOrDefault(x => x.Name == "epsilon");
-                        epsilons.Add(eps?.F ?? 1e-5f);
-                    }
+                            $"Conv node '{node.Name}' has a bias; the importer expects convolutions without bias");
+                    mapping.Add(Map(node.Input[1], prefix + ".weight", used));
+                    continue;
                 }
+                if (node.Input.Count != 5)
+                    throw Invalid($"BatchNormalization node '{node.Name}' has {node.Input.Count} inputs, not 5 (x, " +
+                        "scale, bias, mean, var)");
+                for (int i = 0; i < 4; i++)
+                    mapping.Add(Map(node.Input[i + 1], prefix + "." + BatchNormSuffixes[i], used));
+                epsilons.Add(node.Attribute.FirstOrDefault(x => x.Name == "epsilon")?.F ?? 1e-5f);
             }
             var unused = _initializers.Keys.Where(k => !used.Contains(k)).ToList();
             if (unused.Count > 0)
@@ -253,12 +279,8 @@ namespace Microsoft.ML.Freezing
             if (epsilons.Distinct().Count() != 1)
                 throw Invalid($"its BatchNorm nodes use different epsilons ({string.Join(", ", epsilons.Distinct())})");
             // The attribute is a float: 1e-5f printed shortest-round-trip and read as a double gives 1e-5 exactly.
-            double epsilon = double.Parse(epsilons[0].ToString("R", CultureInfo.InvariantCulture),
-                CultureInfo.InvariantCulture);
-
-            Definition = new ResNetDefinition(ResNetBlockType.Basic, depths, numClasses: 0, ResNetVariant.V1_5, epsilon,
-                convBias: false);
-            Mapping = mapping;
+            return (mapping, double.Parse(epsilons[0].ToString("R", CultureInfo.InvariantCulture),
+                CultureInfo.InvariantCulture));
         }
 
         private (NodeProto Conv1, NodeProto Bn1, NodeProto Conv2, NodeProto Bn2)? MainBranch(string output)
