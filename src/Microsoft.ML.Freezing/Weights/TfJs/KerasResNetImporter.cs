@@ -113,16 +113,37 @@ namespace Microsoft.ML.Freezing
         // Checks the topology against the torchvision-layout network and lists the conv/BN pairs to convert.
         private static ImportPlan Plan(TfJsLayersModel model)
         {
+            CheckLayerKinds(model);
+            var depths = StageDepths(model);
+            double eps = SharedEpsilon(model);
+            var dense = ClassifierDense(model);
+            var plan = new ImportPlan
+            {
+                Dense = dense,
+                ImageSize = InputSize(model),
+                Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, depths,
+                    (int)dense.Config.GetProperty("units").GetInt64(), ResNetVariant.V1, eps, convBias: false),
+            };
+            PlanStem(model, plan, eps);
+            PlanBlocks(model, plan, depths, eps);
+            CheckCounts(model, plan, depths);
+            return plan;
+        }
+
+        private static void CheckLayerKinds(TfJsLayersModel model)
+        {
             var allowed = new HashSet<string> { "InputLayer", "ZeroPadding2D", "Conv2D", "BatchNormalization",
-                "Activation", "Add",
-                "MaxPooling2D", "GlobalAveragePooling2D", "Dense" };
+                "Activation", "Add", "MaxPooling2D", "GlobalAveragePooling2D", "Dense" };
             var unknown = model.Layers.Where(l => !allowed.Contains(l.ClassName)).ToList();
             if (unknown.Count > 0)
                 throw Invalid(model, $"layers a ResNet-50 does not have: {string.Join(", ", unknown)}");
             foreach (var activation in model.Layers.Where(l => l.ClassName == "Activation"))
                 Expect(model, activation, Str(activation, "activation") == "relu", "a ReLU");
+        }
 
-            // Stage depths from the block names: res2a, res2b, ... res5c.
+        // Stage depths from the block names: res2a, res2b, ... res5c.
+        private static int[] StageDepths(TfJsLayersModel model)
+        {
             var depths = new int[4];
             for (int stage = 0; stage < 4; stage++)
             {
@@ -131,11 +152,21 @@ namespace Microsoft.ML.Freezing
                 if (depths[stage] == 0)
                     throw Invalid(model, $"it has no layer '{KerasConv(stage, 0, "2a")}' (not Keras' ResNet50 naming)");
             }
+            return depths;
+        }
 
+        private static double SharedEpsilon(TfJsLayersModel model)
+        {
             var epsilons = model.Layers.Where(l => l.ClassName == "BatchNormalization").Select(l => Num(l, "epsilon"))
                 .Distinct().ToList();
             if (epsilons.Count != 1)
                 throw Invalid(model, $"its BatchNorm layers use {epsilons.Count} different epsilons");
+            return epsilons[0];
+        }
+
+        // The one Dense layer, with a bias, on global average pooling: torchvision's fc.
+        private static TfJsLayer ClassifierDense(TfJsLayersModel model)
+        {
             var denses = model.Layers.Where(l => l.ClassName == "Dense").ToList();
             if (denses.Count != 1)
                 throw Invalid(model, $"it has {denses.Count} Dense layers, not one");
@@ -147,19 +178,12 @@ namespace Microsoft.ML.Freezing
             var pool = Input(model, dense);
             Expect(model, pool, pool.ClassName == "GlobalAveragePooling2D",
                 "global average pooling before the Dense layer");
+            return dense;
+        }
 
-            var plan = new ImportPlan
-            {
-                Dense = dense,
-                ImageSize = InputSize(model),
-                Definition = new ResNetDefinition(ResNetBlockType.Bottleneck, depths,
-                    (int)dense.Config.GetProperty("units").GetInt64(),
-                    ResNetVariant.V1, epsilons[0], convBias: false),
-            };
-            double eps = epsilons[0];
-
-            // Stem: ZeroPadding2D(3) + 7x7/2 valid conv (= padding 3), BN, ReLU, ZeroPadding2D(1) + 3x3/2 valid max
-            // pool.
+        // Stem: ZeroPadding2D(3) + 7x7/2 valid conv (= padding 3), BN, ReLU, ZeroPadding2D(1) + 3x3/2 valid max pool.
+        private static void PlanStem(TfJsLayersModel model, ImportPlan plan, double eps)
+        {
             AddPair(model, plan, "conv1", "bn_conv1", "conv1", "bn1", kernel: 7, stride: 2, padding: 3, eps);
             var pools = model.Layers.Where(l => l.ClassName == "MaxPooling2D").ToList();
             if (pools.Count != 1)
@@ -172,8 +196,11 @@ namespace Microsoft.ML.Freezing
             var beforePool = Input(model, poolInput);
             Expect(model, maxPool, beforePool.ClassName == "Activation" && Input(model, beforePool).Name == "bn_conv1",
                 "the stem's ReLU as input (so zero padding equals torchvision's -inf padding)");
+        }
 
-            var blocks = new[] { "2a", "2b", "2c" };
+        private static void PlanBlocks(TfJsLayersModel model, ImportPlan plan, int[] depths, double eps)
+        {
+            var branches = new[] { "2a", "2b", "2c" };
             for (int stage = 0; stage < 4; stage++)
             {
                 for (int block = 0; block < depths[stage]; block++)
@@ -183,21 +210,24 @@ namespace Microsoft.ML.Freezing
                     for (int i = 0; i < 3; i++)
                     {
                         // v1: the first 1x1 conv strides; the 3x3 conv has stride 1 and padding 1.
-                        AddPair(model, plan, KerasConv(stage, block, blocks[i]), KerasBn(stage, block, blocks[i]),
+                        AddPair(model, plan, KerasConv(stage, block, branches[i]), KerasBn(stage, block, branches[i]),
                             prefix + "conv" + (i + 1), prefix + "bn" + (i + 1),
                             kernel: i == 1 ? 3 : 1, stride: i == 0 ? stride : 1, padding: i == 1 ? 1 : 0, eps);
                     }
                     if (block == 0)
                         AddPair(model, plan, KerasConv(stage, 0, "1"), KerasBn(stage, 0, "1"), prefix + "downsample.0",
-                            prefix + "downsample.1",
-                            kernel: 1, stride: stride, padding: 0, eps);
+                            prefix + "downsample.1", kernel: 1, stride: stride, padding: 0, eps);
                     else if (model.Layer(KerasConv(stage, block, "1")) != null)
                         throw Invalid(model,
                             $"block '{KerasConv(stage, block, "")}' has a projection shortcut that a ResNet does not " +
                             "have");
                 }
             }
+        }
 
+        // Nothing beside the planned layers: every conv is in a pair, every block has its Add.
+        private static void CheckCounts(TfJsLayersModel model, ImportPlan plan, int[] depths)
+        {
             int convs = model.Layers.Count(l => l.ClassName == "Conv2D");
             if (convs != plan.ConvBatchNorms.Count)
                 throw Invalid(model,
@@ -207,7 +237,6 @@ namespace Microsoft.ML.Freezing
             if (adds != depths.Sum())
                 throw Invalid(model,
                     $"it has {adds} Add layers; a ResNet of depths [{string.Join(",", depths)}] has {depths.Sum()}");
-            return plan;
         }
 
         private static string KerasConv(int stage, int block, string branch)
