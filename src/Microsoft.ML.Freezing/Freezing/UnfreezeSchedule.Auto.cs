@@ -212,17 +212,33 @@ namespace Microsoft.ML.Freezing
                 if (restoredAfter >= 0)
                     return Settled(context, best, restoredAfter);
                 int phaseStart = CurrentMaskSince(history);
+                return JudgeTheThaw(context, phaseStart, best) ?? Proceed(context, phaseStart);
+            }
+
+            // A thaw that has not beaten the best epoch before it, once it trained the patience: kept while its first
+            // epochs are unsettled, given one more epoch when it is ahead within the noise, else undone. Null when no
+            // thaw is being judged.
+            private ThawDecision JudgeTheThaw(ThawContext context, int phaseStart, int best)
+            {
+                var history = context.History;
                 int phaseLength = history.Count - phaseStart;
+                if (phaseStart == 0 || best >= phaseStart || phaseLength < _patience)
+                    return null;
                 int judgedAfter = JudgedAfter(history, phaseStart);
-                if (phaseStart > 0 && _patience <= phaseLength && phaseLength < judgedAfter && best < phaseStart)
+                if (phaseLength < judgedAfter)
                     return Keep(context, Unsettled(history, phaseStart, best, judgedAfter));
-                if (phaseStart > 0 && phaseLength >= judgedAfter && best < phaseStart)
-                {
-                    if (phaseLength == judgedAfter && AheadWithinTheNoise(history, phaseStart, best))
-                        return Keep(context, ThawDidNotPay(history, phaseStart, best, "has not paid yet") +
-                            "; it is ahead, so it trains one more epoch before it is judged");
-                    return RestoreAndSettle(context, best, ThawDidNotPay(history, phaseStart, best));
-                }
+                if (phaseLength == judgedAfter && AheadWithinTheNoise(history, phaseStart, best))
+                    return Keep(context, ThawDidNotPay(history, phaseStart, best, "has not paid yet") +
+                        "; it is ahead, so it trains one more epoch before it is judged");
+                return RestoreAndSettle(context, best, ThawDidNotPay(history, phaseStart, best));
+            }
+
+            // No thaw under judgement: thaw the rest when the initial mask's share of the budget is spent or
+            // validation has plateaued; else train on.
+            private ThawDecision Proceed(ThawContext context, int phaseStart)
+            {
+                var history = context.History;
+                int phaseLength = history.Count - phaseStart;
                 int anchor = LastClearImprovement(history);
                 int stale = history.Count - 1 - anchor;
                 bool plateaued = stale >= _patience && phaseLength >= _patience;

@@ -23,9 +23,7 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         private void TrainHeadOnlyBaseline(int epoch, ThawDecision decision, FitRun run)
         {
-            if (!_policy.UsesHeadOnlyBaseline || run.Baseline != null || run.Validation == null || decision.Stop
-                || decision.Mask == null || LowestTrainableStageNow() != ResNetStage.Head
-                || _parameterNames.All(n => decision.Mask.IsFrozen(n) == CurrentMask.IsFrozen(n)))
+            if (!WantsHeadOnlyBaseline(decision, run))
                 return;
             if (run.Cache == null)
             {
@@ -34,9 +32,25 @@ namespace Microsoft.ML.Freezing
                 return;
             }
             var clock = Stopwatch.StartNew();
+            var baseline = WithWeightsRestored(() => TrainBaselineEpochs(epoch, run));
+            run.Baseline = baseline;
+            _options.Log?.Invoke($"Epoch {epoch}: the head alone trained epochs {epoch}..{_options.Epochs - 1} as a " +
+                $"baseline for the thaw in {clock.Elapsed.TotalSeconds:F1} s; its best, epoch {baseline.Best.Epoch}: " +
+                $"validation loss {Format(baseline.Best.ValidationLoss)}, accuracy " +
+                $"{Percent(baseline.Best.ValidationAccuracy)}.");
+        }
+
+        // The run's first thaw from the head alone, when the policy judges thaws against a baseline and the run
+        // validates.
+        private bool WantsHeadOnlyBaseline(ThawDecision decision, FitRun run)
+            => _policy.UsesHeadOnlyBaseline && run.Baseline == null && run.Validation != null && !decision.Stop
+                && decision.Mask != null && LowestTrainableStageNow() == ResNetStage.Head
+                && _parameterNames.Any(n => decision.Mask.IsFrozen(n) != CurrentMask.IsFrozen(n));
+
+        // The head alone, epochs epoch.. to the end of the budget, as the run would train them; not in the history.
+        private HeadOnlyBaseline TrainBaselineEpochs(int epoch, FitRun run)
+        {
             var baseline = HeadOnlyBaseline.Start(CurrentMask);
-            var weights = WeightCopies.Of(Model);
-            byte[] optimizerState = OptimizerStateBytes();
             _trainingBaseline = true;
             try
             {
@@ -46,6 +60,7 @@ namespace Microsoft.ML.Freezing
                     _history.RemoveAt(_history.Count - 1);
                     baseline.Add(record, Model);
                 }
+                return baseline;
             }
             catch
             {
@@ -55,17 +70,26 @@ namespace Microsoft.ML.Freezing
             finally
             {
                 _trainingBaseline = false;
+            }
+        }
+
+        // Runs train, then puts the weights and the optimizer state back as they were before it, even when it throws.
+        private T WithWeightsRestored<T>(Func<T> train)
+        {
+            var weights = WeightCopies.Of(Model);
+            byte[] optimizerState = OptimizerStateBytes();
+            try
+            {
+                return train();
+            }
+            finally
+            {
                 Model.load_state_dict(weights, strict: true);
                 foreach (var tensor in weights.Values)
                     tensor.Dispose();
                 using var reader = new BinaryReader(new MemoryStream(optimizerState, writable: false));
                 LoadOptimizerState(reader);
             }
-            run.Baseline = baseline;
-            _options.Log?.Invoke($"Epoch {epoch}: the head alone trained epochs {epoch}..{_options.Epochs - 1} as a " +
-                $"baseline for the thaw in {clock.Elapsed.TotalSeconds:F1} s; its best, epoch {baseline.Best.Epoch}: " +
-                $"validation loss {Format(baseline.Best.ValidationLoss)}, accuracy " +
-                $"{Percent(baseline.Best.ValidationAccuracy)}.");
         }
 
         /// <summary>
