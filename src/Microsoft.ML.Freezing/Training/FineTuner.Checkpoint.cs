@@ -43,6 +43,23 @@ namespace Microsoft.ML.Freezing
                 return new Checkpoints(store, identity);
             }
             var (path, sections) = found.Value;
+            var checkpoint = Resumable(path, sections, identity);
+            Resume(checkpoint, best, run);
+            string more = checkpoint.Epochs != _options.Epochs
+                ? $" (it was written by a run of {checkpoint.Epochs} epochs; this one has {_options.Epochs})" : "";
+            _options.Log?.Invoke(checkpoint.LastEpoch + 1 == _options.Epochs
+                ? $"Checkpoint {path} holds the finished run of {_options.Epochs} epochs: returning its model " +
+                  "without training."
+                : $"Resuming from checkpoint {path} after epoch {checkpoint.LastEpoch}{more}: epochs " +
+                  $"{checkpoint.LastEpoch + 1}..{_options.Epochs - 1} remain.");
+            return new Checkpoints(store, identity);
+        }
+
+        // The checkpoint read from its sections, when this run can resume it: the same run (identity), well formed,
+        // and within this run's epochs.
+        private TrainingCheckpoint Resumable(string path, IReadOnlyDictionary<string, byte[]> sections,
+            IReadOnlyList<KeyValuePair<string, string>> identity)
+        {
             string differences = CheckpointIdentity.Differences(TrainingCheckpoint.ReadIdentity(sections), identity);
             if (differences != null)
                 throw new InvalidOperationException($"Checkpoint {path} was written by another run and cannot be " +
@@ -60,15 +77,7 @@ namespace Microsoft.ML.Freezing
                 throw new InvalidOperationException($"Checkpoint {path} follows epoch {checkpoint.LastEpoch}, but " +
                     $"this run has {_options.Epochs} epochs (0..{_options.Epochs - 1}); set Epochs to at least " +
                     $"{checkpoint.LastEpoch + 1} to resume it.");
-            Resume(checkpoint, best, run);
-            string more = checkpoint.Epochs != _options.Epochs
-                ? $" (it was written by a run of {checkpoint.Epochs} epochs; this one has {_options.Epochs})" : "";
-            _options.Log?.Invoke(checkpoint.LastEpoch + 1 == _options.Epochs
-                ? $"Checkpoint {path} holds the finished run of {_options.Epochs} epochs: returning its model " +
-                  "without training."
-                : $"Resuming from checkpoint {path} after epoch {checkpoint.LastEpoch}{more}: epochs " +
-                  $"{checkpoint.LastEpoch + 1}..{_options.Epochs - 1} remain.");
-            return new Checkpoints(store, identity);
+            return checkpoint;
         }
 
         /// <summary>Puts the run back in the state it was in right after the checkpoint's epoch.</summary>
