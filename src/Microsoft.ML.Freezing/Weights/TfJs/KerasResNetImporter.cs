@@ -6,6 +6,7 @@ using System.IO;
 using System.Linq;
 using System.Text.Json;
 using static TorchSharp.torch;
+using KerasWeights = System.Collections.Generic.Dictionary<string, (long[] Shape, float[] Values)>;
 
 namespace Microsoft.ML.Freezing
 {
@@ -42,53 +43,16 @@ namespace Microsoft.ML.Freezing
         public static ConvertedWeights Convert(string modelJsonPath)
         {
             var model = TfJsLayersModel.Load(modelJsonPath);
-            ImportPlan plan;
-            try
-            {
-                plan = Plan(model);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException
-                || ex is FormatException || ex is IndexOutOfRangeException)
-            {
-                // A config value of the wrong JSON kind, or a missing one.
-                throw Invalid(model, "a layer config is malformed: " + ex.Message, ex);
-            }
+            var plan = PlanOrInvalid(model);
             var weights = model.ReadWeights();
             var used = new HashSet<string>(StringComparer.Ordinal);
             var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             try
             {
                 using var noGrad = no_grad();
-                foreach (var (convName, bnName, torchConv, torchBn) in plan.ConvBatchNorms)
-                {
-                    var kernel = Take(model, weights, used, convName + "/kernel");
-                    using (var hwio = tensor(kernel.Values, kernel.Shape))
-                    using (var oihw = hwio.permute(3, 2, 0, 1)) // held until contiguous() returned (see WeightCopies)
-                        state[torchConv + ".weight"] = oihw.contiguous(); // HWIO → OIHW
-                    long outChannels = kernel.Shape[3];
-                    var bias = weights.ContainsKey(convName + "/bias")
-                        ? Take(model, weights, used, convName + "/bias", outChannels).Values : null;
-                    var mean = Take(model, weights, used, bnName + "/moving_mean", outChannels).Values;
-                    if (bias != null)
-                    {
-                        var folded = new float[mean.Length];
-                        for (int i = 0; i < folded.Length; i++)
-                            folded[i] = mean[i] - bias[i];
-                        mean = folded;
-                    }
-                    state[torchBn + ".weight"] = tensor(
-                        Take(model, weights, used, bnName + "/gamma", outChannels).Values);
-                    state[torchBn + ".bias"] = tensor(Take(model, weights, used, bnName + "/beta", outChannels).Values);
-                    state[torchBn + ".running_mean"] = tensor(mean);
-                    state[torchBn + ".running_var"] = tensor(
-                        Take(model, weights, used, bnName + "/moving_variance", outChannels).Values);
-                }
-                var dense = Take(model, weights, used, plan.Dense.Name + "/kernel");
-                using (var inOut = tensor(dense.Values, dense.Shape))
-                using (var outIn = inOut.t())
-                    state["fc.weight"] = outIn.contiguous(); // [in, out] → [out, in]
-                state["fc.bias"] = tensor(Take(model, weights, used, plan.Dense.Name + "/bias", dense.Shape[1]).Values);
-
+                foreach (var pair in plan.ConvBatchNorms)
+                    ConvertConvBatchNorm(model, weights, used, pair, state);
+                ConvertDense(model, weights, used, plan.Dense.Name, state);
                 var unused = weights.Keys.Where(k => !used.Contains(k)).ToList();
                 if (unused.Count > 0)
                     throw Invalid(model, $"weights not used by a ResNet: {string.Join(", ", unused)}");
@@ -100,6 +64,58 @@ namespace Microsoft.ML.Freezing
                     t.Dispose();
                 throw;
             }
+        }
+
+        private static ImportPlan PlanOrInvalid(TfJsLayersModel model)
+        {
+            try
+            {
+                return Plan(model);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException || ex is KeyNotFoundException
+                || ex is FormatException || ex is IndexOutOfRangeException)
+            {
+                // A config value of the wrong JSON kind, or a missing one.
+                throw Invalid(model, "a layer config is malformed: " + ex.Message, ex);
+            }
+        }
+
+        // A Keras conv (HWIO, with or without a bias) and its BN as torchvision's conv (OIHW, no bias) and BN: the
+        // conv's bias moves into the BN's running mean.
+        private static void ConvertConvBatchNorm(TfJsLayersModel model, KerasWeights weights, HashSet<string> used,
+            (string KerasConv, string KerasBn, string TorchConv, string TorchBn) pair, Dictionary<string, Tensor> state)
+        {
+            var (convName, bnName, torchConv, torchBn) = pair;
+            var kernel = Take(model, weights, used, convName + "/kernel");
+            using (var hwio = tensor(kernel.Values, kernel.Shape))
+            using (var oihw = hwio.permute(3, 2, 0, 1)) // held until contiguous() returned (see WeightCopies)
+                state[torchConv + ".weight"] = oihw.contiguous(); // HWIO → OIHW
+            long outChannels = kernel.Shape[3];
+            var bias = weights.ContainsKey(convName + "/bias")
+                ? Take(model, weights, used, convName + "/bias", outChannels).Values : null;
+            var mean = Take(model, weights, used, bnName + "/moving_mean", outChannels).Values;
+            if (bias != null)
+            {
+                var folded = new float[mean.Length];
+                for (int i = 0; i < folded.Length; i++)
+                    folded[i] = mean[i] - bias[i];
+                mean = folded;
+            }
+            state[torchBn + ".weight"] = tensor(Take(model, weights, used, bnName + "/gamma", outChannels).Values);
+            state[torchBn + ".bias"] = tensor(Take(model, weights, used, bnName + "/beta", outChannels).Values);
+            state[torchBn + ".running_mean"] = tensor(mean);
+            state[torchBn + ".running_var"] = tensor(
+                Take(model, weights, used, bnName + "/moving_variance", outChannels).Values);
+        }
+
+        private static void ConvertDense(TfJsLayersModel model, KerasWeights weights, HashSet<string> used,
+            string denseName, Dictionary<string, Tensor> state)
+        {
+            var dense = Take(model, weights, used, denseName + "/kernel");
+            using (var inOut = tensor(dense.Values, dense.Shape))
+            using (var outIn = inOut.t())
+                state["fc.weight"] = outIn.contiguous(); // [in, out] → [out, in]
+            state["fc.bias"] = tensor(Take(model, weights, used, denseName + "/bias", dense.Shape[1]).Values);
         }
 
         private sealed class ImportPlan
@@ -327,7 +343,7 @@ namespace Microsoft.ML.Freezing
         }
 
         private static (long[] Shape, float[] Values) Take(TfJsLayersModel model,
-            Dictionary<string, (long[] Shape, float[] Values)> weights,
+            KerasWeights weights,
             HashSet<string> used, string name, long? length = null)
         {
             if (!weights.TryGetValue(name, out var weight))
