@@ -94,60 +94,71 @@ namespace Microsoft.ML.Freezing
         /// </summary>
         internal static List<(string Name, ScalarType Type, long[] Shape)> Layout(ResNetDefinition definition)
         {
-            var layout = new List<(string, ScalarType, long[])>();
-            void Conv(string prefix, long output, long input, long kernel)
-            {
-                layout.Add((prefix + ".weight", ScalarType.Float32, new[] { output, input, kernel, kernel }));
-                if (definition.ConvBias)
-                    layout.Add((prefix + ".bias", ScalarType.Float32, new[] { output }));
-            }
-            void BatchNorm(string prefix, long channels)
-            {
-                foreach (var name in new[] { "weight", "bias", "running_mean", "running_var" })
-                    layout.Add(($"{prefix}.{name}", ScalarType.Float32, new[] { channels }));
-                layout.Add((prefix + ".num_batches_tracked", ScalarType.Int64, Array.Empty<long>()));
-            }
-            Conv("conv1", 64, 3, 7);
-            BatchNorm("bn1", 64);
+            var layout = new LayoutBuilder(definition);
+            layout.Conv("conv1", 64, 3, 7);
+            layout.BatchNorm("bn1", 64);
             long inChannels = 64;
             for (int stage = 0; stage < 4; stage++)
             {
-                long width = 64L << stage;
                 for (int block = 0; block < definition.Depths[stage]; block++)
-                {
-                    string prefix = $"layer{stage + 1}.{block}";
-                    long stride = block == 0 && stage > 0 ? 2 : 1;
-                    long output = width * definition.Expansion;
-                    if (definition.BlockType == ResNetBlockType.Basic)
-                    {
-                        Conv(prefix + ".conv1", width, inChannels, 3);
-                        BatchNorm(prefix + ".bn1", width);
-                        Conv(prefix + ".conv2", width, width, 3);
-                        BatchNorm(prefix + ".bn2", width);
-                    }
-                    else
-                    {
-                        Conv(prefix + ".conv1", width, inChannels, 1);
-                        BatchNorm(prefix + ".bn1", width);
-                        Conv(prefix + ".conv2", width, width, 3);
-                        BatchNorm(prefix + ".bn2", width);
-                        Conv(prefix + ".conv3", output, width, 1);
-                        BatchNorm(prefix + ".bn3", output);
-                    }
-                    if (stride != 1 || inChannels != output)
-                    {
-                        Conv(prefix + ".downsample.0", output, inChannels, 1);
-                        BatchNorm(prefix + ".downsample.1", output);
-                    }
-                    inChannels = output;
-                }
+                    inChannels = layout.Block($"layer{stage + 1}.{block}", 64L << stage, inChannels,
+                        stride: block == 0 && stage > 0 ? 2 : 1);
             }
             if (definition.NumClasses > 0)
+                layout.Fc(inChannels);
+            return layout.Entries;
+        }
+
+        // The entries of each module kind, as Backbone/ registers them.
+        private sealed class LayoutBuilder
+        {
+            private readonly ResNetDefinition _definition;
+
+            public LayoutBuilder(ResNetDefinition definition) => _definition = definition;
+
+            public List<(string Name, ScalarType Type, long[] Shape)> Entries { get; } = new();
+
+            public void Conv(string prefix, long output, long input, long kernel)
             {
-                layout.Add(("fc.weight", ScalarType.Float32, new[] { (long)definition.NumClasses, inChannels }));
-                layout.Add(("fc.bias", ScalarType.Float32, new[] { (long)definition.NumClasses }));
+                Entries.Add((prefix + ".weight", ScalarType.Float32, new[] { output, input, kernel, kernel }));
+                if (_definition.ConvBias)
+                    Entries.Add((prefix + ".bias", ScalarType.Float32, new[] { output }));
             }
-            return layout;
+
+            public void BatchNorm(string prefix, long channels)
+            {
+                foreach (var name in new[] { "weight", "bias", "running_mean", "running_var" })
+                    Entries.Add(($"{prefix}.{name}", ScalarType.Float32, new[] { channels }));
+                Entries.Add((prefix + ".num_batches_tracked", ScalarType.Int64, Array.Empty<long>()));
+            }
+
+            // A BasicBlock or Bottleneck and its projection shortcut when the shape changes; returns its output width.
+            public long Block(string prefix, long width, long inChannels, long stride)
+            {
+                long output = width * _definition.Expansion;
+                bool basic = _definition.BlockType == ResNetBlockType.Basic;
+                Conv(prefix + ".conv1", width, inChannels, basic ? 3 : 1);
+                BatchNorm(prefix + ".bn1", width);
+                Conv(prefix + ".conv2", width, width, 3);
+                BatchNorm(prefix + ".bn2", width);
+                if (!basic)
+                {
+                    Conv(prefix + ".conv3", output, width, 1);
+                    BatchNorm(prefix + ".bn3", output);
+                }
+                if (stride != 1 || inChannels != output)
+                {
+                    Conv(prefix + ".downsample.0", output, inChannels, 1);
+                    BatchNorm(prefix + ".downsample.1", output);
+                }
+                return output;
+            }
+
+            public void Fc(long inChannels)
+            {
+                Entries.Add(("fc.weight", ScalarType.Float32, new[] { (long)_definition.NumClasses, inChannels }));
+                Entries.Add(("fc.bias", ScalarType.Float32, new[] { (long)_definition.NumClasses }));
+            }
         }
 
         // The checks of TorchSharp's strict load, in its words (callers and tests know them), naming the tensor.
