@@ -129,6 +129,13 @@ namespace Microsoft.ML.Freezing
                 throw Invalid(path,
                     $"format is '{format.GetString()}', not 'layers-model' (a graph model cannot be imported)");
             string generatedBy = root.TryGetProperty("generatedBy", out var g) ? g.GetString() : null;
+            var layers = ParseLayers(path, root);
+            var (groupPaths, weights) = ParseWeightsManifest(path, root);
+            return new TfJsLayersModel(path, generatedBy, layers, groupPaths, weights);
+        }
+
+        private static List<TfJsLayer> ParseLayers(string path, JsonElement root)
+        {
             if (!root.TryGetProperty("modelTopology", out var topology))
                 throw Invalid(path, "it has no modelTopology");
             // Keras writes {"keras_version", "backend", "model_config": {...}}; tfjs writes the model config directly.
@@ -145,7 +152,13 @@ namespace Microsoft.ML.Freezing
                     new TfJsLayer(name, layer.GetProperty("class_name").GetString(), layerConfig.Clone(),
                     Inbound(layer)));
             }
+            return layers;
+        }
 
+        // The weight files of each group, and every weight with its group and byte offset in the group's files.
+        private static (IReadOnlyList<string>[] GroupPaths, List<TfJsWeightSpec> Weights) ParseWeightsManifest(
+            string path, JsonElement root)
+        {
             if (!root.TryGetProperty("weightsManifest", out var manifest) || manifest.ValueKind != JsonValueKind.Array)
                 throw Invalid(path, "it has no weightsManifest");
             var groupPaths = new List<IReadOnlyList<string>>();
@@ -157,16 +170,8 @@ namespace Microsoft.ML.Freezing
                 long offset = 0;
                 foreach (var weight in group.GetProperty("weights").EnumerateArray())
                 {
-                    string name = weight.GetProperty("name").GetString();
-                    string dtype = weight.GetProperty("dtype").GetString();
-                    if (dtype != "float32")
-                        throw Invalid(path, $"weight '{name}' has dtype {dtype}; only float32 is supported");
-                    if (weight.TryGetProperty("quantization", out _))
-                        throw Invalid(path, $"weight '{name}' is quantised; only unquantised float32 is supported");
-                    var shape = weight.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-                    if (shape.Any(d => d < 0))
-                        throw Invalid(path, $"weight '{name}' has a negative dimension");
-                    var spec = new TfJsWeightSpec(name, shape, index, offset);
+                    var spec = new TfJsWeightSpec(weight.GetProperty("name").GetString(), Shape(path, weight), index,
+                        offset);
                     weights.Add(spec);
                     offset += spec.Count * sizeof(float);
                 }
@@ -174,7 +179,22 @@ namespace Microsoft.ML.Freezing
             var duplicate = weights.GroupBy(w => w.Name).FirstOrDefault(w => w.Count() > 1);
             if (duplicate != null)
                 throw Invalid(path, $"weight '{duplicate.Key}' is listed twice");
-            return new TfJsLayersModel(path, generatedBy, layers, groupPaths.ToArray(), weights);
+            return (groupPaths.ToArray(), weights);
+        }
+
+        // An unquantised float32 weight's shape.
+        private static long[] Shape(string path, JsonElement weight)
+        {
+            string name = weight.GetProperty("name").GetString();
+            string dtype = weight.GetProperty("dtype").GetString();
+            if (dtype != "float32")
+                throw Invalid(path, $"weight '{name}' has dtype {dtype}; only float32 is supported");
+            if (weight.TryGetProperty("quantization", out _))
+                throw Invalid(path, $"weight '{name}' is quantised; only unquantised float32 is supported");
+            var shape = weight.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+            if (shape.Any(d => d < 0))
+                throw Invalid(path, $"weight '{name}' has a negative dimension");
+            return shape;
         }
 
         // Keras' "inbound_nodes": [[["layer", nodeIndex, tensorIndex, {kwargs}], ...], ...]: one list per call of the
