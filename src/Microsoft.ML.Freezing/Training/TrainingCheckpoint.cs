@@ -90,51 +90,58 @@ namespace Microsoft.ML.Freezing
         /// <exception cref="InvalidDataException">A section is missing or malformed.</exception>
         public static TrainingCheckpoint FromSections(IReadOnlyDictionary<string, byte[]> sections)
         {
-            byte[] Section(string name) => sections.TryGetValue(name, out var bytes) ? bytes
-                : throw new InvalidDataException($"section '{name}' is missing");
-            T Parse<T>(string name, Func<BinaryReader, T> parse)
-            {
-                using var reader = new BinaryReader(new MemoryStream(Section(name), writable: false));
-                try
-                {
-                    return parse(reader);
-                }
-                catch (EndOfStreamException)
-                {
-                    throw new InvalidDataException($"section '{name}' ends early");
-                }
-            }
+            var identity = Parse(sections, IdentitySection, ReadIdentity);
+            var history = Parse(sections, HistorySection, EpochRecordFormat.Read);
+            return Parse(sections, ProgressSection, r => ReadProgress(r, identity, history, sections));
+        }
 
-            var identity = Parse(IdentitySection, ReadIdentity);
-            var history = Parse(HistorySection, EpochRecordFormat.Read);
-            return Parse(ProgressSection, r =>
+        // Where the run stood (epochs, mask, best epoch, stage-forward counters), with the sections it points to.
+        private static TrainingCheckpoint ReadProgress(BinaryReader r,
+            IReadOnlyList<KeyValuePair<string, string>> identity, List<EpochRecord> history,
+            IReadOnlyDictionary<string, byte[]> sections)
+        {
+            int last = r.ReadInt32(), epochs = r.ReadInt32();
+            string mask = r.ReadString();
+            int frozenCount = r.ReadInt32();
+            if (frozenCount < 0 || frozenCount > 1_000_000)
+                throw new InvalidDataException($"{frozenCount} frozen parameters");
+            var frozen = Enumerable.Range(0, frozenCount).Select(_ => r.ReadString()).ToList();
+            int bestEpoch = r.ReadInt32();
+            double bestScore = r.ReadDouble();
+            byte best = r.ReadByte();
+            var forwards = Enumerable.Range(0, 6).Select(_ => r.ReadInt64()).ToArray();
+            var validationForwards = Enumerable.Range(0, 6).Select(_ => r.ReadInt64()).ToArray();
+            if (last < 0 || history.Count != last + 1 || best > OwnBestWeights)
+                throw new InvalidDataException(
+                    $"section '{ProgressSection}' says epoch {last}, the history has {history.Count} epochs");
+            return new TrainingCheckpoint
             {
-                int last = r.ReadInt32(), epochs = r.ReadInt32();
-                string mask = r.ReadString();
-                int frozenCount = r.ReadInt32();
-                if (frozenCount < 0 || frozenCount > 1_000_000)
-                    throw new InvalidDataException($"{frozenCount} frozen parameters");
-                var frozen = Enumerable.Range(0, frozenCount).Select(_ => r.ReadString()).ToList();
-                int bestEpoch = r.ReadInt32();
-                double bestScore = r.ReadDouble();
-                byte best = r.ReadByte();
-                var forwards = Enumerable.Range(0, 6).Select(_ => r.ReadInt64()).ToArray();
-                var validationForwards = Enumerable.Range(0, 6).Select(_ => r.ReadInt64()).ToArray();
-                if (last < 0 || history.Count != last + 1 || best > OwnBestWeights)
-                    throw new InvalidDataException(
-                        $"section '{ProgressSection}' says epoch {last}, the history has {history.Count} epochs");
-                return new TrainingCheckpoint
-                {
-                    Identity = identity, LastEpoch = last, Epochs = epochs, MaskText = mask,
-                    FrozenParameters = frozen, BestEpoch = bestEpoch, BestScore = bestScore, History = history,
-                    StageForwards = forwards, ValidationStageForwards = validationForwards,
-                    Weights = Section(WeightsSection), OptimizerState = Section(OptimizerSection),
-                    BestWeights = best == OwnBestWeights ? Section(BestWeightsSection) : null,
-                    BestIsLastEpoch = best == BestIsLast,
-                    HeadOnlyBaseline = sections.TryGetValue(HeadOnlyBaselineSection, out var baseline)
-                        ? baseline : null,
-                };
-            });
+                Identity = identity, LastEpoch = last, Epochs = epochs, MaskText = mask,
+                FrozenParameters = frozen, BestEpoch = bestEpoch, BestScore = bestScore, History = history,
+                StageForwards = forwards, ValidationStageForwards = validationForwards,
+                Weights = Section(sections, WeightsSection), OptimizerState = Section(sections, OptimizerSection),
+                BestWeights = best == OwnBestWeights ? Section(sections, BestWeightsSection) : null,
+                BestIsLastEpoch = best == BestIsLast,
+                HeadOnlyBaseline = sections.TryGetValue(HeadOnlyBaselineSection, out var baseline) ? baseline : null,
+            };
+        }
+
+        private static byte[] Section(IReadOnlyDictionary<string, byte[]> sections, string name)
+            => sections.TryGetValue(name, out var bytes) ? bytes
+                : throw new InvalidDataException($"section '{name}' is missing");
+
+        private static T Parse<T>(IReadOnlyDictionary<string, byte[]> sections, string name,
+            Func<BinaryReader, T> parse)
+        {
+            using var reader = new BinaryReader(new MemoryStream(Section(sections, name), writable: false));
+            try
+            {
+                return parse(reader);
+            }
+            catch (EndOfStreamException)
+            {
+                throw new InvalidDataException($"section '{name}' ends early");
+            }
         }
 
         /// <summary>Only the fingerprint (to refuse a mismatch before anything else is parsed).</summary>
