@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.ML;
 using Samples.Serving;
 
 namespace Samples
@@ -83,18 +84,36 @@ namespace Samples
             string modelPath = parsed.GetValue(ModelOption);
             if (!File.Exists(modelPath))
                 throw new UsageException($"{command}: the model '{modelPath}' does not exist.");
-            int port = parsed.GetValue(PortOption);
             string urls = parsed.GetValue(UrlsOption)
-                ?? $"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
-            bool chosen = parsed.GetValue(ScoringOption) != null;
-            var scoring = chosen ? ParseScoring(parsed.GetValue(ScoringOption)) : DefaultScoring;
-            int engines = parsed.GetValue(EnginesOption);
-            int maxBatch = parsed.GetValue(MaxBatchOption);
+                ?? $"http://127.0.0.1:{parsed.GetValue(PortOption).ToString(CultureInfo.InvariantCulture)}";
             long maxImageBytes = (long)(parsed.GetValue(MaxImageMbOption) * 1024 * 1024);
-            int? threads = parsed.GetValue(ThreadsOption);
-            if (threads is int n)
-                TorchSharp.torch.set_num_threads(n);
+            if (parsed.GetValue(ThreadsOption) is int threads)
+                TorchSharp.torch.set_num_threads(threads);
 
+            var app = BuildApp(urls, maxImageBytes);
+            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Samples.Serve");
+            ModelHost host;
+            try
+            {
+                host = new ModelHost(modelPath, Scorers(parsed, log), log);
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"{command}: cannot serve '{modelPath}': {e.Message}");
+                return 1;
+            }
+            using (host)
+            {
+                ServeEndpoints.Map(app, host, maxImageBytes);
+                app.Run();
+                log.LogInformation("Stopped: releasing the model.");
+            }
+            return 0;
+        }
+
+        // Kestrel on the given addresses, one console line per server event (not per request), the image limit.
+        private static WebApplication BuildApp(string urls, long maxImageBytes)
+        {
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Array.Empty<string>() });
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
@@ -111,34 +130,26 @@ namespace Samples
                 k.Limits.MaxRequestBodySize = Math.Max(k.Limits.MaxRequestBodySize ?? 0, maxImageBytes + (1 << 20)));
             builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.NumberHandling =
                 System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals);
+            return builder.Build();
+        }
 
-            var app = builder.Build();
-            var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Samples.Serve");
-            ModelHost host;
-            try
+        // The scorer of each model the host loads: the one asked for, else batching, or the pool (and the log says
+        // why) for a model that batching cannot serve.
+        private static Func<MLContext, ITransformer, IImageScorer> Scorers(ParseResult parsed, ILogger log)
+        {
+            bool chosen = parsed.GetValue(ScoringOption) != null;
+            var scoring = chosen ? ParseScoring(parsed.GetValue(ScoringOption)) : DefaultScoring;
+            int engines = parsed.GetValue(EnginesOption);
+            int maxBatch = parsed.GetValue(MaxBatchOption);
+            return (ml, pipeline) =>
             {
-                host = new ModelHost(modelPath, (ml, pipeline) =>
-                {
-                    if (scoring == ScoringMode.Pool)
-                        return new PredictionPool(ml, pipeline, engines);
-                    if (chosen || RequestBatcher.CanServe(pipeline, out string why))
-                        return new RequestBatcher(pipeline, maxBatch);
-                    log.LogWarning("Scoring with a pool of prediction engines: {Why}", why);
+                if (scoring == ScoringMode.Pool)
                     return new PredictionPool(ml, pipeline, engines);
-                }, log);
-            }
-            catch (Exception e)
-            {
-                Console.Error.WriteLine($"{command}: cannot serve '{modelPath}': {e.Message}");
-                return 1;
-            }
-            using (host)
-            {
-                ServeEndpoints.Map(app, host, maxImageBytes);
-                app.Run();
-                log.LogInformation("Stopped: releasing the model.");
-            }
-            return 0;
+                if (chosen || RequestBatcher.CanServe(pipeline, out string why))
+                    return new RequestBatcher(pipeline, maxBatch);
+                log.LogWarning("Scoring with a pool of prediction engines: {Why}", why);
+                return new PredictionPool(ml, pipeline, engines);
+            };
         }
 
         private static ScoringMode ParseScoring(string text) => text switch
