@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.IO;
 using System.Linq;
@@ -48,21 +49,8 @@ namespace Samples
             try
             {
                 var classNames = MetricsReport.FindTrainer(model).Model.ClassNames;
-                var images = ImageFolder.ReadLabelled(data, command, minimumClasses: 1);
-                // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them
-                // out.
-                var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l))
-                    .OrderBy(l => l, StringComparer.Ordinal).ToList();
-                if (unknown.Count > 0)
-                {
-                    Console.WriteLine(
-                        $"Note: the model does not know the classes {string.Join(", ", unknown)}; their images are " +
-                        "left out.");
-                    images = images.Where(i => classNames.Contains(i.Label)).ToList();
-                    if (images.Count == 0)
-                        throw new UsageException($"{command}: no class folder of '{data}' is a class of the model " +
-                            $"({string.Join(", ", classNames)}).");
-                }
+                var images = OfKnownClasses(ImageFolder.ReadLabelled(data, command, minimumClasses: 1), classNames,
+                    data, command);
                 Console.WriteLine(
                     $"Data: {data}: {images.Count} images ({ImageFolder.Counts(images)}); model classes: " +
                     $"{string.Join(", ", classNames)}.");
@@ -83,6 +71,23 @@ namespace Samples
             {
                 (model as IDisposable)?.Dispose();
             }
+        }
+
+        // The model maps classes it never saw to a missing key, which the evaluator cannot score: leave them out.
+        private static List<LabelledImage> OfKnownClasses(List<LabelledImage> images, IReadOnlyList<string> classNames,
+            string data, string command)
+        {
+            var unknown = images.Select(i => i.Label).Distinct().Where(l => !classNames.Contains(l))
+                .OrderBy(l => l, StringComparer.Ordinal).ToList();
+            if (unknown.Count == 0)
+                return images;
+            Console.WriteLine($"Note: the model does not know the classes {string.Join(", ", unknown)}; their images " +
+                "are left out.");
+            var known = images.Where(i => classNames.Contains(i.Label)).ToList();
+            if (known.Count == 0)
+                throw new UsageException($"{command}: no class folder of '{data}' is a class of the model " +
+                    $"({string.Join(", ", classNames)}).");
+            return known;
         }
     }
 }
