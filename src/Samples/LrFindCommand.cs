@@ -92,6 +92,13 @@ namespace Samples
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"Suggested learning rate: {result.SuggestedLearningRate:G2} (the weights recommend " +
                 $"{TrainingDefaults.LearningRate(null, weights):G2}; pass --lr to train with another)."));
+            // The test trains what the run's first epochs train. By default that is the head alone, and Auto later
+            // thaws the rest at the same rate, where a rate that suits a linear head can be far too high.
+            var mask = TrainingDefaults.Freeze(freeze, weights);
+            if (!mask.IsEmpty)
+                Console.WriteLine($"Found with {mask} frozen: it suits the epochs that train with that mask. The " +
+                    "stages that thaw later train at the same rate (--lr-decay lowers theirs), and a rate far above " +
+                    "the weights' recommendation can break them.");
             // The weights' short label: their description can hold a whole file path, wider than the plot.
             Plot(result, output, $"{dataName}: {WeightsOption.Label(weightsText, weights, null)}, {size}x{size}, " +
                 $"{images.Count} images");
