@@ -36,27 +36,25 @@ namespace Samples
         {
             if (!Directory.Exists(folder))
                 throw new UsageException($"{command}: the data folder '{folder}' does not exist.");
-            var images = new List<LabelledImage>();
-            foreach (var classFolder in Directory.GetDirectories(folder).Where(d => !IsHidden(Path.GetFileName(d)))
-                .OrderBy(d => d, StringComparer.Ordinal))
-            {
-                string label = Path.GetFileName(classFolder);
-                var files = VisibleImages(classFolder, SearchOption.AllDirectories);
-                if (files.Count == 0)
-                    Console.WriteLine($"Note: the class folder '{label}' holds no images; it is left out.");
-                images.AddRange(files.Select(f => new LabelledImage(f, label)));
-            }
-            int loose = VisibleImages(folder, SearchOption.TopDirectoryOnly).Count;
+            var (files, hidden) = Scan(folder);
+            var placed = files.Select(f => (Path: f, Parts: Path.GetRelativePath(folder, f).Split(
+                Path.DirectorySeparatorChar))).ToList();
+            var images = placed.Where(p => p.Parts.Length > 1).Select(p => new LabelledImage(p.Path, p.Parts[0]))
+                .OrderBy(i => i.Label, StringComparer.Ordinal).ThenBy(i => i.Path, StringComparer.Ordinal).ToList();
+            var labels = images.Select(i => i.Label).ToHashSet(StringComparer.Ordinal);
+            foreach (var empty in Directory.GetDirectories(folder).Select(Path.GetFileName)
+                .Where(n => !IsHidden(n) && !labels.Contains(n)).Order(StringComparer.Ordinal))
+                Console.WriteLine($"Note: the class folder '{empty}' holds no images; it is left out.");
+            int loose = placed.Count(p => p.Parts.Length == 1);
             if (loose > 0)
                 Console.WriteLine(
                     $"Note: {loose} images lie directly in '{folder}' and belong to no class folder; they are not " +
                     "used.");
-            ReportHidden(folder);
-            var classes = images.Select(i => i.Label).Distinct().Count();
-            if (classes < minimumClasses)
+            ReportHidden(folder, hidden);
+            if (labels.Count < minimumClasses)
                 throw new UsageException($"{command}: '{folder}' needs at least {minimumClasses} class " +
                     $"subfolder{(minimumClasses > 1 ? "s" : "")} with images ({string.Join("/", Extensions)}); " +
-                    $"found {classes}.");
+                    $"found {labels.Count}.");
             return images;
         }
 
@@ -67,8 +65,8 @@ namespace Samples
                 return new List<string> { fileOrFolder };
             if (!Directory.Exists(fileOrFolder))
                 throw new UsageException($"{command}: '{fileOrFolder}' is neither an image file nor a folder.");
-            var files = VisibleImages(fileOrFolder, SearchOption.AllDirectories);
-            ReportHidden(fileOrFolder);
+            var (files, hidden) = Scan(fileOrFolder);
+            ReportHidden(fileOrFolder, hidden);
             if (files.Count == 0)
                 throw new UsageException(
                     $"{command}: no images ({string.Join("/", Extensions)}) under '{fileOrFolder}'.");
@@ -79,19 +77,24 @@ namespace Samples
         // macOS writes beside each file on other file systems) and the '__MACOSX' folder that macOS's zip adds.
         private static bool IsHidden(string name) => name.StartsWith('.') || name == "__MACOSX";
 
-        private static bool UnderHidden(string root, string path)
-            => Path.GetRelativePath(root, path).Split(Path.DirectorySeparatorChar).Any(IsHidden);
-
-        private static List<string> VisibleImages(string folder, SearchOption option)
-            => Directory.EnumerateFiles(folder, "*", option)
-                .Where(f => IsImage(f) && !UnderHidden(folder, f))
-                .OrderBy(f => f, StringComparer.Ordinal)
-                .ToList();
-
-        private static void ReportHidden(string folder)
+        // Every image under the folder in ordinal path order, and how many of them were left out as hidden: one walk.
+        private static (List<string> Visible, int Hidden) Scan(string folder)
         {
-            int hidden = Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
-                .Count(f => IsImage(f) && UnderHidden(folder, f));
+            var visible = new List<string>();
+            int hidden = 0;
+            foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Where(IsImage))
+            {
+                if (Path.GetRelativePath(folder, file).Split(Path.DirectorySeparatorChar).Any(IsHidden))
+                    hidden++;
+                else
+                    visible.Add(file);
+            }
+            visible.Sort(StringComparer.Ordinal);
+            return (visible, hidden);
+        }
+
+        private static void ReportHidden(string folder, int hidden)
+        {
             if (hidden > 0)
                 Console.WriteLine($"Note: {hidden} image files under '{folder}' are hidden (a name that starts with " +
                     "'.', or under '__MACOSX'); they are left out.");
