@@ -9,7 +9,16 @@
 # The photos need those two Debian packages: the script installs them with apt-get (as root, or through sudo) when
 # they are not installed yet. Idempotent: each part is skipped when it is already complete. Each part is written to a
 # temporary name beside its target and renamed into place, so a reader never sees half of it.
+#   --model-only   the model alone (what the sample needs to train from it; the photos are for the tests)
 set -euo pipefail
+
+model_only=0
+for a in "$@"; do
+    case "$a" in
+        --model-only) model_only=1 ;;
+        *) echo "keras-resnet50: unknown argument '$a' (usage: $0 [--model-only])" >&2; exit 2 ;;
+    esac
+done
 
 version=1.0.4
 home=${FREEZING_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/Microsoft.ML.Freezing}
@@ -49,6 +58,8 @@ else
     echo "keras-resnet50: wrote $model ($size; model.json, $shards shards, labels.json, LICENSE)."
 fi
 
+[ "$model_only" = 1 ] && exit 0
+
 # 2. The photos: package, then the file's name in it.
 declare -A photo_package=(
     [chelsea.png]=python3-skimage
@@ -79,7 +90,12 @@ if [ ${#needed[@]} -gt 0 ]; then
         sudo=sudo
     fi
     echo "keras-resnet50: installing ${needed[*]} (apt-get, for the test photos) ..."
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "${needed[@]}" >/dev/null
+    install() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "${needed[@]}"; }
+    # A machine that never ran apt-get update has no package lists: refresh them once and try again.
+    if ! install >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        install >/dev/null
+    fi
 fi
 
 mkdir -p "$photos"

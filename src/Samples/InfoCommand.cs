@@ -9,14 +9,19 @@ using Microsoft.ML.Freezing;
 namespace Samples
 {
     /// <summary>
-    /// <c>info [--arch resnet18|resnet34|resnet50|resnet101|resnet152] [--size 224] [--classes 10]</c>: builds the
-    /// network and prints its definition, one row per stage (output shape for a single image, parameter count) and the
-    /// total.
+    /// <c>info [--arch resnet18|resnet34|resnet50|resnet101|resnet152] [--weights ...] [--size 224] [--classes 10]</c>:
+    /// builds the network that <c>train</c> would train with the same <c>--arch</c> and <c>--weights</c> (by default
+    /// ML.NET's ResNet-18, whose layer4 has three blocks) and prints its definition, one row per stage (output shape
+    /// for a single image, parameter count) and the total.
     /// </summary>
     public static class InfoCommand
     {
-        private static readonly Option<string> ArchOption = CliOptions.Choice("--arch", "The network's depth.",
-            "resnet18", TrainCommand.Architectures);
+        private static readonly Option<string> ArchOption = CliOptions.Choice("--arch",
+            "The network's depth (default: resnet18).", null, TrainCommand.Architectures);
+
+        private static readonly Option<string> WeightsOptionOption = WeightsOption.Create(
+            "The weights whose network to describe, as train takes them (default as train's: mlnet-resnet18 for " +
+            "resnet18, keras-resnet50 for resnet50, none for other --arch). none: torchvision's definition.");
 
         private static readonly Option<int> SizeOption = CliOptions.Int("--size",
             "The side in pixels of the input image.", 224, min: 1);
@@ -28,10 +33,10 @@ namespace Samples
         public static Command Create()
         {
             var command = new Command("info",
-                "Builds a network and prints its definition, one row per stage (output shape for a single image, " +
-                "parameter count) and the total.")
+                "Builds the network that train would train with the same --arch and --weights and prints its " +
+                "definition, one row per stage (output shape for a single image, parameter count) and the total.")
             {
-                ArchOption, SizeOption, ClassesOption,
+                ArchOption, WeightsOptionOption, SizeOption, ClassesOption,
             };
             Program.SetAction(command, Run);
             return command;
@@ -39,12 +44,18 @@ namespace Samples
 
         private static int Run(ParseResult parsed)
         {
-            var arch = Enum.Parse<ResNetArchitecture>(parsed.GetValue(ArchOption), ignoreCase: true);
+            string archText = parsed.GetValue(ArchOption);
+            ResNetArchitecture? arch = archText is null ? null
+                : Enum.Parse<ResNetArchitecture>(archText, ignoreCase: true);
+            string weightsText = parsed.GetValue(WeightsOptionOption) ?? WeightsOption.DefaultFor(arch);
+            var weights = WeightsOption.Resolve(weightsText, "info");
             int size = parsed.GetValue(SizeOption), classes = parsed.GetValue(ClassesOption);
-            var definition = ResNetDefinition.For(arch, classes);
+            // The weights decide the network (ML.NET's ResNet-18 is [2,2,2,3], not torchvision's [2,2,2,2]).
+            var definition = weights != PretrainedWeights.None ? weights.Definition.WithClasses(classes)
+                : ResNetDefinition.For(arch ?? ResNetArchitecture.ResNet18, classes);
             using var model = new ResNet(definition, seed: 0);
             var inv = CultureInfo.InvariantCulture;
-            Console.WriteLine($"{arch}: {definition}");
+            Console.WriteLine($"{WeightsOption.Label(weightsText, weights, arch)}: {definition}");
             Console.WriteLine($"input [1, 3, {size}, {size}]");
             Console.WriteLine();
             Console.WriteLine($"{"stage",-8} {"output shape",-20} {"parameters",12}");

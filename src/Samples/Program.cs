@@ -63,6 +63,12 @@ namespace Samples
                 {
                     return Fail(command, new[] { e.Message });
                 }
+                catch (ScriptFailedException e)
+                {
+                    // Not a usage error: the help would bury the script's own message.
+                    Console.Error.WriteLine($"{command.Name}: {e.Message}");
+                    return 1;
+                }
             });
 
         private static RootCommand CreateRootCommand()

@@ -3,6 +3,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Linq;
 
 namespace Samples
 {
@@ -25,24 +26,34 @@ namespace Samples
         }
 
         /// <summary>
-        /// Runs <c>bash eng/<paramref name="script"/></c> with the console attached; false when the script is not found
-        /// (no checkout); throws when it fails.
+        /// Runs <c>bash eng/<paramref name="script"/> <paramref name="arguments"/></c> with the console attached; false
+        /// when the script is not found (no checkout); throws <see cref="ScriptFailedException"/> when it fails.
         /// </summary>
-        public static bool TryRun(string script)
+        public static bool TryRun(string script, params string[] arguments)
         {
             string root = FindRoot();
             string path = root == null ? null : Path.Combine(root, "eng", script);
             if (path == null || !File.Exists(path))
                 return false;
-            Console.WriteLine($"Running eng/{script} ...");
+            string line = string.Join(" ", new[] { $"eng/{script}" }.Concat(arguments));
+            Console.WriteLine($"Running {line} ...");
             var start = new ProcessStartInfo("bash") { UseShellExecute = false };
             start.ArgumentList.Add(path);
-            using var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start bash.");
+            foreach (string argument in arguments)
+                start.ArgumentList.Add(argument);
+            using var process = Process.Start(start) ?? throw new ScriptFailedException("could not start bash.");
             process.WaitForExit();
             if (process.ExitCode != 0)
-                throw new InvalidOperationException(
-                    $"{path} failed (exit code {process.ExitCode}); run it by hand to see why.");
+                throw new ScriptFailedException($"{line} failed (exit code {process.ExitCode}; its output is above). " +
+                    $"Fix what it says, then run the command again (or 'bash {line}' from {root} first).");
             return true;
         }
+    }
+
+    /// <summary>A fetch script in <c>eng/</c> failed: the command cannot go on, and the message says what to run.
+    /// Reported without a stack trace.</summary>
+    public sealed class ScriptFailedException : Exception
+    {
+        public ScriptFailedException(string message) : base(message) { }
     }
 }

@@ -52,7 +52,7 @@ namespace Samples
         };
 
         private static PretrainedWeights Load(string command, string name, Func<PretrainedWeights> load,
-            string fetchScript)
+            string fetchScript, params string[] fetchArguments)
         {
             try
             {
@@ -61,7 +61,7 @@ namespace Samples
             catch (FileNotFoundException e)
             {
                 // Weights that a script in eng/ fetches: fetch them once, then load again.
-                if (fetchScript != null && RepositoryScripts.TryRun(fetchScript))
+                if (fetchScript != null && RepositoryScripts.TryRun(fetchScript, fetchArguments))
                     return load();
                 throw new UsageException($"{command}: --weights {name}: {e.Message}");
             }
@@ -87,7 +87,7 @@ namespace Samples
                         fetchScript: null);
                 case "keras-resnet50":
                     return Load(command, text, () => PretrainedWeights.KerasResNet50(),
-                        fetchScript: "fetch-keras-resnet50.sh");
+                        "fetch-keras-resnet50.sh", "--model-only");
                 default:
                     if (!File.Exists(text))
                         throw new UsageException($"{command}: {NotFound(text)}");

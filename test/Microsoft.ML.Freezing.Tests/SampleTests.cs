@@ -144,6 +144,30 @@ namespace Microsoft.ML.Freezing.Tests
             StringAssert.Contains(text, "Usage:");
         }
 
+        [TestMethod]
+        public void InfoDescribesTheNetworkThatTrainTrains()
+        {
+            // By default train starts from ML.NET's ResNet-18, whose layer4 has three blocks, not torchvision's two.
+            var (code, text) = RunSample("info", "--classes", "2");
+            Assert.AreEqual(0, code, text);
+            StringAssert.Contains(text, "ML.NET ResNet-18 (ImageNet): Basic [2,2,2,3]");
+            (code, text) = RunSample("info", "--weights", "none", "--classes", "2");
+            Assert.AreEqual(0, code, text);
+            StringAssert.Contains(text, "ResNet18, random init: Basic [2,2,2,2]");
+        }
+
+        [TestMethod]
+        public void AFailedFetchScriptEndsWithItsNameAndNoStackTrace()
+        {
+            // A home folder that cannot be created: the Keras weights are not there, and the script that fetches them
+            // fails (at npm or at mkdir).
+            var (code, text) = RunSample(new[] { ("FREEZING_HOME", "/proc/no-such-home") }, "info", "--arch",
+                "resnet50");
+            Assert.AreEqual(1, code, text);
+            StringAssert.Contains(text, "info: eng/fetch-keras-resnet50.sh --model-only failed (exit code");
+            Assert.IsFalse(text.Contains("   at "), "a stack trace was printed:\n" + text);
+        }
+
         /// <summary>Model Builder's layout: one subfolder per class of 32x32 stripe PNGs named 00.png, 01.png,
         /// ...</summary>
         private static string WriteImageFolder(string data, int perClass, int seed)
@@ -160,6 +184,10 @@ namespace Microsoft.ML.Freezing.Tests
         }
 
         private static (int ExitCode, string Output) RunSample(params string[] args)
+            => RunSample(Array.Empty<(string, string)>(), args);
+
+        private static (int ExitCode, string Output) RunSample((string Name, string Value)[] environment,
+            params string[] args)
         {
             string configuration = AppContext.BaseDirectory.Contains(
                 $"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
@@ -167,6 +195,8 @@ namespace Microsoft.ML.Freezing.Tests
             Assert.IsTrue(File.Exists(dll), $"{dll} was not built");
             var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
             start.ArgumentList.Add(dll);
+            foreach (var (name, value) in environment)
+                start.Environment[name] = value;
             foreach (var a in args)
                 start.ArgumentList.Add(a);
             using var process = Process.Start(start);
