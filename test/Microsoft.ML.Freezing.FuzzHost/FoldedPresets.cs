@@ -14,7 +14,7 @@ using static TorchSharp.torch;
 /// </summary>
 internal static class FoldedPresets
 {
-    private static IEnumerable<(string Name, ResNetDefinition Definition, int Batch)> Presets()
+    internal static IEnumerable<(string Name, ResNetDefinition Definition, int Batch)> Presets()
     {
         yield return ("resnet18", ResNetDefinition.ResNet18(10), 4);
         yield return ("mlnet-resnet18 [2,2,2,3]", new ResNetDefinition(ResNetBlockType.Basic, new[] { 2, 2, 2, 3 }, 10),
@@ -72,7 +72,7 @@ internal static class FoldedPresets
     }
 
     /// <summary>BatchNorm statistics and affine parameters away from the identity, so a wrong fold shows.</summary>
-    private static void Randomize(ResNet network)
+    internal static void Randomize(ResNet network)
     {
         using var generator = new Generator(11);
         using var noGrad = no_grad();

@@ -20,6 +20,8 @@ using Microsoft.ML.Freezing;
 //       loads mutated copies of the zip from memory with MLContext.Model.Load; when one loads, scores the probe image
 //   FuzzHost folded <image-size>
 //       every network preset through the folded path against the modules, stage by stage (FoldedPresets.cs)
+//   FuzzHost trainstep <image-size>
+//       one training step of every network preset, everything trainable (TrainingPresets.cs)
 //   FuzzHost train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>
 //       a training run with checkpoints that may fail fast after an epoch (CheckpointRun.cs)
 //
@@ -34,6 +36,12 @@ if (args.Length == 2 && args[0] == "folded")
     writer.WriteLine($"RAN {FoldedPresets.Run(writer, Int(args[1]))}");
     return 0;
 }
+if (args.Length == 2 && args[0] == "trainstep")
+{
+    var writer = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
+    writer.WriteLine($"RAN {TrainingPresets.Run(writer, Int(args[1]))}");
+    return 0;
+}
 if (args.Length == 5 && args[0] == "train")
 {
     var writer = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
@@ -44,7 +52,7 @@ if (args.Length < 5)
     Console.Error.WriteLine(
         "usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> " +
         "<seed>" +
-        " | folded <image-size> | train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>");
+        " | folded <image-size> | trainstep <image-size> | train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>");
     return 2;
 }
 var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };

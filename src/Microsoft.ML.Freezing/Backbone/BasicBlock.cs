@@ -39,7 +39,7 @@ namespace Microsoft.ML.Freezing
             using var scope = NewDisposeScope();
             var y = nn.functional.relu(bn1.call(conv1.call(x)));
             y = bn2.call(conv2.call(y));
-            var identity = downsample is null ? x : downsample.call(x);
+            var identity = downsample is null ? x : Shortcut.Call(downsample, x);
             return nn.functional.relu(y.AddInPlace(identity)).MoveToOuterDisposeScope();
         }
 
@@ -52,5 +52,15 @@ namespace Microsoft.ML.Freezing
             => nn.Sequential(
                 ("0", nn.Conv2d(inChannels, outChannels, 1, stride: stride, bias: definition.ConvBias)),
                 ("1", new ScalarSafeBatchNorm2d(outChannels, definition.BatchNormEpsilon)));
+
+        /// <summary>The shortcut's forward, its 1x1 convolution as a matrix product (see
+        /// <see cref="PointwiseConvolution"/>).</summary>
+        public static Tensor Call(Sequential shortcut, Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var conv = (Conv2d)shortcut[0];
+            var bn = (nn.Module<Tensor, Tensor>)shortcut[1];
+            return bn.call(PointwiseConvolution.Call(conv, x)).MoveToOuterDisposeScope();
+        }
     }
 }

@@ -45,10 +45,10 @@ namespace Microsoft.ML.Freezing
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            var y = nn.functional.relu(bn1.call(conv1.call(x)));
+            var y = nn.functional.relu(bn1.call(PointwiseConvolution.Call(conv1, x)));
             y = nn.functional.relu(bn2.call(conv2.call(y)));
-            y = bn3.call(conv3.call(y));
-            var identity = downsample is null ? x : downsample.call(x);
+            y = bn3.call(PointwiseConvolution.Call(conv3, y));
+            var identity = downsample is null ? x : Shortcut.Call(downsample, x);
             return nn.functional.relu(y.AddInPlace(identity)).MoveToOuterDisposeScope();
         }
 
