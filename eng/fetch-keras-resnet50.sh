@@ -90,7 +90,9 @@ if [ ${#needed[@]} -gt 0 ]; then
         sudo=sudo
     fi
     echo "keras-resnet50: installing ${needed[*]} (apt-get, for the test photos) ..."
-    install() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "${needed[@]}"; }
+    install() {
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -qq "${needed[@]}"
+    }
     # A machine that never ran apt-get update has no package lists: refresh them once and try again.
     if ! install >/dev/null 2>&1; then
         $sudo apt-get update -qq
