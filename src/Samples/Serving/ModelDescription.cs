@@ -14,8 +14,6 @@ namespace Samples.Serving
         public static object Of(LoadedModel loaded)
         {
             var frozen = loaded.Frozen;
-            var definition = frozen.Model.Definition;
-            var p = frozen.Model.Preprocessing;
             return new
             {
                 path = loaded.Path,
@@ -24,46 +22,56 @@ namespace Samples.Serving
                 loadedAt = loaded.LoadedAt,
                 scoring = loaded.Scorer.Kind,
                 classNames = loaded.ClassNames,
-                network = new
-                {
-                    description = definition.ToString(),
-                    blockType = definition.BlockType.ToString(),
-                    depths = definition.Depths,
-                    variant = definition.Variant.ToString(),
-                    classes = definition.NumClasses,
-                    featureDimension = definition.FeatureDimension,
-                    parameters = frozen.Model.Network.parameters().Sum(x => x.numel()),
-                },
-                preprocessing = new
-                {
-                    description = p.ToString(),
-                    imageSize = p.ImageSize,
-                    resize = p.Resize.ToString(),
-                    interpolation = p.Interpolation.ToString(),
-                    exifOrientation = p.ApplyExifOrientation,
-                    channels = p.Channels.ToString(),
-                    scale = p.Scale,
-                    mean = p.Mean,
-                    std = p.Std,
-                },
+                network = Network(frozen.Model),
+                preprocessing = Preprocessing(frozen.Model.Preprocessing),
                 columns = new { feature = frozen.FeatureColumnName, score = frozen.ScoreColumnName },
-                history = frozen.History.Select(h => h.Record).Select(r => new
-                {
-                    epoch = r.Epoch,
-                    frozenStages = r.FrozenStages?.Select(s => s.Name()).ToArray(),
-                    trainableParameters = r.TrainableParameters,
-                    stageLearningRates = r.StageLearningRates?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
-                    trainLoss = r.TrainLoss,
-                    trainAccuracy = r.TrainAccuracy,
-                    validationLoss = r.ValidationLoss,
-                    validationAccuracy = r.ValidationAccuracy,
-                    imagesPerSecond = r.ImagesPerSecond,
-                    thawReason = r.ThawReason,
-                    restoredEpoch = r.RestoredEpoch,
-                    stopReason = r.StopReason,
-                    seconds = r.Duration.TotalSeconds,
-                }).ToArray(),
+                history = frozen.History.Select(h => Epoch(h.Record)).ToArray(),
             };
         }
+
+        private static object Network(FrozenResNetModel model)
+        {
+            var definition = model.Definition;
+            return new
+            {
+                description = definition.ToString(),
+                blockType = definition.BlockType.ToString(),
+                depths = definition.Depths,
+                variant = definition.Variant.ToString(),
+                classes = definition.NumClasses,
+                featureDimension = definition.FeatureDimension,
+                parameters = model.Network.parameters().Sum(x => x.numel()),
+            };
+        }
+
+        private static object Preprocessing(ImagePreprocessing p) => new
+        {
+            description = p.ToString(),
+            imageSize = p.ImageSize,
+            resize = p.Resize.ToString(),
+            interpolation = p.Interpolation.ToString(),
+            exifOrientation = p.ApplyExifOrientation,
+            channels = p.Channels.ToString(),
+            scale = p.Scale,
+            mean = p.Mean,
+            std = p.Std,
+        };
+
+        private static object Epoch(EpochRecord r) => new
+        {
+            epoch = r.Epoch,
+            frozenStages = r.FrozenStages?.Select(s => s.Name()).ToArray(),
+            trainableParameters = r.TrainableParameters,
+            stageLearningRates = r.StageLearningRates?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
+            trainLoss = r.TrainLoss,
+            trainAccuracy = r.TrainAccuracy,
+            validationLoss = r.ValidationLoss,
+            validationAccuracy = r.ValidationAccuracy,
+            imagesPerSecond = r.ImagesPerSecond,
+            thawReason = r.ThawReason,
+            restoredEpoch = r.RestoredEpoch,
+            stopReason = r.StopReason,
+            seconds = r.Duration.TotalSeconds,
+        };
     }
 }

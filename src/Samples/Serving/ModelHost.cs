@@ -87,30 +87,9 @@ namespace Samples.Serving
                 if (_disposed)
                     return false;
                 var old = Current;
-                LoadedModel next;
-                try
-                {
-                    next = Load(old.Generation + 1);
-                }
-                catch (Exception e)
-                {
-                    _log.LogError("Refused the replaced model file {Path}: {Reason} Still serving generation " +
-                        "{Generation}.", _path, Reason(e), old.Generation);
+                var next = LoadReplacement(old);
+                if (next == null)
                     return false;
-                }
-                if (next.Sha256 == old.Sha256)
-                {
-                    next.Release();
-                    return false;
-                }
-                if (!next.ClassNames.SequenceEqual(old.ClassNames))
-                {
-                    _log.LogError("Refused the replaced model file {Path}: its classes [{New}] differ from the " +
-                        "served model's [{Old}]. Still serving generation {Generation}.", _path,
-                        string.Join(", ", next.ClassNames), string.Join(", ", old.ClassNames), old.Generation);
-                    next.Release();
-                    return false;
-                }
                 next.Served = true;
                 Volatile.Write(ref _current, next);
                 _log.LogInformation("Reloaded {Path}: generation {Generation} (sha256 {Sha256}) replaces generation " +
@@ -123,6 +102,36 @@ namespace Samples.Serving
             {
                 _reloading.Release();
             }
+        }
+
+        // The file's next generation, or null when it is unchanged or refused (damaged, other classes: logged).
+        private LoadedModel LoadReplacement(LoadedModel old)
+        {
+            LoadedModel next;
+            try
+            {
+                next = Load(old.Generation + 1);
+            }
+            catch (Exception e)
+            {
+                _log.LogError("Refused the replaced model file {Path}: {Reason} Still serving generation " +
+                    "{Generation}.", _path, Reason(e), old.Generation);
+                return null;
+            }
+            if (next.Sha256 == old.Sha256)
+            {
+                next.Release();
+                return null;
+            }
+            if (!next.ClassNames.SequenceEqual(old.ClassNames))
+            {
+                _log.LogError("Refused the replaced model file {Path}: its classes [{New}] differ from the " +
+                    "served model's [{Old}]. Still serving generation {Generation}.", _path,
+                    string.Join(", ", next.ClassNames), string.Join(", ", old.ClassNames), old.Generation);
+                next.Release();
+                return null;
+            }
+            return next;
         }
 
         /// <summary>Stops watching and releases the current generation (disposed once its requests finish).</summary>
