@@ -51,8 +51,8 @@ if (args.Length < 5)
 {
     Console.Error.WriteLine(
         "usage: FuzzHost images <folder> <first> <count> <seed> | zips <model.zip> <probe-image> <first> <count> " +
-        "<seed>" +
-        " | folded <image-size> | trainstep <image-size> | train <checkpoint-folder> <epochs> <fail-after-epoch> <scores-file>");
+        "<seed> | folded <image-size> | trainstep <image-size> | train <checkpoint-folder> <epochs> " +
+        "<fail-after-epoch> <scores-file>");
     return 2;
 }
 var output = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };

@@ -7,9 +7,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Freezing.Tests.Backbone
 {
     /// <summary>
-    /// The modules' 1x1 convolutions run as matrix products (PointwiseConvolution): values and gradients (input, weight,
-    /// bias) equal a float64 convolution's, which libtorch computes without oneDNN, within float rounding; other
-    /// kernels still go through the module.
+    /// The modules' 1x1 convolutions run as matrix products (PointwiseConvolution): values and gradients (input,
+    /// weight, bias) equal a float64 convolution's, which libtorch computes without oneDNN, within float rounding;
+    /// other kernels still go through the module.
     /// </summary>
     [TestClass]
     [TestCategory(Categories.Numerical)]
