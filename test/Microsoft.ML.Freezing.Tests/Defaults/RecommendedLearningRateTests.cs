@@ -14,7 +14,8 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
     /// real photos from every weights source at hand. Two short epochs of the trainer's defaults (pretrained: the head,
     /// then everything thaws; random: everything trains) stay finite and do not blow up (the first epoch of a full
     /// thaw is unsettled, and 96 images overfit, so "falling" is not the claim there); with layer4 thawing instead
-    /// (Gradual(1,1)), the second epoch's training and validation losses fall.
+    /// (Gradual(1,1)), the second epoch's training and validation losses fall (random weights: the training loss falls
+    /// and the validation loss does not jump).
     /// </summary>
     [TestClass]
     public sealed class RecommendedLearningRateTests
@@ -75,11 +76,13 @@ namespace Microsoft.ML.Freezing.Tests.Defaults
             Assert.IsTrue(losses.All(double.IsFinite), $"{source}: validation losses {string.Join(", ", losses)}");
             Assert.IsTrue(history[1].TrainLoss < history[0].TrainLoss,
                 $"{source}: training loss rose: {history[0].TrainLoss:F4} -> {history[1].TrainLoss:F4}");
-            if (source == "torchvision-resnet18")
+            if (source is "torchvision-resnet18" or "none")
             {
-                // The cached torchvision file holds seeded random weights (eng/torchvision-references.sh), whose frozen
-                // features carry little signal: a probe on them moves the validation loss by noise. Not diverging is
-                // the claim there.
+                // Random weights: the cached torchvision file holds seeded ones (eng/torchvision-references.sh), whose
+                // frozen features carry little signal, so a probe on them moves the validation loss by noise; a random
+                // network trained whole on 48 images moves it by the kernels' rounding (0.7130 -> 0.6678 on a Zen 4
+                // VM, 0.7223 -> 0.7253 there under AVX2 caps, the training loss falling in both). Not diverging is the
+                // claim there.
                 Assert.IsTrue(losses[1] < 1.1 * losses[0],
                     $"{source}: validation loss jumped: {losses[0]:F4} -> {losses[1]:F4}");
             }
