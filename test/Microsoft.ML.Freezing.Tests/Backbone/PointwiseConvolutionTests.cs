@@ -15,7 +15,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
     [TestCategory(Categories.Numerical)]
     public sealed class PointwiseConvolutionTests
     {
-        [DataTestMethod]
+        [TestMethod]
         [DataRow(1, true)]
         [DataRow(2, true)]
         [DataRow(2, false)]
