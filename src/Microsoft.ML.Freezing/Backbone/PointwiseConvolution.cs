@@ -42,7 +42,7 @@ namespace Microsoft.ML.Freezing
             var y = pixels.mm(conv.weight.view(outChannels, c).t())
                 .view(n, h, w, outChannels).permute(0, 3, 1, 2).contiguous();
             if (conv.bias is not null)
-                y = y.add(conv.bias.view(1, outChannels, 1, 1));
+                y = y.add(conv.bias.view(1, outChannels, 1, 1), Scalars.One); // a held Scalar: see Scalars
             return y.MoveToOuterDisposeScope();
         }
 
