@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 /// <summary>
 /// One training step of every network preset with everything trainable (forward in training mode, cross-entropy,
 /// backward), in this child process: oneDNN's 1x1 backward kernel divided by zero (SIGFPE) choosing its blocking on a
-/// Zen 4 VM, training ResNet-50, which would end the test run itself.
+/// Zen 5 VM, training ResNet-50, which would end the test run itself.
 /// </summary>
 internal static class TrainingPresets
 {

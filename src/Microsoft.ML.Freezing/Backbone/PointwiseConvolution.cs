@@ -13,7 +13,7 @@ namespace Microsoft.ML.Freezing
     /// <remarks>
     /// oneDNN (3.7.1 in libtorch 2.10) chooses the blocking of its brgemm 1x1 kernels from the cache sizes the CPU
     /// reports, and on cloud VMs that report an L3 of 508 MiB it divides by zero: the folded path's channels-last 1x1
-    /// forward died so on one (see <see cref="ConvolutionRoutes"/>), and on a Zen 4 VM the backward-data pass of the
+    /// forward died so on one (see <see cref="ConvolutionRoutes"/>), and on a Zen 5 VM with VP2INTERSECT the backward-data pass of the
     /// plain NCHW modules does (<c>brgemm_convolution_bwd_utils::brg_blocking_t::est_eff_1x1</c>): one training step
     /// of ResNet-50 (torchvision's or Keras') with everything trainable ended the process with SIGFPE, with or without
     /// AVX2 caps, and so did the sample's <c>--weights keras-resnet50</c> once <c>Auto</c> thawed. A signal cannot be

@@ -29,7 +29,7 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
             => AssertEveryPresetOk("folded", "224");
 
         /// <summary>One training step of each preset with everything trainable (mode "trainstep"): oneDNN's 1x1
-        /// backward kernel divided by zero training ResNet-50 on a Zen 4 VM (see PointwiseConvolution).</summary>
+        /// backward kernel divided by zero training ResNet-50 on a Zen 5 VM (see PointwiseConvolution).</summary>
         [TestMethod]
         public void EveryPresetTrainsAStepWithoutACrashAndWithFiniteGradients()
             => AssertEveryPresetOk("trainstep", "112");

@@ -25,7 +25,7 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
 
         // 0.005: at 0.02 the random network's training loss jumped about (0.66 -> 1.46 in epoch 2), and where it landed
         // after 4 epochs followed the kernels' rounding (81.7% held out, or 91.7% under AVX2 caps); at 0.005 it falls
-        // at every epoch (95.8%, and 94.2% under the caps, on a Zen 4 VM).
+        // at every epoch (95.8%, and 94.2% under the caps, on a Zen 5 VM).
         private static FrozenResNetTrainer.Options Options(FreezeMask freeze = null) => new FrozenResNetTrainer.Options
         {
             LabelColumnName = "Label", FeatureColumnName = "ImageSource", ImageSize = 32, Epochs = 4, BatchSize = 16,
