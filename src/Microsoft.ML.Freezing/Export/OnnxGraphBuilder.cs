@@ -80,10 +80,9 @@ namespace Microsoft.ML.Freezing
                 gather.Attribute.Add(Int("axis", 1));
                 x = gather.Output[0];
             }
-            float[] mean = preprocessing.Mean, std = preprocessing.Std;
             // The same float arithmetic as ImagePreprocessing.Normalize, so the two agree to the last bit here.
-            var gain = std.Select(s => preprocessing.Scale / s).ToArray();
-            var offset = mean.Zip(std, (m, s) => -m / s).ToArray();
+            var gain = preprocessing.Normalizer.Gain.ToArray();
+            var offset = preprocessing.Normalizer.Offset.ToArray();
             AddInitializer(FloatTensor("preprocess.gain", gain, 1, 3, 1, 1));
             AddInitializer(FloatTensor("preprocess.offset", offset, 1, 3, 1, 1));
             Node("Mul", "preprocess.scaled", x, "preprocess.gain");

@@ -20,20 +20,14 @@ namespace Microsoft.ML.Freezing
         private readonly string[] _inputNames;
         private readonly string[] _outputNames;
         private readonly int _side;
-        private readonly float[] _gain;
-        private readonly float[] _offset;
-        private readonly int[] _sourceChannel;
+        private readonly PixelNormalizer _normalizer;
         private float[] _pixels = Array.Empty<float>();
 
         private OnnxRuntimeScorer(byte[] model, ImagePreprocessing preprocessing, string input, string output,
             int threads, bool cacheOptimizedGraph)
         {
             _side = preprocessing.ImageSize;
-            // The arithmetic of ImagePreprocessing.Normalize and of the exported graph's Mul and Add: x * (Scale /
-            // Std[c]) + (-Mean[c] / Std[c]), channel c of the network reading RGB channel c (2 - c for BGR).
-            _gain = preprocessing.Std.Select(s => preprocessing.Scale / s).ToArray();
-            _offset = preprocessing.Mean.Zip(preprocessing.Std, (m, s) => -m / s).ToArray();
-            _sourceChannel = preprocessing.Channels == ChannelOrder.Bgr ? new[] { 2, 1, 0 } : new[] { 0, 1, 2 };
+            _normalizer = preprocessing.Normalizer;
             _inputNames = new[] { input };
             _outputNames = new[] { output };
             using var options = CreateSessionOptions(threads);
@@ -209,21 +203,7 @@ namespace Microsoft.ML.Freezing
             if (_pixels.Length != (long)count * imageBytes)
                 _pixels = new float[(long)count * imageBytes];
             var pixels = _pixels;
-            for (int i = 0; i < count; i++)
-            {
-                var image = rgbImages[i];
-                if (image is null || image.Length != imageBytes)
-                    throw new ArgumentException($"Image {i} must be {_side}x{_side}x3 = {imageBytes} RGB bytes; " +
-                        $"got {image?.Length ?? 0}.", nameof(rgbImages));
-                int plane = _side * _side;
-                for (int c = 0; c < 3; c++)
-                {
-                    var target = pixels.AsSpan(i * imageBytes + c * plane, plane);
-                    float gain = _gain[c], offset = _offset[c];
-                    for (int p = 0, j = _sourceChannel[c]; p < plane; p++, j += 3)
-                        target[p] = image[j] * gain + offset;
-                }
-            }
+            _normalizer.WriteBatch(rgbImages, _side, pixels);
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, new long[] { count, 3, _side, _side });
             using var outputs = _session.Run(_runOptions, _inputNames, new[] { input }, _outputNames);
             var values = outputs[0].GetTensorDataAsSpan<float>();

@@ -89,10 +89,6 @@ namespace Microsoft.ML.Freezing
         /// <inheritdoc/>
         public ImageBatch GetBatch(IReadOnlyList<int> indices)
         {
-            int side = Preprocessing.ImageSize;
-            var bytes = new byte[indices.Count * _imageBytes];
-            for (int i = 0; i < indices.Count; i++)
-                _images[indices[i]].CopyTo(bytes, i * _imageBytes);
             Tensor labels = null;
             if (HasLabels)
             {
@@ -101,12 +97,17 @@ namespace Microsoft.ML.Freezing
                     values[i] = _labels[indices[i]];
                 labels = tensor(values, int64);
             }
+            var images = indices.Select(i => _images[i]).ToList();
+            if (Augmentation == ImageAugmentation.None)
+                return new ImageBatch(Preprocessing.NormalizeImages(images), labels);
             using var scope = NewDisposeScope();
-            var pixels = tensor(bytes, new long[] { indices.Count, side, side, 3 }, ScalarType.Byte);
-            if (Augmentation != ImageAugmentation.None)
-                pixels = ImageAugmenter.Apply(pixels, Augmentation, _augmentationRandom);
-            var images = Preprocessing.Normalize(pixels).MoveToOuterDisposeScope();
-            return new ImageBatch(images, labels);
+            var pixels = empty(new long[] { indices.Count, Preprocessing.ImageSize, Preprocessing.ImageSize, 3 },
+                ScalarType.Byte);
+            var target = pixels.bytes;
+            for (int i = 0; i < images.Count; i++)
+                images[i].CopyTo(target.Slice(i * _imageBytes, _imageBytes));
+            pixels = ImageAugmenter.Apply(pixels, Augmentation, _augmentationRandom);
+            return new ImageBatch(Preprocessing.Normalize(pixels).MoveToOuterDisposeScope(), labels);
         }
 
         void IEpochSeededSource.StartEpoch(int epoch)

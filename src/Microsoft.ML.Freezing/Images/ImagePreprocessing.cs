@@ -1,6 +1,7 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
@@ -65,6 +66,7 @@ namespace Microsoft.ML.Freezing
 
         private readonly float[] _mean;
         private readonly float[] _std;
+        private PixelNormalizer _normalizer;
 
         /// <summary>Creates a preprocessing contract.</summary>
         /// <param name="imageSize">Side of the square output, 1 to <see cref="MaxImageSize"/>.</param>
@@ -182,16 +184,54 @@ namespace Microsoft.ML.Freezing
                     $"Expected uint8 RGB images [B, H, W, 3]; got {rgbHwcBytes.dtype} " +
                     $"[{string.Join(", ", rgbHwcBytes.shape)}].",
                     nameof(rgbHwcBytes));
+            if (rgbHwcBytes.device_type == TorchSharp.DeviceType.CPU)
+                return NormalizeOnCpu(rgbHwcBytes);
             using var scope = NewDisposeScope();
             var x = rgbHwcBytes.permute(0, 3, 1, 2);
             if (Channels == ChannelOrder.Bgr)
                 x = x.flip(1);
-            // (v * scale - mean) / std folded into one multiply and one add per element.
-            var gain = tensor(_std.Select(s => Scale / s).ToArray(), float32, x.device).view(1, 3, 1, 1);
-            var offset = tensor(_mean.Zip(_std, (m, s) => -m / s).ToArray(), float32, x.device).view(1, 3, 1, 1);
+            var gain = tensor(Normalizer.Gain.ToArray(), float32, x.device).view(1, 3, 1, 1);
+            var offset = tensor(Normalizer.Offset.ToArray(), float32, x.device).view(1, 3, 1, 1);
             // Make the bytes contiguous before widening them, so the float result is laid out [B, 3, H, W].
             return x.contiguous().to_type(float32).mul_(gain).AddInPlace(offset).MoveToOuterDisposeScope();
         }
+
+        // One pass over the bytes into the result's memory (see PixelNormalizer).
+        private Tensor NormalizeOnCpu(Tensor rgbHwcBytes)
+        {
+            long count = rgbHwcBytes.shape[0], height = rgbHwcBytes.shape[1], width = rgbHwcBytes.shape[2];
+            int imageBytes = checked((int)(height * width * 3));
+            var result = empty(new[] { count, 3, height, width }, float32);
+            using var contiguous = rgbHwcBytes.contiguous();
+            var source = contiguous.bytes;
+            var target = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(result.bytes);
+            for (int i = 0; i < count; i++)
+                Normalizer.Write(source.Slice(i * imageBytes, imageBytes), i, target);
+            return result;
+        }
+
+        /// <summary>
+        /// <see cref="Normalize(Tensor)"/> for RGB images of <see cref="ImageSize"/> x <see cref="ImageSize"/> x 3
+        /// bytes each, on the CPU, without stacking their bytes first.
+        /// </summary>
+        internal Tensor NormalizeImages(IReadOnlyList<byte[]> rgbImages)
+        {
+            var result = empty(new long[] { rgbImages.Count, 3, ImageSize, ImageSize }, float32);
+            try
+            {
+                Normalizer.WriteBatch(rgbImages, ImageSize,
+                    System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(result.bytes));
+                return result;
+            }
+            catch
+            {
+                result.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>The normalisation's arithmetic, per network channel.</summary>
+        internal PixelNormalizer Normalizer => _normalizer ??= new PixelNormalizer(this);
 
         // Binary format, version 1 (mirrored in Load):
         //   int32   version (1)

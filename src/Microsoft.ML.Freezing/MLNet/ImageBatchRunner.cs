@@ -192,15 +192,12 @@ namespace Microsoft.ML.Freezing
         {
             if (rgbImages.Count == 0)
                 return Array.Empty<float[]>();
-            var flat = Stack(rgbImages);
-            int side = Preprocessing.ImageSize;
             float[] values;
             lock (_lock)
             {
                 using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
-                var bytes = tensor(flat, new long[] { rgbImages.Count, side, side, 3 });
-                var images = Preprocessing.Normalize(bytes).to(Device == ComputeDevice.Cuda ? CUDA : CPU);
+                var images = Preprocessing.NormalizeImages(rgbImages).to(Device == ComputeDevice.Cuda ? CUDA : CPU);
                 values = forward(images).flatten(1).cpu().data<float>().ToArray();
             }
             return Split(values, rgbImages.Count);
@@ -224,21 +221,6 @@ namespace Microsoft.ML.Freezing
             foreach (var session in _sessions.Values)
                 session.Dispose();
             _sessions.Clear();
-        }
-
-        private byte[] Stack(IReadOnlyList<byte[]> rgbImages)
-        {
-            int side = Preprocessing.ImageSize;
-            int imageBytes = side * side * 3;
-            var flat = new byte[rgbImages.Count * imageBytes];
-            for (int i = 0; i < rgbImages.Count; i++)
-            {
-                if (rgbImages[i] is null || rgbImages[i].Length != imageBytes)
-                    throw new ArgumentException($"Image {i} must be {side}x{side}x3 = {imageBytes} RGB bytes; " +
-                        $"got {rgbImages[i]?.Length ?? 0}.", nameof(rgbImages));
-                Buffer.BlockCopy(rgbImages[i], 0, flat, i * imageBytes, imageBytes);
-            }
-            return flat;
         }
 
         private static float[][] Split(float[] values, int count)

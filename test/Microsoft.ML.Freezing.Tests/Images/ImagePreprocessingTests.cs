@@ -106,6 +106,41 @@ namespace Microsoft.ML.Freezing.Tests.Images
         }
 
         [TestMethod]
+        public void NormalizeOnTheCpuIsLibTorchsArithmeticToTheBit()
+        {
+            // The one-pass CPU path (PixelNormalizer) against the five libtorch operations it replaced, which the
+            // CUDA path still runs: non-square images, BGR, a scale, means and stds that do not divide evenly.
+            var p = new ImagePreprocessing(5, 1 / 255f, new[] { 0.485f, 0.456f, 0.406f },
+                new[] { 0.229f, 0.224f, 0.225f }, ChannelOrder.Bgr);
+            var bytes = new byte[3 * 5 * 7 * 3];
+            new Random(3).NextBytes(bytes);
+            using var input = tensor(bytes, new long[] { 3, 5, 7, 3 }, ScalarType.Byte);
+            using var output = p.Normalize(input);
+            using var gain = tensor(p.Std.Select(s => p.Scale / s).ToArray()).view(1, 3, 1, 1);
+            using var offset = tensor(p.Mean.Zip(p.Std, (m, s) => -m / s).ToArray()).view(1, 3, 1, 1);
+            using var expected = input.permute(0, 3, 1, 2).flip(1).contiguous().to_type(ScalarType.Float32)
+                .mul_(gain).add_(offset);
+            CollectionAssert.AreEqual(new long[] { 3, 3, 5, 7 }, output.shape);
+            CollectionAssert.AreEqual(expected.data<float>().ToArray(), output.data<float>().ToArray());
+        }
+
+        [TestMethod]
+        public void NormalizeImagesEqualsNormalizeOfTheStackedBytesAndNamesAnImageOfTheWrongSize()
+        {
+            var p = ImagePreprocessing.ImageNet(4);
+            var random = new Random(5);
+            var images = Enumerable.Range(0, 3).Select(_ => new byte[4 * 4 * 3]).ToList();
+            images.ForEach(random.NextBytes);
+            using var stacked = tensor(images.SelectMany(b => b).ToArray(), new long[] { 3, 4, 4, 3 }, ScalarType.Byte);
+            using var fromTensor = p.Normalize(stacked);
+            using var fromList = p.NormalizeImages(images);
+            CollectionAssert.AreEqual(fromTensor.data<float>().ToArray(), fromList.data<float>().ToArray());
+            images[2] = new byte[5];
+            StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => p.NormalizeImages(images)).Message,
+                "Image 2 must be 4x4x3 = 48 RGB bytes; got 5");
+        }
+
+        [TestMethod]
         public void NormalizeRejectsWhatIsNotAUint8HwcBatch()
         {
             var p = ImagePreprocessing.ImageNet(4);
