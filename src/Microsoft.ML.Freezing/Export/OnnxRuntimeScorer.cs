@@ -136,24 +136,6 @@ namespace Microsoft.ML.Freezing
 
         private static int _prepared;
 
-        /// <summary>Returns the free memory of glibc's heaps to the system (a no-op elsewhere).</summary>
-        private static void TrimNativeHeap()
-        {
-            if (!OperatingSystem.IsLinux())
-                return;
-            try
-            {
-                MallocTrim(UIntPtr.Zero);
-            }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-            {
-                // Not glibc (musl has no malloc_trim): its heap stays as it is.
-            }
-        }
-
-        [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "malloc_trim")]
-        private static extern int MallocTrim(UIntPtr pad);
-
         /// <summary>
         /// Exports <paramref name="weights"/> (a live network's or a saved model's; class probabilities, or the pooled
         /// features after <paramref name="featureStage"/>) and opens a session on it with <paramref name="threads"/>
@@ -188,7 +170,7 @@ namespace Microsoft.ML.Freezing
             // after the first prediction instead of 330-340 MB, a peak of 504 MB instead of 590-600 MB.
             model = null;
             GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            TrimNativeHeap();
+            NativeHeap.Trim();
             return scorer;
         }
 

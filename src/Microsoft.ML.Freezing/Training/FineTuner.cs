@@ -41,6 +41,9 @@ namespace Microsoft.ML.Freezing
             initial.Validate(_parameterNames);
 
             _device = options.Device == ComputeDevice.Cuda ? CUDA : CPU;
+            if (NativeHeap.KeepFreedBlocks())
+                options.Log?.Invoke("Freed native memory is kept for reuse from now on (glibc: blocks up to " +
+                    $"{NativeHeap.KeptBlockBytes >> 20} MB, {NativeHeap.KeptTopBytes >> 20} MB at the heap's top).");
             if (options.Device == ComputeDevice.Cuda && !cuda.is_available())
                 throw new InvalidOperationException(LibTorchSettings.NoCudaDevice);
             Model.to(_device);
