@@ -20,7 +20,7 @@ namespace Microsoft.ML.Freezing
             public static FitRun Create(IImageBatchSource given, IImageBatchSource train, IImageBatchSource validation,
                 ActivationCache cache, ActivationCache validationCache, FineTuneOptions options)
             {
-                int batchesPerEpoch = (given.Count + options.BatchSize - 1) / options.BatchSize;
+                int batchesPerEpoch = ImageBatchSources.TrainingBatchCount(given.Count, options.BatchSize);
                 var shuffle = new EpochShuffle(options.Seed, given.Count);
                 return new FitRun(given, train, validation, cache, validationCache, shuffle, batchesPerEpoch,
                     (long)batchesPerEpoch * options.Epochs, options.Seed);
@@ -31,7 +31,7 @@ namespace Microsoft.ML.Freezing
             public IEnumerable<int[]> EpochBatches(int epoch, int batchSize)
                 => Train is FlipPairSource pairs
                     ? pairs.EpochBatches(batchSize, Shuffle.For(epoch), Seed, epoch)
-                    : ImageBatchSources.BatchIndices(Train.Count, batchSize, Shuffle.For(epoch));
+                    : ImageBatchSources.TrainingBatchIndices(Train.Count, batchSize, Shuffle.For(epoch));
 
             public long CacheMemoryBytes => (Cache?.MemoryBytes ?? 0) + (ValidationCache?.MemoryBytes ?? 0);
 

@@ -54,7 +54,7 @@ namespace Microsoft.ML.Freezing
         {
             var mirror = new Random(EpochSeeds.Of(seed, epoch) ^ 0x5F11B);
             var draws = Enumerable.Range(0, Images).Select(_ => mirror.Next(2) == 1).ToArray();
-            return ImageBatchSources.BatchIndices(Images, batchSize, shuffle)
+            return ImageBatchSources.TrainingBatchIndices(Images, batchSize, shuffle)
                 .Select(batch => batch.Select(i => draws[i] ? i + Images : i).ToArray());
         }
 

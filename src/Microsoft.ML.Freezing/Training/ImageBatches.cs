@@ -71,6 +71,26 @@ namespace Microsoft.ML.Freezing
             return Slices(count, batchSize, shuffle);
         }
 
+        /// <summary>
+        /// The batches a training epoch takes: <see cref="BatchIndices"/>, except that a last batch of one image joins
+        /// the batch before it. A BatchNorm in training mode cannot normalise one value per channel (a single image
+        /// whose map is 1x1, layer4 below 64 px): libtorch's running variance becomes NaN.
+        /// </summary>
+        internal static IEnumerable<int[]> TrainingBatchIndices(int count, int batchSize, Random shuffle)
+        {
+            var batches = BatchIndices(count, batchSize, shuffle).ToList();
+            if (batches.Count > 1 && batches[^1].Length == 1)
+            {
+                batches[^2] = batches[^2].Concat(batches[^1]).ToArray();
+                batches.RemoveAt(batches.Count - 1);
+            }
+            return batches;
+        }
+
+        /// <summary>How many batches <see cref="TrainingBatchIndices"/> gives.</summary>
+        internal static int TrainingBatchCount(int count, int batchSize)
+            => count > batchSize && count % batchSize == 1 ? count / batchSize : (count + batchSize - 1) / batchSize;
+
         private static IEnumerable<int[]> Slices(int count, int batchSize, Random shuffle)
         {
             var order = Enumerable.Range(0, count).ToArray();

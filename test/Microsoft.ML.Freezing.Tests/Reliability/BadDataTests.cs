@@ -85,6 +85,23 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         }
 
         [TestMethod]
+        public void ALastBatchOfOneImageJoinsTheBatchBeforeSoTrainedBatchNormsStayFinite()
+        {
+            // 17 images in batches of 16 at 32 px: a last batch of one image would leave layer4's BatchNorms (1x1
+            // maps, training mode) one value per channel, and libtorch's running variance would become NaN.
+            var ml = new MLContext(seed: 1);
+            var batches = new List<(int Batch, int Of)>();
+            var options = TinyModel.Options(epochs: 2);
+            options.BatchCallback = p => batches.Add((p.Batch, p.BatchesPerEpoch));
+            using var model = TinyModel.Pipeline(ml, options).Fit(
+                ml.Data.LoadFromEnumerable(GeneratedImages.Stripes(17, seed: 3)));
+            CollectionAssert.AreEqual(new[] { (1, 1), (1, 1) }, batches);
+            var variance = model.LastTransformer.Model.Network.named_buffers()
+                .Single(b => b.name == "layer4.0.bn1.running_var").buffer;
+            Assert.IsTrue(variance.isfinite().all().item<bool>());
+        }
+
+        [TestMethod]
         public void MissingLabelsAreSkippedCountedAndLogged()
         {
             var ml = new MLContext(seed: 1);
