@@ -71,28 +71,28 @@ namespace Microsoft.ML.Freezing
         public static Func<byte[]> MakeReader(DataViewRow row, DataViewSchema.Column column,
             ImagePreprocessing preprocessing)
         {
+            var fetch = MakeFetcher(row, column, preprocessing);
+            return () => fetch()();
+        }
+
+        /// <summary>
+        /// A function that reads the current row's image (running the upstream transforms) and returns the rest of
+        /// the work, decoding and resizing, as a function that any thread may run later, after the row has moved on.
+        /// </summary>
+        /// <exception cref="InvalidImageException">The row's image cannot be read (from either function).</exception>
+        public static Func<Func<byte[]>> MakeFetcher(DataViewRow row, DataViewSchema.Column column,
+            ImagePreprocessing preprocessing)
+        {
             if (column.Type is ImageDataViewType)
             {
+                // The getter may reuse or dispose its MLImage at the next row: resize now.
                 var getter = row.GetGetter<MLImage>(column);
                 MLImage image = null;
                 return () =>
                 {
                     Upstream(() => getter(ref image), column.Name, row.Position);
-                    if (image == null)
-                        throw new InvalidImageException(column.Name, row.Position, "the image is missing");
-                    string path = image.Tag as string;
-                    if (image.PixelFormat != MLPixelFormat.Bgra32 && image.PixelFormat != MLPixelFormat.Rgba32)
-                        throw new InvalidImageException(column.Name, row.Position,
-                            $"unsupported pixel format {image.PixelFormat}", path);
-                    try
-                    {
-                        return preprocessing.ResizePixels(image.Pixels, image.Width, image.Height,
-                            image.PixelFormat == MLPixelFormat.Bgra32);
-                    }
-                    catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException)
-                    {
-                        throw new InvalidImageException(column.Name, row.Position, ex.Message, path, ex);
-                    }
+                    var pixels = Resize(image, column.Name, row.Position, preprocessing);
+                    return () => pixels;
                 };
             }
             if (column.Type is VectorDataViewType v && v.ItemType == NumberDataViewType.Byte)
@@ -101,21 +101,46 @@ namespace Microsoft.ML.Freezing
                 VBuffer<byte> bytes = default;
                 return () =>
                 {
-                    Upstream(() => getter(ref bytes), column.Name, row.Position);
+                    long position = row.Position;
+                    Upstream(() => getter(ref bytes), column.Name, position);
                     if (bytes.Length == 0)
-                        throw new InvalidImageException(column.Name, row.Position, "the image bytes are empty");
-                    try
-                    {
-                        return bytes.IsDense ? preprocessing.DecodeAndResize(bytes.GetValues())
-                            : preprocessing.DecodeAndResize(bytes.DenseValues().ToArray());
-                    }
-                    catch (InvalidDataException ex)
-                    {
-                        throw new InvalidImageException(column.Name, row.Position, ex.Message, null, ex);
-                    }
+                        throw new InvalidImageException(column.Name, position, "the image bytes are empty");
+                    var encoded = bytes.IsDense ? bytes.GetValues().ToArray() : bytes.DenseValues().ToArray();
+                    return () => Decode(encoded, column.Name, position, preprocessing);
                 };
             }
             throw new ArgumentOutOfRangeException(nameof(column), Unsupported(column.Name, column.Type));
+        }
+
+        private static byte[] Resize(MLImage image, string column, long position, ImagePreprocessing preprocessing)
+        {
+            if (image == null)
+                throw new InvalidImageException(column, position, "the image is missing");
+            string path = image.Tag as string;
+            if (image.PixelFormat != MLPixelFormat.Bgra32 && image.PixelFormat != MLPixelFormat.Rgba32)
+                throw new InvalidImageException(column, position, $"unsupported pixel format {image.PixelFormat}",
+                    path);
+            try
+            {
+                return preprocessing.ResizePixels(image.Pixels, image.Width, image.Height,
+                    image.PixelFormat == MLPixelFormat.Bgra32);
+            }
+            catch (Exception ex) when (ex is ArgumentException || ex is InvalidDataException)
+            {
+                throw new InvalidImageException(column, position, ex.Message, path, ex);
+            }
+        }
+
+        private static byte[] Decode(byte[] encoded, string column, long position, ImagePreprocessing preprocessing)
+        {
+            try
+            {
+                return preprocessing.DecodeAndResize(encoded);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new InvalidImageException(column, position, ex.Message, null, ex);
+            }
         }
 
         // The getter runs the upstream transforms of this row (LoadImages decodes, LoadRawImageBytes reads the file):

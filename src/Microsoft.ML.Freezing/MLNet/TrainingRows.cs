@@ -4,7 +4,10 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.ExceptionServices;
+using System.Threading.Tasks;
 using Microsoft.ML.Data;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing
 {
@@ -66,56 +69,120 @@ namespace Microsoft.ML.Freezing
             ImagePreprocessing preprocessing,
             ImageAugmentation augmentation, int seed, DataRole role, InvalidImagePolicy policy, Action checkAlive)
         {
-            var images = new List<byte[]>();
-            var labels = new List<int>();
-            int skipped = 0;
-            long firstSkipped = -1;
-            int invalid = 0;
-            var reasons = new List<string>();
+            var read = new Reading(role, policy);
             var feature = data.Schema[featureColumn];
             var labelColumn = data.Schema[label.Column.Name];
             uint count = (uint)label.ClassNames.Length;
             using var cursor = data.GetRowCursor(new[] { feature, labelColumn });
             var getLabel = cursor.GetGetter<uint>(labelColumn);
-            var read = ImageColumn.MakeReader(cursor, feature, preprocessing);
+            var fetch = ImageColumn.MakeFetcher(cursor, feature, preprocessing);
+            var pending = new List<(Func<byte[]> Finish, int Label)>();
             uint key = 0;
-            while (true)
+            bool more = true;
+            while (more)
             {
                 checkAlive?.Invoke();
-                if (!cursor.MoveNext())
-                    break;
-                getLabel(ref key);
-                if (key == 0 || key > count)
+                more = cursor.MoveNext();
+                if (more)
                 {
-                    skipped++;
-                    if (firstSkipped < 0) firstSkipped = cursor.Position;
-                    continue;
+                    getLabel(ref key);
+                    if (key == 0 || key > count)
+                        read.SkipUnlabelled(cursor.Position);
+                    else
+                        pending.Add((Fetch(fetch), (int)key - 1));
                 }
-                byte[] image;
-                try
+                if (pending.Count == ChunkRows || (!more && pending.Count > 0))
                 {
-                    image = read();
+                    read.Finish(pending);
+                    pending.Clear();
                 }
-                catch (InvalidImageException ex) when (policy == InvalidImagePolicy.Skip)
-                {
-                    invalid++;
-                    if (reasons.Count < QuotedReasons) reasons.Add(ex.Message);
-                    continue;
-                }
-                catch (InvalidImageException ex)
-                {
-                    // The row number alone is ambiguous when a training and a validation view both exist.
-                    ex.Role = role;
-                    throw;
-                }
-                images.Add(image);
-                labels.Add((int)key - 1);
             }
-            if (images.Count == 0 && invalid > 0)
-                throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({invalid}) has an "
-                    + $"invalid image (InvalidImagePolicy.Skip left nothing to use). First: {reasons[0]}");
-            return new TrainingRows(images, labels, preprocessing, augmentation, seed, skipped, firstSkipped, invalid,
-                reasons);
+            if (read.Images.Count == 0 && read.Invalid > 0)
+                throw new InvalidDataException($"Every labelled row of the {role.Describe()} ({read.Invalid}) has " +
+                    $"an invalid image (InvalidImagePolicy.Skip left nothing to use). First: {read.Reasons[0]}");
+            return new TrainingRows(read.Images, read.Labels, preprocessing, augmentation, seed, read.Skipped,
+                read.FirstSkipped, read.Invalid, read.Reasons);
+        }
+
+        /// <summary>Rows fetched on the cursor's thread before their images are decoded together.</summary>
+        private const int ChunkRows = 64;
+
+        // A failure to fetch is kept with its row, so that failures surface in row order.
+        private static Func<byte[]> Fetch(Func<Func<byte[]>> fetch)
+        {
+            try
+            {
+                return fetch();
+            }
+            catch (InvalidImageException ex)
+            {
+                return () => throw ex;
+            }
+        }
+
+        /// <summary>What a read has kept, skipped and refused so far.</summary>
+        private sealed class Reading
+        {
+            private readonly DataRole _role;
+            private readonly InvalidImagePolicy _policy;
+
+            public Reading(DataRole role, InvalidImagePolicy policy)
+            {
+                _role = role;
+                _policy = policy;
+            }
+
+            public List<byte[]> Images { get; } = new List<byte[]>();
+            public List<int> Labels { get; } = new List<int>();
+            public List<string> Reasons { get; } = new List<string>();
+            public int Skipped { get; private set; }
+            public long FirstSkipped { get; private set; } = -1;
+            public int Invalid { get; private set; }
+
+            public void SkipUnlabelled(long position)
+            {
+                Skipped++;
+                if (FirstSkipped < 0) FirstSkipped = position;
+            }
+
+            /// <summary>
+            /// Decodes the images of <paramref name="rows"/> on as many threads as libtorch uses, then keeps them in
+            /// row order; the first invalid one fails the read (its role set) unless the policy skips it.
+            /// </summary>
+            public void Finish(List<(Func<byte[]> Finish, int Label)> rows)
+            {
+                var images = new byte[rows.Count][];
+                var errors = new Exception[rows.Count];
+                var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, get_num_threads()) };
+                Parallel.For(0, rows.Count, options, i =>
+                {
+                    try
+                    {
+                        images[i] = rows[i].Finish();
+                    }
+                    catch (Exception ex)
+                    {
+                        errors[i] = ex;
+                    }
+                });
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    if (errors[i] is InvalidImageException invalid && _policy == InvalidImagePolicy.Skip)
+                    {
+                        Invalid++;
+                        if (Reasons.Count < QuotedReasons) Reasons.Add(invalid.Message);
+                        continue;
+                    }
+                    if (errors[i] != null)
+                    {
+                        // The row number alone is ambiguous when a training and a validation view both exist.
+                        if (errors[i] is InvalidImageException named) named.Role = _role;
+                        ExceptionDispatchInfo.Capture(errors[i]).Throw();
+                    }
+                    Images.Add(images[i]);
+                    Labels.Add(rows[i].Label);
+                }
+            }
         }
 
         /// <summary>The log line for the rows left out with invalid images, or null when there were none.</summary>

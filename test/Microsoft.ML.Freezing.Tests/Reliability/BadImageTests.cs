@@ -97,6 +97,27 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
         }
 
         [TestMethod]
+        public void TheFirstBadRowIsTheOneNamedThoughImagesAreDecodedInParallel()
+        {
+            // Training reads rows on one thread and decodes them in chunks on several: a row whose bytes fail early
+            // (empty: refused on the cursor's thread) must not hide an earlier row whose bytes fail to decode.
+            var ml = new MLContext(seed: 1);
+            var rows = GeneratedImages.Stripes(100, seed: 3);
+            rows[70].ImageSource = Encoding.ASCII.GetBytes("not an image");
+            rows[71].ImageSource = Array.Empty<byte>();
+            rows[90].ImageSource = Encoding.ASCII.GetBytes("not an image either");
+            var error = Assert.ThrowsExactly<InvalidImageException>(
+                () => TinyModel.Pipeline(ml, TinyModel.Options()).Fit(ml.Data.LoadFromEnumerable(rows)));
+            Assert.AreEqual((70L, DataRole.Training), (error.Row, error.Role), error.Message);
+
+            var options = TinyModel.Options();
+            options.InvalidImagePolicy = InvalidImagePolicy.Skip;
+            options.Epochs = 1;
+            using var model = TinyModel.Pipeline(ml, options).Fit(ml.Data.LoadFromEnumerable(rows));
+            Assert.AreEqual(3, model.LastTransformer.History.Single().SkippedInvalidImages);
+        }
+
+        [TestMethod]
         public void BadImageErrorSaysWhichOfTheTrainersInputsHoldsTheRow()
         {
             // Row 2 exists in both views: only the data name tells a caller which file to blame.
