@@ -33,8 +33,9 @@ namespace Microsoft.ML.Freezing
 
         /// <summary>
         /// From now on, for the whole process, blocks up to <see cref="KeptBlockBytes"/> are reused rather than mapped
-        /// and unmapped, and up to <see cref="KeptTopBytes"/> of free memory stays in the heap (training calls it; a
-        /// serving process returns what it freed with <see cref="Trim"/>). True the first time it took effect.
+        /// and unmapped, and up to <see cref="KeptTopBytes"/> of free memory stays in the heap. True the first time it
+        /// took effect. Training and the TorchSharp fold call it; scoring on ONNX Runtime (the default) does not, and
+        /// returns what building its session freed with <see cref="Trim"/>.
         /// </summary>
         public static bool KeepFreedBlocks()
         {
