@@ -71,6 +71,18 @@ namespace Microsoft.ML.Freezing
         public static Func<byte[]> MakeReader(DataViewRow row, DataViewSchema.Column column,
             ImagePreprocessing preprocessing)
         {
+            if (IsBytes(column))
+            {
+                // Decoded from the getter's own buffer: no copy on the prediction path.
+                var getter = row.GetGetter<VBuffer<byte>>(column);
+                VBuffer<byte> bytes = default;
+                return () =>
+                {
+                    long position = ReadBytes(getter, ref bytes, column.Name, row);
+                    return bytes.IsDense ? Decode(bytes.GetValues(), column.Name, position, preprocessing)
+                        : Decode(bytes.DenseValues().ToArray(), column.Name, position, preprocessing);
+                };
+            }
             var fetch = MakeFetcher(row, column, preprocessing);
             return () => fetch()();
         }
@@ -95,16 +107,14 @@ namespace Microsoft.ML.Freezing
                     return () => pixels;
                 };
             }
-            if (column.Type is VectorDataViewType v && v.ItemType == NumberDataViewType.Byte)
+            if (IsBytes(column))
             {
+                // The getter reuses its buffer at the next row: copy the encoded bytes.
                 var getter = row.GetGetter<VBuffer<byte>>(column);
                 VBuffer<byte> bytes = default;
                 return () =>
                 {
-                    long position = row.Position;
-                    Upstream(() => getter(ref bytes), column.Name, position);
-                    if (bytes.Length == 0)
-                        throw new InvalidImageException(column.Name, position, "the image bytes are empty");
+                    long position = ReadBytes(getter, ref bytes, column.Name, row);
                     var encoded = bytes.IsDense ? bytes.GetValues().ToArray() : bytes.DenseValues().ToArray();
                     return () => Decode(encoded, column.Name, position, preprocessing);
                 };
@@ -131,7 +141,24 @@ namespace Microsoft.ML.Freezing
             }
         }
 
-        private static byte[] Decode(byte[] encoded, string column, long position, ImagePreprocessing preprocessing)
+        private static bool IsBytes(DataViewSchema.Column column)
+            => column.Type is VectorDataViewType v && v.ItemType == NumberDataViewType.Byte;
+
+        // Runs the getter for the current row; returns the row's position.
+        private static long ReadBytes(ValueGetter<VBuffer<byte>> getter, ref VBuffer<byte> bytes, string column,
+            DataViewRow row)
+        {
+            long position = row.Position;
+            var buffer = bytes;
+            Upstream(() => getter(ref buffer), column, position);
+            bytes = buffer;
+            if (bytes.Length == 0)
+                throw new InvalidImageException(column, position, "the image bytes are empty");
+            return position;
+        }
+
+        private static byte[] Decode(ReadOnlySpan<byte> encoded, string column, long position,
+            ImagePreprocessing preprocessing)
         {
             try
             {
