@@ -5,6 +5,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Reflection;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -13,6 +14,12 @@ using Microsoft.ML.Data;
 // file name, then the Score vector with round-trip precision.
 // Usage: LoadCheck <model.zip> --exit-after-load
 // Loads the model and ends at once (a process must exit cleanly whatever the library still prepares).
+// Usage: LoadCheck --heap-reuse
+// On the main thread (glibc's main arena, as a console app's training loop), after the library's
+// NativeHeap.KeepFreedBlocks (by reflection: it is internal): writes a 40 MB malloc block, frees it, allocates and
+// writes another; prints "kept: True|False" and the second block's minor page faults ("faults: N").
+if (args.Length == 1 && args[0] == "--heap-reuse")
+    return HeapReuse.Run();
 if (args.Length == 2 && args[1] == "--exit-after-load")
 {
     _ = new MLContext().Model.Load(args[0], out _);
@@ -49,7 +56,7 @@ if (args.Length >= 3 && args[1] == "--serve")
 if (args.Length != 3)
 {
     Console.Error.WriteLine("usage: LoadCheck <model.zip> <image folder> <scores.tsv> | <model.zip> --exit-after-load" +
-        " | <model.zip> --serve <image folder> [--read-network]");
+        " | <model.zip> --serve <image folder> [--read-network] | --heap-reuse");
     return 2;
 }
 var ml = new MLContext();
@@ -66,6 +73,47 @@ for (int i = 0; i < files.Length; i++)
         string.Join("\t", scores[i].Select(s => s.ToString("R", CultureInfo.InvariantCulture))));
 Console.WriteLine($"scored {files.Length} images with {model.GetType().Name}");
 return 0;
+
+internal static class HeapReuse
+{
+    private const int BlockBytes = 40 << 20;
+
+    public static int Run()
+    {
+        var keep = Type.GetType("Microsoft.ML.Freezing.NativeHeap, Microsoft.ML.Freezing", throwOnError: true)
+            .GetMethod("KeepFreedBlocks", BindingFlags.Public | BindingFlags.Static);
+        Console.WriteLine($"kept: {keep.Invoke(null, null)}");
+        WriteAndFree(); // the heap grows once
+        long before = MinorPageFaults();
+        WriteAndFree();
+        Console.WriteLine($"faults: {MinorPageFaults() - before}");
+        return 0;
+    }
+
+    private static void WriteAndFree()
+    {
+        IntPtr block = Malloc((UIntPtr)BlockBytes);
+        if (block == IntPtr.Zero)
+            throw new OutOfMemoryException("malloc of 40 MB failed");
+        for (int offset = 0; offset < BlockBytes; offset += 4096)
+            System.Runtime.InteropServices.Marshal.WriteByte(block, offset, 1);
+        Free(block);
+    }
+
+    // Field 10 of /proc/self/stat (after the parenthesised command name): minor faults of the process.
+    private static long MinorPageFaults()
+    {
+        string stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat.Substring(stat.LastIndexOf(')') + 2).Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "malloc")]
+    private static extern IntPtr Malloc(UIntPtr size);
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "free")]
+    private static extern void Free(IntPtr block);
+}
 
 internal sealed class ImageRow
 {

@@ -17,8 +17,11 @@ namespace Microsoft.ML.Freezing
     /// where first writing 240 MB took 660 ms and writing it again 14 ms. The seed's recipe (eng/bench.sh, its
     /// process alternating with one without this): 2.0-2.1 million page faults and 14-17 s of system time without,
     /// 0.65 million and 5 s with; its training 32.5-35.1 s without, 29.6-30.1 s with (the one-pass
-    /// <see cref="PixelNormalizer"/> in both). libtorch's own 64-byte-aligned tensors are still mapped afresh by
-    /// glibc 2.36's posix_memalign; PyTorch users reach those with jemalloc or tcmalloc through LD_PRELOAD.
+    /// <see cref="PixelNormalizer"/> in both). This holds for the main thread's arena (a console app's training, the
+    /// sample, the benchmark). A thread served by one of glibc's per-thread arenas (a thread-pool thread, a test host)
+    /// gets a block that does not fit its heaps (64 MB at most) in an extra heap, which glibc unmaps as soon as all of
+    /// it is free, whatever the thresholds, and a block over 64 MB mapped afresh; PyTorch users avoid both with
+    /// jemalloc or tcmalloc through LD_PRELOAD.
     /// </remarks>
     internal static class NativeHeap
     {

@@ -1,8 +1,8 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
-using System.IO;
-using System.Runtime.InteropServices;
+using System.Globalization;
+using System.Linq;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
 
 namespace Microsoft.ML.Freezing.Tests.Backbone
@@ -22,42 +22,18 @@ namespace Microsoft.ML.Freezing.Tests.Backbone
                 Assert.IsFalse(NativeHeap.KeepFreedBlocks(), "glibc's heap is Linux's: elsewhere nothing changes.");
                 return;
             }
-            NativeHeap.KeepFreedBlocks(); // training calls it; the first call in the process takes effect
-            WriteAndFree(); // the heap grows once
-            long before = MinorPageFaults();
-            WriteAndFree();
-            long faults = MinorPageFaults() - before;
-            Assert.IsTrue(faults < BlockBytes / 4096 / 10,
+            // In a fresh process, on its main thread: glibc's main arena keeps what it frees by the thresholds. A
+            // test host's thread may be served by another arena, which deletes an extra heap once all of it is free
+            // whatever the thresholds (measured here, the test failed about one run in five that way).
+            var (exitCode, output) = LoadCheckProcess.Run("--heap-reuse");
+            Assert.AreEqual(0, exitCode, output);
+            StringAssert.Contains(output, "kept: True");
+            var line = output.Split('\n').Single(l => l.StartsWith("faults: ", StringComparison.Ordinal));
+            long faults = long.Parse(line.Substring("faults: ".Length), CultureInfo.InvariantCulture);
+            Assert.IsTrue(faults < MaxFaults,
                 $"{faults} minor page faults writing a 40 MB block where one was freed (a fresh mapping: 10,240).");
         }
 
-        private static void WriteAndFree()
-        {
-            IntPtr block = Malloc((UIntPtr)BlockBytes);
-            Assert.AreNotEqual(IntPtr.Zero, block);
-            try
-            {
-                for (int offset = 0; offset < BlockBytes; offset += 4096)
-                    Marshal.WriteByte(block, offset, 1);
-            }
-            finally
-            {
-                Free(block);
-            }
-        }
-
-        // Field 10 of /proc/self/stat (after the parenthesised command name): minor faults of the process.
-        private static long MinorPageFaults()
-        {
-            string stat = File.ReadAllText("/proc/self/stat");
-            var fields = stat.Substring(stat.LastIndexOf(')') + 2).Split(' ');
-            return long.Parse(fields[7], System.Globalization.CultureInfo.InvariantCulture);
-        }
-
-        [DllImport("libc.so.6", EntryPoint = "malloc")]
-        private static extern IntPtr Malloc(UIntPtr size);
-
-        [DllImport("libc.so.6", EntryPoint = "free")]
-        private static extern void Free(IntPtr block);
+        private const long MaxFaults = BlockBytes / 4096 / 10;
     }
 }
