@@ -165,6 +165,14 @@ namespace Microsoft.ML.Freezing
         public byte[] DecodeAndResize(ReadOnlySpan<byte> encoded) => SkiaImageCodec.DecodeAndResize(encoded, this);
 
         /// <summary>
+        /// <see cref="DecodeAndResize"/> into <paramref name="into"/> (ImageSize x ImageSize x 3
+        /// bytes; a new array when null or of another length), which it returns: a prediction path that decodes one
+        /// image at a time reuses one array rather than allocating 150 KB (at 224 px) of fresh memory per image.
+        /// </summary>
+        internal byte[] DecodeAndResizeInto(ReadOnlySpan<byte> encoded, byte[] into)
+            => SkiaImageCodec.DecodeAndResize(encoded, this, into);
+
+        /// <summary>
         /// Resizes already-decoded 32-bit pixels (BGRA32 or RGBA32, row-major, as ML.NET's <c>MLImage</c> holds them)
         /// to RGB bytes, <see cref="ImageSize"/> x <see cref="ImageSize"/> x 3. Alpha is ignored; no EXIF orientation
         /// is known.

@@ -22,7 +22,8 @@ namespace Microsoft.ML.Freezing
         /// Grayscale, palette, RGBA, 16-bit and CMYK (Adobe, inverted) sources are converted to 8-bit RGB; alpha is
         /// dropped without premultiplying.
         /// </remarks>
-        public static byte[] DecodeAndResize(ReadOnlySpan<byte> encoded, ImagePreprocessing preprocessing)
+        public static byte[] DecodeAndResize(ReadOnlySpan<byte> encoded, ImagePreprocessing preprocessing,
+            byte[] into = null)
         {
             if (encoded.IsEmpty)
                 throw new InvalidDataException("The image is empty (0 bytes).");
@@ -55,7 +56,7 @@ namespace Microsoft.ML.Freezing
 
             var origin = preprocessing.ApplyExifOrientation ? codec.EncodedOrigin : SKEncodedOrigin.TopLeft;
             using var pixmap = bitmap.PeekPixels();
-            return Resize(pixmap, preprocessing, origin);
+            return Resize(pixmap, preprocessing, origin, into);
         }
 
         /// <summary>Resizes 32-bit BGRA or RGBA pixels (row-major, no padding) to RGB HWC bytes.</summary>
@@ -134,7 +135,8 @@ namespace Microsoft.ML.Freezing
             };
         }
 
-        private static byte[] Resize(SKPixmap source, ImagePreprocessing preprocessing, SKEncodedOrigin origin)
+        private static byte[] Resize(SKPixmap source, ImagePreprocessing preprocessing, SKEncodedOrigin origin,
+            byte[] into = null)
         {
             int side = preprocessing.ImageSize;
             var rect = SourceRect(source.Width, source.Height, preprocessing.Resize);
@@ -151,13 +153,14 @@ namespace Microsoft.ML.Freezing
             // SKPixmap.GetPixelSpan<T>() has the same signature in SkiaSharp 2.88 and 3.x; SKBitmap.GetPixelSpan() does
             // not (ReadOnlySpan in 2.88, Span in 3.x), so calling it breaks apps that use SkiaSharp 3 (e.g. through
             // ScottPlot 5.1).
-            return ToRgb(target.GetPixelSpan<byte>(), target.RowBytes, side, origin);
+            return ToRgb(target.GetPixelSpan<byte>(), target.RowBytes, side, origin, into);
         }
 
         // RGBA rows -> RGB HWC, reading each output pixel from where the EXIF origin stored it.
-        private static byte[] ToRgb(ReadOnlySpan<byte> rgba, int rowBytes, int side, SKEncodedOrigin origin)
+        private static byte[] ToRgb(ReadOnlySpan<byte> rgba, int rowBytes, int side, SKEncodedOrigin origin,
+            byte[] into)
         {
-            var rgb = new byte[side * side * 3];
+            var rgb = into?.Length == side * side * 3 ? into : new byte[side * side * 3];
             if (origin == SKEncodedOrigin.TopLeft)
             {
                 // Upright, the usual case: straight row copies, without the per-pixel lookup (a PredictionEngine's

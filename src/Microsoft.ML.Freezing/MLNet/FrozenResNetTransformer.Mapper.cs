@@ -32,7 +32,8 @@ namespace Microsoft.ML.Freezing
                 if (!activeOutput(0) && !activeOutput(1))
                     return getters;
                 // Both outputs share one forward pass per row.
-                var read = ImageColumn.MakeReader(input, input.Schema[_featureIndex], _parent.Model.Preprocessing);
+                var read = ImageColumn.MakeReader(input, input.Schema[_featureIndex], _parent.Model.Preprocessing,
+                    reuse: true); // scored before the next row is read
                 long cachedPosition = -1;
                 float[] probabilities = null;
                 float[] Current()

@@ -66,21 +66,30 @@ namespace Microsoft.ML.Freezing
                 "LoadRawImageBytes) " +
                $"or MLImage (from LoadImages); found {type}.";
 
-        /// <summary>A function that reads and preprocesses the current row's image.</summary>
+        /// <summary>
+        /// A function that reads and preprocesses the current row's image. With <paramref name="reuse"/> (a caller
+        /// that is done with the pixels before it reads the next row) encoded images are decoded into one array,
+        /// returned by every call.
+        /// </summary>
         /// <exception cref="InvalidImageException">The row's image cannot be read.</exception>
         public static Func<byte[]> MakeReader(DataViewRow row, DataViewSchema.Column column,
-            ImagePreprocessing preprocessing)
+            ImagePreprocessing preprocessing, bool reuse = false)
         {
             if (IsBytes(column))
             {
                 // Decoded from the getter's own buffer: no copy on the prediction path.
                 var getter = row.GetGetter<VBuffer<byte>>(column);
                 VBuffer<byte> bytes = default;
+                byte[] pixels = null;
                 return () =>
                 {
                     long position = ReadBytes(getter, ref bytes, column.Name, row);
-                    return bytes.IsDense ? Decode(bytes.GetValues(), column.Name, position, preprocessing)
-                        : Decode(bytes.DenseValues().ToArray(), column.Name, position, preprocessing);
+                    var decoded = bytes.IsDense
+                        ? Decode(bytes.GetValues(), column.Name, position, preprocessing, pixels)
+                        : Decode(bytes.DenseValues().ToArray(), column.Name, position, preprocessing, pixels);
+                    if (reuse)
+                        pixels = decoded;
+                    return decoded;
                 };
             }
             var fetch = MakeFetcher(row, column, preprocessing);
@@ -158,11 +167,11 @@ namespace Microsoft.ML.Freezing
         }
 
         private static byte[] Decode(ReadOnlySpan<byte> encoded, string column, long position,
-            ImagePreprocessing preprocessing)
+            ImagePreprocessing preprocessing, byte[] into = null)
         {
             try
             {
-                return preprocessing.DecodeAndResize(encoded);
+                return preprocessing.DecodeAndResizeInto(encoded, into);
             }
             catch (InvalidDataException ex)
             {

@@ -102,7 +102,8 @@ namespace Microsoft.ML.Freezing
                 out Action disposer)
             {
                 disposer = null;
-                var read = ImageColumn.MakeReader(input, input.Schema[_inputIndex], _parent.Preprocessing);
+                var read = ImageColumn.MakeReader(input, input.Schema[_inputIndex], _parent.Preprocessing,
+                    reuse: true); // scored before the next row is read
                 long cachedPosition = -1;
                 float[] features = null;
                 return (ValueGetter<VBuffer<float>>)((ref VBuffer<float> value) =>

@@ -47,6 +47,22 @@ namespace Microsoft.ML.Freezing.Tests.Images
         }
 
         [TestMethod]
+        public void DecodingIntoAnArrayReusesItAndEqualsAFreshDecode()
+        {
+            var p = Preprocessing(8, ImageResizeMode.CenterCrop);
+            byte[] bands = Encode(30, 20, (x, y) => Bands(x, 30));
+            byte[] quadrants = Encode(24, 24, (x, y) => Quadrants(x, y, 24));
+            var into = new byte[8 * 8 * 3];
+            Assert.AreSame(into, p.DecodeAndResizeInto(bands, into));
+            CollectionAssert.AreEqual(p.DecodeAndResize(bands), into);
+            Assert.AreSame(into, p.DecodeAndResizeInto(quadrants, into), "the same array for the next image");
+            CollectionAssert.AreEqual(p.DecodeAndResize(quadrants), into);
+            var other = p.DecodeAndResizeInto(bands, new byte[7]);
+            Assert.AreEqual(8 * 8 * 3, other.Length, "an array of another length is not written: a new one is");
+            CollectionAssert.AreEqual(p.DecodeAndResize(bands), other);
+        }
+
+        [TestMethod]
         public void CenterCropOfATallImageKeepsLeftAndRightHalves()
         {
             // 48x96, left half red, right half blue: the crop is rows 24..71, all columns.
