@@ -116,7 +116,12 @@ namespace Microsoft.ML.Freezing
             }
             catch (InvalidImageException ex)
             {
-                return () => throw ex;
+                var failure = ExceptionDispatchInfo.Capture(ex); // rethrown later with the fetch's stack trace
+                return () =>
+                {
+                    failure.Throw();
+                    return null;
+                };
             }
         }
 
