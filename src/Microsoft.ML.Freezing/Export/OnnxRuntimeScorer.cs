@@ -23,15 +23,13 @@ namespace Microsoft.ML.Freezing
         private readonly PixelNormalizer _normalizer;
         private float[] _pixels = Array.Empty<float>();
 
-        private OnnxRuntimeScorer(byte[] model, ImagePreprocessing preprocessing, string input, string output,
-            int threads, bool cacheOptimizedGraph)
+        private OnnxRuntimeScorer(InferenceSession session, ImagePreprocessing preprocessing, OnnxExportOptions options)
         {
+            _session = session;
             _side = preprocessing.ImageSize;
             _normalizer = preprocessing.Normalizer;
-            _inputNames = new[] { input };
-            _outputNames = new[] { output };
-            using var options = CreateSessionOptions(threads);
-            _session = OpenSession(model, options, cacheOptimizedGraph);
+            _inputNames = new[] { options.InputName };
+            _outputNames = new[] { options.OutputName };
             _runOptions = new RunOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         }
 
@@ -68,32 +66,42 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// A session on <paramref name="model"/>: from its optimised graph in <see cref="OptimizedModelCache"/> when
-        /// <paramref name="cache"/> and the graph is there and matches its checksum (optimisation off: it is done),
-        /// else optimised now, and written there when <paramref name="cache"/>.
+        /// A session on the optimised graph in <see cref="OptimizedModelCache"/> at <paramref name="cached"/> when it is
+        /// there and matches its checksums (optimisation off: it is done, and no export is needed); null when not.
         /// </summary>
-        private static InferenceSession OpenSession(byte[] model, SessionOptions options, bool cache)
+        private static InferenceSession OpenCached(string cached, int threads)
         {
-            string path = cache ? OptimizedModelCache.PathOf(model) : null;
-            if (path != null && File.Exists(path) && OptimizedModelCache.Verify(path))
+            if (cached == null || !File.Exists(cached) || !OptimizedModelCache.Verify(cached))
+                return null;
+            using var options = CreateSessionOptions(threads);
+            options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+            try
             {
-                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
-                try
-                {
-                    var session = new InferenceSession(path, options);
-                    OptimizedModelCache.Touch(path);
-                    return session;
-                }
-                catch (OnnxRuntimeException)
-                {
-                    OptimizedModelCache.Forget(path); // not loadable: optimise again
-                }
-                options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
+                var session = new InferenceSession(cached, options);
+                OptimizedModelCache.Touch(cached);
+                return session;
             }
-            string temporary = path == null ? null : OptimizedModelCache.TemporaryPath();
+            catch (OnnxRuntimeException)
+            {
+                OptimizedModelCache.Forget(cached); // not loadable: optimised again
+                return null;
+            }
+        }
+
+        /// <summary>
+        /// A session on <paramref name="model"/>, optimised now, and its optimised graph written to
+        /// <paramref name="cached"/> (its weights to a data file beside it) when that is not null.
+        /// </summary>
+        private static InferenceSession OpenOptimized(byte[] model, string cached, int threads)
+        {
+            using var options = CreateSessionOptions(threads);
+            string temporary = cached == null ? null : OptimizedModelCache.TemporaryPath();
             if (temporary == null)
                 return new InferenceSession(model, options);
+            string dataName = OptimizedModelCache.NewDataName(cached);
             options.OptimizedModelFilePath = temporary;
+            options.AddSessionConfigEntry("session.optimized_model_external_initializers_file_name", dataName);
+            options.AddSessionConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes", "1024");
             InferenceSession built;
             try
             {
@@ -103,10 +111,11 @@ namespace Microsoft.ML.Freezing
             {
                 // Writing the graph failed (a full disk): serve without the cache.
                 OptimizedModelCache.Forget(temporary);
-                options.OptimizedModelFilePath = "";
-                return new InferenceSession(model, options);
+                OptimizedModelCache.Forget(Path.Combine(OptimizedModelCache.Folder, dataName));
+                using var plain = CreateSessionOptions(threads);
+                return new InferenceSession(model, plain);
             }
-            OptimizedModelCache.Commit(temporary, path);
+            OptimizedModelCache.Commit(temporary, dataName, cached);
             return built;
         }
 
@@ -151,27 +160,35 @@ namespace Microsoft.ML.Freezing
                 InputLayout = OnnxInputLayout.Nchw, Output = output, FeatureStage = featureStage,
                 NormalizedInput = true,
             };
-            byte[] model;
+            options.Check();
+            threads = Math.Max(1, threads);
+            string cached = weights is SavedWeights saved
+                ? OptimizedModelCache.PathOf(saved, preprocessing, options) : null;
+            var session = OpenCached(cached, threads);
+            if (session == null)
             {
-                var proto = OnnxExporter.CreateModel(weights, preprocessing, options);
-                model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
+                session = OpenOptimized(Export(weights, preprocessing, options), cached, threads);
+                // What building the session freed goes back to the system: the serialised model (managed), and ONNX
+                // Runtime's parse of it and its unoptimised weights (native, which glibc keeps in its heap otherwise).
+                // A serving process (ResNet-18, one prediction, then Transform over 64 JPEGs at batch 32): 235 MB
+                // resident after the first prediction instead of 330-340 MB, a peak of 504 MB instead of 590-600 MB.
+                GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                NativeHeap.Trim();
             }
+            return new OnnxRuntimeScorer(session, preprocessing, options);
+        }
+
+        // The serialised graph of the network.
+        private static byte[] Export(INamedWeights weights, ImagePreprocessing preprocessing, OnnxExportOptions options)
+        {
+            var proto = OnnxExporter.CreateModel(weights, preprocessing, options);
+            var model = Google.Protobuf.MessageExtensions.ToByteArray(proto);
             // The protobuf copy of a live network's weights is garbage now: give it back before ONNX Runtime makes its
             // own copies. A serving process's peak after its first prediction: 475 MB instead of 595-620 MB
             // (ResNet-18), once per session. Saved weights are wrapped, not copied.
             if (weights is NetworkWeights)
                 GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            options.Check();
-            var scorer = new OnnxRuntimeScorer(model, preprocessing, options.InputName, options.OutputName,
-                Math.Max(1, threads), cacheOptimizedGraph: weights is SavedWeights);
-            // What building the session freed goes back to the system: the serialised model (managed), and ONNX
-            // Runtime's parse of it and its unoptimised weights (native, which glibc keeps in its heap otherwise). A
-            // serving process (ResNet-18, one prediction, then Transform over 64 JPEGs at batch 32): 235 MB resident
-            // after the first prediction instead of 330-340 MB, a peak of 504 MB instead of 590-600 MB.
-            model = null;
-            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            NativeHeap.Trim();
-            return scorer;
+            return model;
         }
 
         /// <summary>

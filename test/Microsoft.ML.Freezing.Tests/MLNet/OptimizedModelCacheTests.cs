@@ -52,6 +52,14 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             => Directory.Exists(OptimizedModelCache.Folder)
                 ? Directory.GetFiles(OptimizedModelCache.Folder) : Array.Empty<string>();
 
+        // The graph, its checksums and its data file: the one entry of a model.
+        private static string[] EntryOf(string graph)
+        {
+            var dataName = File.ReadAllLines(OptimizedModelCache.ChecksumPath(graph))[1].Split(' ')[1];
+            return new[] { graph, OptimizedModelCache.ChecksumPath(graph),
+                Path.Combine(OptimizedModelCache.Folder, dataName) };
+        }
+
         [TestMethod]
         public void ASecondLoadScoresFromTheOptimisedGraphTheFirstWrote()
         {
@@ -68,35 +76,42 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             var first = ScoresOfAFreshLoad(ml, data);
             var written = CachedGraphs().Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToArray();
             Assert.HasCount(1, written, "one optimised graph");
-            CollectionAssert.AreEquivalent(new[] { written[0], OptimizedModelCache.ChecksumPath(written[0]) },
-                CachedGraphs(), "the graph and its checksum, no temporary file left");
-            var original = File.ReadAllBytes(written[0]);
+            var entry = EntryOf(written[0]);
+            CollectionAssert.AreEquivalent(entry, CachedGraphs(),
+                "the graph, its checksums and its data file, no temporary file left");
+            var weights = File.ReadAllBytes(entry[2]);
+            Assert.IsGreaterThan(new FileInfo(written[0]).Length * 10, weights.LongLength,
+                "the weights lie in the data file, not in the graph");
             var writtenAt = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
             File.SetLastWriteTimeUtc(written[0], writtenAt);
 
             var second = ScoresOfAFreshLoad(ml, data);
-            CollectionAssert.AreEquivalent(new[] { written[0], OptimizedModelCache.ChecksumPath(written[0]) },
-                CachedGraphs());
+            CollectionAssert.AreEquivalent(entry, CachedGraphs(), "the same entry, used as it was");
             Assert.IsTrue(File.GetLastWriteTimeUtc(written[0]) > writtenAt, "a use marks the graph as recent");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], second[i], $"row {i}: the same graph, the same scores");
 
-            // A damaged graph (half of it) is deleted and written again.
+            // A damaged graph (half of it) is deleted with its data file and written again.
             long length = new FileInfo(written[0]).Length;
             using (var file = new FileStream(written[0], FileMode.Open))
                 file.SetLength(length / 2);
             var third = ScoresOfAFreshLoad(ml, data);
             Assert.AreEqual(length, new FileInfo(written[0]).Length, "written again whole");
+            var rewritten = EntryOf(written[0]);
+            CollectionAssert.AreEquivalent(rewritten, CachedGraphs(), "the damaged entry's data file is gone");
+            Assert.AreNotEqual(entry[2], rewritten[2], "a data file is never rewritten in place");
+            CollectionAssert.AreEqual(weights, File.ReadAllBytes(rewritten[2]), "the same weights written again");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], third[i], $"row {i} after the damaged graph");
 
-            // One flipped bit inside the weights still parses and would score wrong: the checksum catches it.
-            var damaged = File.ReadAllBytes(written[0]);
-            CollectionAssert.AreEqual(original, damaged, "the rewritten graph is the first one");
+            // One flipped bit inside the weights would still load and score wrong: the checksum catches it.
+            var damaged = File.ReadAllBytes(rewritten[2]);
             damaged[damaged.Length / 2] ^= 0x40;
-            File.WriteAllBytes(written[0], damaged);
+            File.WriteAllBytes(rewritten[2], damaged);
             var fourth = ScoresOfAFreshLoad(ml, data);
-            CollectionAssert.AreEqual(original, File.ReadAllBytes(written[0]), "the flipped graph was replaced");
+            var replaced = EntryOf(written[0]);
+            Assert.IsFalse(File.Exists(rewritten[2]), "the flipped data file was deleted");
+            CollectionAssert.AreEqual(weights, File.ReadAllBytes(replaced[2]), "and written again whole");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], fourth[i], $"row {i} after the flipped bit");
         }
