@@ -25,6 +25,10 @@ namespace Microsoft.ML.Freezing
 
         public void Add(string name, byte[] bytes) => _parts[name] = (bytes.LongLength, SHA256.HashData(bytes));
 
+        /// <summary>The recorded SHA-256 of <paramref name="name"/>'s bytes (null when none was recorded): after a
+        /// verified load, the hash of the bytes read.</summary>
+        public byte[] HashOf(string name) => _parts.TryGetValue(name, out var part) ? (byte[])part.Hash.Clone() : null;
+
         public void Write(BinaryWriter w)
         {
             w.Write(FormatVersion);
@@ -68,7 +72,7 @@ namespace Microsoft.ML.Freezing
         {
             if (!_parts.TryGetValue(name, out var expected) || expected.Length > Array.MaxLength)
                 return (null, "it has no recorded checksum (the model was altered after saving)");
-            var bytes = new byte[expected.Length];
+            var bytes = FreshArray(expected.Length);
             int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
             long extra = 0;
             var scratch = new byte[4096];
@@ -77,6 +81,18 @@ namespace Microsoft.ML.Freezing
             if (read < bytes.Length || extra > 0)
                 return (null, $"it has {read + extra:N0} bytes, but {expected.Length:N0} were saved");
             return (bytes, Mismatch(name, bytes));
+        }
+
+        // An array for a stream about to be read into it: a large one in the pinned heap, advised into huge pages
+        // before its first write.
+        private static byte[] FreshArray(long length)
+        {
+            if (length < 4 << 20)
+                return new byte[length];
+            var bytes = GC.AllocateUninitializedArray<byte>((int)length, pinned: true);
+            NativeHeap.AdviseHugePages(System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(bytes, 0),
+                length);
+            return bytes;
         }
 
         /// <summary>

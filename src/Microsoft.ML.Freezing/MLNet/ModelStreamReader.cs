@@ -127,6 +127,7 @@ namespace Microsoft.ML.Freezing
             Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
             SavedWeights weights = null;
             Load(WeightsStream, "network weights", s => weights = SavedWeights.Read(s, definition));
+            weights.Sha256 = _checksums?.HashOf(WeightsStream);
             var runner = new ImageBatchRunner(weights, preprocessing, PlaceOnDevice(env, saved));
             try
             {

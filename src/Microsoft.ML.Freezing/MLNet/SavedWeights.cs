@@ -28,6 +28,9 @@ namespace Microsoft.ML.Freezing
         /// <summary>The parsed stream.</summary>
         public SavedStateDict State { get; }
 
+        /// <summary>The SHA-256 of the stream's bytes when the load verified it, else null.</summary>
+        public byte[] Sha256 { get; set; }
+
         /// <summary>
         /// Reads the rest of <paramref name="reader"/>'s stream (without a copy when it is a visible memory stream) and
         /// checks it against <paramref name="definition"/>.

@@ -80,10 +80,12 @@ namespace Microsoft.ML.Freezing.Tests.Reliability
             foreach (var (when, resident) in checkpoints)
                 Assert.IsLessThan(Budget, resident - baseline,
                     $"after {when}: resident memory grew by {ProcessMemory.Mb(resident - baseline)}");
-            // Growth from the first to the last 4,000 predictions: a leak per prediction would show here.
-            long trend = checkpoints[^2].Resident - checkpoints[0].Resident;
+            // Growth over the last 12,000 predictions: a leak per prediction would show here. Not from the first
+            // checkpoint: the model's first batches grow its ONNX Runtime session's arena (about 10 MB, once; the
+            // warm-up's session went with its model), which made the margin about 2 MB of 16.
+            long trend = checkpoints[^2].Resident - checkpoints[1].Resident;
             Assert.IsLessThan(16L << 20, trend,
-                $"16,000 predictions grew resident memory by {ProcessMemory.Mb(trend)}");
+                $"12,000 predictions grew resident memory by {ProcessMemory.Mb(trend)}");
         }
 
         [TestMethod]
