@@ -66,8 +66,8 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>
-        /// A session on the optimised graph in <see cref="OptimizedModelCache"/> at <paramref name="cached"/> when it is
-        /// there and matches its checksums (optimisation off: it is done, and no export is needed); null when not.
+        /// A session on the optimised graph in <see cref="OptimizedModelCache"/> at <paramref name="cached"/> when it
+        /// is there and matches its checksums (optimisation off: it is done, and no export is needed); null when not.
         /// </summary>
         private static InferenceSession OpenCached(string cached, int threads)
         {

@@ -111,7 +111,8 @@ namespace Microsoft.ML.Freezing
         public static string NewDataName(string path)
             => $"{Path.GetFileNameWithoutExtension(path)}.{Guid.NewGuid():N}.data";
 
-        /// <summary>The file beside <paramref name="path"/> holding the SHA-256 of the graph and of its data file.</summary>
+        /// <summary>The file beside <paramref name="path"/> holding the SHA-256 of the graph and of its data file.
+        /// </summary>
         public static string ChecksumPath(string path) => path + ".sha256";
 
         // The checksum file: the graph's SHA-256 on the first line; the data file's SHA-256 and name on the second.
@@ -154,9 +155,9 @@ namespace Microsoft.ML.Freezing
             return false;
         }
 
-        /// <summary>Moves a written graph (whose weights ONNX Runtime wrote to <paramref name="dataName"/>) to its name,
-        /// its checksums first, and drops the least recently used beyond <see cref="Kept"/> (and abandoned temporary
-        /// and data files); a failure leaves the cache as it was.</summary>
+        /// <summary>Moves a written graph (whose weights ONNX Runtime wrote to <paramref name="dataName"/>) to its
+        /// name, its checksums first, and drops the least recently used beyond <see cref="Kept"/> (and abandoned
+        /// temporary and data files); a failure leaves the cache as it was.</summary>
         public static void Commit(string temporary, string dataName, string path)
         {
             string data = Path.Combine(Folder, dataName);
