@@ -126,8 +126,8 @@ namespace Microsoft.ML.Freezing
             ImagePreprocessing preprocessing = null;
             Load(PreprocessingStream, "preprocessing", s => preprocessing = ImagePreprocessing.Load(s));
             SavedWeights weights = null;
-            Load(WeightsStream, "network weights", s => weights = SavedWeights.Read(s, definition));
-            weights.Sha256 = _checksums?.HashOf(WeightsStream);
+            Load(WeightsStream, "network weights",
+                s => weights = SavedWeights.Read(s, definition, _checksums?.HashOf(WeightsStream)));
             var runner = new ImageBatchRunner(weights, preprocessing, PlaceOnDevice(env, saved));
             try
             {

@@ -17,10 +17,11 @@ namespace Microsoft.ML.Freezing
     /// </summary>
     internal sealed class SavedWeights : INamedWeights
     {
-        private SavedWeights(ResNetDefinition definition, SavedStateDict state)
+        private SavedWeights(ResNetDefinition definition, SavedStateDict state, byte[] sha256)
         {
             Definition = definition;
             State = state;
+            Sha256 = sha256;
         }
 
         public ResNetDefinition Definition { get; }
@@ -29,14 +30,15 @@ namespace Microsoft.ML.Freezing
         public SavedStateDict State { get; }
 
         /// <summary>The SHA-256 of the stream's bytes when the load verified it, else null.</summary>
-        public byte[] Sha256 { get; set; }
+        public byte[] Sha256 { get; }
 
         /// <summary>
         /// Reads the rest of <paramref name="reader"/>'s stream (without a copy when it is a visible memory stream) and
-        /// checks it against <paramref name="definition"/>.
+        /// checks it against <paramref name="definition"/>; <paramref name="sha256"/> is the hash the load verified the
+        /// bytes against (null when it did not).
         /// </summary>
         /// <exception cref="InvalidDataException">Not a state dict, or not one of this network.</exception>
-        public static SavedWeights Read(BinaryReader reader, ResNetDefinition definition)
+        public static SavedWeights Read(BinaryReader reader, ResNetDefinition definition, byte[] sha256 = null)
         {
             byte[] bytes;
             var stream = reader.BaseStream;
@@ -51,7 +53,7 @@ namespace Microsoft.ML.Freezing
             }
             var state = SavedStateDict.Parse(bytes);
             Check(state, definition);
-            return new SavedWeights(definition, state);
+            return new SavedWeights(definition, state, sha256);
         }
 
         public bool Contains(string name) => State.TryGet(name, out _);
