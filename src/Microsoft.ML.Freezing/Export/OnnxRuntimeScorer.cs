@@ -69,7 +69,7 @@ namespace Microsoft.ML.Freezing
         /// A session on the optimised graph in <see cref="OptimizedModelCache"/> at <paramref name="cached"/> when it
         /// is there and matches its checksums (optimisation off: it is done, and no export is needed); null when not.
         /// </summary>
-        private static InferenceSession OpenCached(string cached, int threads)
+        internal static InferenceSession OpenCached(string cached, int threads)
         {
             if (cached == null || !File.Exists(cached) || !OptimizedModelCache.Verify(cached))
                 return null;
@@ -92,7 +92,7 @@ namespace Microsoft.ML.Freezing
         /// A session on <paramref name="model"/>, optimised now, and its optimised graph written to
         /// <paramref name="cached"/> (its weights to a data file beside it) when that is not null.
         /// </summary>
-        private static InferenceSession OpenOptimized(byte[] model, string cached, int threads)
+        internal static InferenceSession OpenOptimized(byte[] model, string cached, int threads)
         {
             using var options = CreateSessionOptions(threads);
             string temporary = cached == null ? null : OptimizedModelCache.TemporaryPath();

@@ -29,8 +29,9 @@ namespace Microsoft.ML.Freezing
     /// own <c>ID</c>), so a session mapping one never sees it change. Beside the graph, <c>.sha256</c> holds the
     /// SHA-256 of the graph and of its data file (and the data file's name), checked at every load, because a damaged
     /// weight would still load and score wrong without a word. An entry that fails the check or does not load is
-    /// deleted and the model optimised again. The <see cref="Kept"/> most recently used entries stay. Only saved
-    /// models use it: a live network's weights change with every epoch.
+    /// deleted and the model optimised again. The <see cref="Kept"/> most recently used entries stay. Saved models
+    /// use it, and the trainer's frozen prefix (<see cref="OnnxRuntimePrefix"/>), keyed by the prefix's own weights:
+    /// a run that starts from the same pretrained network as an earlier one reuses its graph.
     /// </remarks>
     internal static class OptimizedModelCache
     {
@@ -55,8 +56,6 @@ namespace Microsoft.ML.Freezing
             using var description = new MemoryStream();
             using (var writer = new BinaryWriter(description, Encoding.UTF8, leaveOpen: true))
             {
-                writer.Write(Layout);
-                writer.Write(typeof(OptimizedModelCache).Assembly.ManifestModule.ModuleVersionId.ToString());
                 var definition = weights.Definition;
                 writer.Write($"{definition.BlockType} [{string.Join(",", definition.Depths)}] {definition.Variant} " +
                     $"{definition.BatchNormEpsilon:R} {definition.ConvBias} {definition.NumClasses}");
@@ -71,12 +70,15 @@ namespace Microsoft.ML.Freezing
         }
 
         /// <summary>The graph file for a model identified by the bytes of <paramref name="description"/> and
-        /// <paramref name="weights"/> on this machine; null where the CPU cannot be identified.</summary>
+        /// <paramref name="weights"/> (or their hash) with this library's build on this machine; null where the CPU
+        /// cannot be identified.</summary>
         internal static string PathOf(ReadOnlySpan<byte> description, ReadOnlySpan<byte> weights = default)
         {
             if (Machine.Value == null)
                 return null;
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            hash.AppendData(Encoding.UTF8.GetBytes(Layout + "|" +
+                typeof(OptimizedModelCache).Assembly.ManifestModule.ModuleVersionId));
             hash.AppendData(description);
             hash.AppendData(weights);
             hash.AppendData(Encoding.UTF8.GetBytes(Machine.Value));

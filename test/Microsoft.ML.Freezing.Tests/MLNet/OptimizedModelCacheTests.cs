@@ -1,18 +1,20 @@
 // Copyright (c) 2026 Microsoft.ML.Freezing contributors. Licensed under the MIT License (see LICENSE).
 
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using Microsoft.ML.Data;
 using Microsoft.ML.Freezing.Tests.Reliability;
 using Microsoft.VisualStudio.TestTools.UnitTesting;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Freezing.Tests.MLNet
 {
     /// <summary>
     /// A loaded model's ONNX Runtime session is built from the optimised graph a previous load wrote
     /// (<see cref="OptimizedModelCache"/>): same scores, one file per model and machine, and a damaged file is
-    /// replaced.
+    /// replaced. The trainer's frozen prefix reuses the graph of the same prefix weights, and only that.
     /// </summary>
     [TestClass]
     public sealed class OptimizedModelCacheTests
@@ -114,6 +116,60 @@ namespace Microsoft.ML.Freezing.Tests.MLNet
             CollectionAssert.AreEqual(weights, File.ReadAllBytes(replaced[2]), "and written again whole");
             for (int i = 0; i < first.Length; i++)
                 CollectionAssert.AreEqual(first[i], fourth[i], $"row {i} after the flipped bit");
+        }
+
+        [TestMethod]
+        public void TheFrozenPrefixReusesTheGraphOfTheSamePrefixWeightsAndOnlyThose()
+        {
+            Assert.IsTrue(File.Exists("/proc/cpuinfo"), "the cache identifies the CPU by /proc/cpuinfo (Linux)");
+            using var network = new ResNet(TestData.TinyDefinition(), seed: 3);
+            network.eval();
+            using var images = TestData.RandomImages(2, seed: 5);
+            using var batch = images.GetBatch(new[] { 0, 1 });
+            var parameters = network.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+
+            var (fresh, freshOutputs) = RunPrefix(network, batch.Images);
+            Assert.IsFalse(fresh, "an empty cache: exported and optimised now");
+            var graphs = CachedGraphs().Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToArray();
+            Assert.HasCount(1, graphs, "the optimised prefix was kept");
+            CollectionAssert.AreEquivalent(EntryOf(graphs[0]), CachedGraphs(), "one whole entry");
+
+            var (kept, keptOutputs) = RunPrefix(network, batch.Images);
+            Assert.IsTrue(kept, "the same weights: the kept graph");
+            AssertSameOutputs(freshOutputs, keptOutputs, equal: true);
+
+            using (no_grad())
+                parameters["fc.weight"].add_(1); // the head is not in the prefix
+            var (headChanged, headOutputs) = RunPrefix(network, batch.Images);
+            Assert.IsTrue(headChanged, "another head: the same prefix graph");
+            AssertSameOutputs(freshOutputs, headOutputs, equal: true);
+
+            using (no_grad())
+                parameters["layer1.0.conv1.weight"].mul_(1.5);
+            var (changed, changedOutputs) = RunPrefix(network, batch.Images);
+            Assert.IsFalse(changed, "a changed prefix weight is never served from the old graph");
+            Assert.HasCount(2, CachedGraphs().Where(f => f.EndsWith(".onnx", StringComparison.Ordinal)).ToArray());
+            AssertSameOutputs(freshOutputs, changedOutputs, equal: false);
+            foreach (var outputs in new[] { freshOutputs, keptOutputs, headOutputs, changedOutputs })
+                foreach (var tensor in outputs.Values)
+                    tensor.Dispose();
+        }
+
+        private static (bool FromCache, Dictionary<ResNetStage, Tensor> Outputs) RunPrefix(ResNet network,
+            Tensor images)
+        {
+            using var prefix = OnnxRuntimePrefix.Create(network, ResNetStage.Layer4, new[] { ResNetStage.Layer1 },
+                32, 32, threads: 1);
+            return (prefix.FromCache, prefix.Run(images));
+        }
+
+        private static void AssertSameOutputs(Dictionary<ResNetStage, Tensor> expected,
+            Dictionary<ResNetStage, Tensor> actual, bool equal)
+        {
+            CollectionAssert.AreEquivalent(new[] { ResNetStage.Layer1, ResNetStage.Layer4 }, actual.Keys.ToArray());
+            foreach (var stage in expected.Keys)
+                Assert.AreEqual(equal, ScoreComparison.RelativeDifference(expected[stage], actual[stage]) == 0,
+                    $"{stage.Name()}: outputs equal");
         }
     }
 }
